@@ -18,10 +18,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import mujoco
 import numpy as np
 
-from humanoid_fpo.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, NUM_JOINTS, PARENTS, Skeleton,
-                                   mean_shape)
+from humanoid_fpo.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, MUJOCO_ORDER, NUM_JOINTS, PARENTS,
+                                   Skeleton, from_smpl_model, mean_shape)
 
 ASSET_PATH = Path(__file__).resolve().parent.parent / "assets" / "humanoid.xml"
 
@@ -139,6 +140,24 @@ def body_geoms(skel: Skeleton, j: int) -> list[Geom]:
     return [_bone(name, off[child[0]], radius, trim)]
 
 
+def load_model(path: str | Path = ASSET_PATH) -> mujoco.MjModel:
+    """The humanoid MjModel from an MJCF file made by `build_mjcf` (default: the asset)."""
+    model = mujoco.MjModel.from_xml_path(str(path))
+    names = tuple(model.body(b).name for b in range(1, model.nbody))
+    if names != MUJOCO_BODY_NAMES or model.nq != 7 + 3 * (NUM_JOINTS - 1):
+        raise ValueError(f"{path}: not the SMPL humanoid (bodies {names[:4]}..., nq {model.nq})")
+    return model
+
+
+def skeleton_of(model: mujoco.MjModel) -> Skeleton:
+    """The skeleton a humanoid model was built from (body offsets and the stored pelvis offset)."""
+    offsets = np.zeros((NUM_JOINTS, 3))
+    for k, j in enumerate(MUJOCO_ORDER[1:], start=2):
+        offsets[j] = model.body_pos[k]
+    offsets[0] = model.numeric("smpl_pelvis_offset").data
+    return Skeleton(offsets)
+
+
 def _fmt(values) -> str:
     return " ".join(f"{float(v):.6g}" for v in values)
 
@@ -170,6 +189,9 @@ def build_mjcf(skeleton: Skeleton | None = None, contact: str = "feet", mass: fl
     <texture name="grid" type="2d" builtin="checker" rgb1="0.25 0.3 0.35" rgb2="0.35 0.4 0.45" width="512" height="512"/>
     <material name="grid" texture="grid" texrepeat="8 8" texuniform="true"/>
   </asset>
+  <custom>
+    <numeric name="smpl_pelvis_offset" data="{_fmt(skel.offsets[0])}"/>
+  </custom>
   <worldbody>
     <light name="sun" pos="0 0 4" dir="0 0 -1" directional="true"/>
     <geom name="floor" type="plane" size="0 0 0.05" material="grid"/>
@@ -224,9 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Write the humanoid MJCF (default: the asset).")
     parser.add_argument("-o", "--output", type=Path, default=ASSET_PATH)
     parser.add_argument("--contact", default="feet", choices=sorted(CONTACT_SETS))
+    parser.add_argument("--smpl-model", type=Path, help="your SMPL .pkl: shape-specific skeleton")
+    parser.add_argument("--betas", type=float, nargs="*", help="shape coefficients for --smpl-model")
     args = parser.parse_args()
+    skeleton = from_smpl_model(args.smpl_model, args.betas) if args.smpl_model else None
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(build_mjcf(contact=args.contact))
+    args.output.write_text(build_mjcf(skeleton, contact=args.contact))
     print(f"wrote {args.output}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,6 @@ import pytest
 
 from humanoid_fpo.motion.bvh import read_bvh
 from humanoid_fpo.motion.source import MotionFileError, global_transforms
-
-CMU_FILE = Path("/work/shared/motions/cmu_bvh/cmu_01_01.bvh")
 
 HIERARCHY = """\
 HIERARCHY
@@ -116,12 +113,8 @@ def test_channel_order_matters(tmp_path: Path) -> None:
     assert not np.allclose(expected[0], expected[1])
 
 
-def test_cmu_file() -> None:
-    if not CMU_FILE.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CMU_FILE} is missing (required when CI=true)")
-        pytest.skip(f"real CMU clip {CMU_FILE} not present")
-    motion = read_bvh(CMU_FILE)
+def test_cmu_file(shared_motions: Path) -> None:
+    motion = read_bvh(shared_motions / "cmu_bvh" / "cmu_01_01.bvh")
     assert len(motion.joint_names) == 31
     assert motion.num_frames == 2752
     assert motion.fps == pytest.approx(120.0, abs=1e-3)

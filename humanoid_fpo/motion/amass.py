@@ -40,8 +40,8 @@ def _finite(path: Path, key: str, arr: np.ndarray) -> np.ndarray:
         raise MotionFileError(path, f"'{key}' is not numeric (dtype {arr.dtype})")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise MotionFileError(path, f"'{key}' has NaN/inf values (first at index {tuple(bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise MotionFileError(path, f"'{key}' has NaN/inf values (first at index {bad})")
     return arr
 
 

@@ -37,8 +37,10 @@ def body_states(model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray) -> di
         mujoco.mj_comVel(model, data)
         out["pos"][i], out["quat"][i] = data.xpos[1:], data.xquat[1:]
         for b in range(1, model.nbody):
+            # mj_objectVelocity gives a body's velocity at its centre of mass: move it to the origin
             mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, b, vel, 0)
-            out["ang_vel"][i, b - 1], out["lin_vel"][i, b - 1] = vel[:3], vel[3:]
+            out["ang_vel"][i, b - 1] = vel[:3]
+            out["lin_vel"][i, b - 1] = vel[3:] + np.cross(vel[:3], data.xpos[b] - data.xipos[b])
     return out
 
 

@@ -18,10 +18,14 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from humanoid_fpo.humanoid import hinge_order, skeleton_of
+from humanoid_fpo.motion.amass import read_smpl_npz
+from humanoid_fpo.motion.bvh import read_bvh
 from humanoid_fpo.motion.kinematics import body_states, lowest_points
-from humanoid_fpo.motion.source import SourceMotion, global_transforms, resample, wxyz_to_rotation
-from humanoid_fpo.humanoid import hinge_order
-from humanoid_fpo.skeleton import JOINT_NAMES, MUJOCO_ORDER, NUM_JOINTS, SMPL_TO_HUMANOID
+from humanoid_fpo.motion.source import (MotionFileError, SourceMotion, global_transforms, resample,
+                                        wxyz_to_rotation)
+from humanoid_fpo.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, MUJOCO_ORDER, NUM_JOINTS,
+                                   SMPL_TO_HUMANOID)
 
 FPS = 30.0
 FEET = {"left": ("L_Ankle", "L_Toe"), "right": ("R_Ankle", "R_Toe")}
@@ -41,6 +45,35 @@ class RetargetedClip:
     fit_error: float  # mean joint (SMPL) or keypoint (BVH) position error
     fit_error_max: float
     contact_error: float  # max |lowest foot point| over stance frames after grounding
+
+
+def retarget_file(path: str | Path, model: mujoco.MjModel,
+                  joint_map: dict[str, str] | None = None) -> RetargetedClip:
+    """Read, resample to 30 fps, retarget and ground one `.npz` (SMPL) or `.bvh` clip.
+
+    Raises MotionFileError for a malformed file, ValueError for a BVH no joint map fits.
+    """
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind == ".npz":
+        motion = resample(read_smpl_npz(path, skeleton_of(model)), FPS)
+        targets = global_transforms(motion)[0][:, list(MUJOCO_ORDER)]
+        bodies = list(MUJOCO_BODY_NAMES)
+        qpos = smpl_qpos(motion)
+    elif kind == ".bvh":
+        motion = resample(read_bvh(path), FPS)
+        joint_map = joint_map or find_joint_map(motion)
+        targets, bodies = bvh_keypoints(motion, joint_map, model), list(joint_map.values())
+        qpos, _ = solve_ik(model, targets, bodies)
+    else:
+        raise MotionFileError(path, f"unknown motion format {path.suffix!r} (expected .npz or .bvh)")
+    ids = [MUJOCO_BODY_NAMES.index(b) for b in bodies]
+    fit = np.linalg.norm(body_states(model, qpos, np.zeros((len(qpos), model.nv)))["pos"][:, ids]
+                         - targets, axis=-1)
+    qpos, contact = ground(model, qpos, FPS)
+    return RetargetedClip(name=motion.name, source=str(path), fps=FPS, qpos=qpos,
+                          fit_error=float(fit.mean()), fit_error_max=float(fit.max()),
+                          contact_error=contact)
 
 
 # --- SMPL: exact ------------------------------------------------------------------------------

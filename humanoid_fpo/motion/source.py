@@ -76,7 +76,7 @@ def global_transforms(motion: SourceMotion) -> tuple[np.ndarray, np.ndarray]:
 def resample(motion: SourceMotion, fps: float) -> SourceMotion:
     """Resample to `fps` over the same duration: slerp rotations, lerp translations."""
     t_src = np.arange(motion.num_frames) / motion.fps
-    n_out = int(np.floor(motion.duration * fps + 1e-6)) + 1
+    n_out = int(np.floor(motion.duration * fps + 1e-3)) + 1  # tolerate rounded frame times
     t_out = np.minimum(np.arange(n_out) / fps, t_src[-1])
     j = len(motion.parents)
     quat = np.empty((n_out, j, 4))

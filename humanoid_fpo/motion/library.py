@@ -1,0 +1,185 @@
+"""The packed motion library: many retargeted clips in one file, queried by (clip, time) on device.
+
+Clips are concatenated along frames. Per frame it stores qpos, qvel and the world-frame state of
+every body (MuJoCo body order) from MuJoCo kinematics of the retargeted qpos, so the reference
+and the simulation agree by construction. `query` interpolates between frames (lerp, slerp for
+quaternions) and is pure JAX: batched, jit-able, usable inside the env step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.motion.amass import read_npz_arrays
+from humanoid_fpo.motion.kinematics import body_states, trajectory_qvel
+from humanoid_fpo.motion.retarget import RetargetedClip
+from humanoid_fpo.motion.source import MotionFileError
+
+FORMAT_VERSION = 1
+_FRAME_FIELDS = ("qpos", "qvel", "body_pos", "body_quat", "body_lin_vel", "body_ang_vel")
+
+
+class MotionFrame(NamedTuple):
+    """Reference state for a batch of queries (B); bodies in MuJoCo order, world frame."""
+
+    qpos: jax.Array  # (B, nq)
+    qvel: jax.Array  # (B, nv)
+    body_pos: jax.Array  # (B, 24, 3)
+    body_quat: jax.Array  # (B, 24, 4) wxyz
+    body_lin_vel: jax.Array  # (B, 24, 3) velocity of the body origin
+    body_ang_vel: jax.Array  # (B, 24, 3)
+
+
+@dataclass(frozen=True)
+class MotionLibrary:
+    """N frames of C clips. Array fields are pytree leaves; names and fps are static."""
+
+    qpos: np.ndarray  # (N, nq)
+    qvel: np.ndarray  # (N, nv)
+    body_pos: np.ndarray  # (N, 24, 3)
+    body_quat: np.ndarray  # (N, 24, 4)
+    body_lin_vel: np.ndarray  # (N, 24, 3)
+    body_ang_vel: np.ndarray  # (N, 24, 3)
+    clip_start: np.ndarray  # (C,) first frame of each clip
+    clip_length: np.ndarray  # (C,) frames
+    fit_error: np.ndarray  # (C,) m, mean retargeting position error
+    contact_error: np.ndarray  # (C,) m, see retarget.ground
+    fps: float
+    clip_names: tuple[str, ...]
+    clip_sources: tuple[str, ...]
+    body_names: tuple[str, ...]
+
+    @property
+    def num_clips(self) -> int:
+        return len(self.clip_names)
+
+    @property
+    def durations(self):
+        """(C,) seconds from first to last frame."""
+        return (self.clip_length - 1) / self.fps
+
+
+_META = ("fps", "clip_names", "clip_sources", "body_names")
+jax.tree_util.register_dataclass(
+    MotionLibrary,
+    data_fields=[f.name for f in fields(MotionLibrary) if f.name not in _META],
+    meta_fields=list(_META),
+)
+
+
+def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionLibrary:
+    """Pack clips (all at one fps) with their velocities and body states from MuJoCo."""
+    if not clips:
+        raise ValueError("no clips to pack: the motion library would be empty")
+    fps = clips[0].fps
+    if any(c.fps != fps for c in clips):
+        raise ValueError(f"clips have different frame rates: {sorted({c.fps for c in clips})}")
+    per_clip = []
+    for clip in clips:
+        qvel = trajectory_qvel(model, clip.qpos, fps)
+        per_clip.append({"qpos": clip.qpos, "qvel": qvel, **{
+            f"body_{k}": v for k, v in body_states(model, clip.qpos, qvel).items()}})
+    lengths = np.array([len(c.qpos) for c in clips], dtype=np.int32)
+    return MotionLibrary(
+        **{k: np.concatenate([p[k] for p in per_clip]).astype(np.float32) for k in _FRAME_FIELDS},
+        clip_start=np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int32),
+        clip_length=lengths,
+        fit_error=np.array([c.fit_error for c in clips], dtype=np.float32),
+        contact_error=np.array([c.contact_error for c in clips], dtype=np.float32),
+        fps=float(fps),
+        clip_names=tuple(c.name for c in clips),
+        clip_sources=tuple(c.source for c in clips),
+        body_names=tuple(model.body(b).name for b in range(1, model.nbody)),
+    )
+
+
+def save_library(library: MotionLibrary, path: str | Path) -> None:
+    """Write the library as an npz (no pickles), atomically: a partial file never replaces `path`."""
+    arrays = {f.name: np.asarray(getattr(library, f.name)) for f in fields(MotionLibrary)}
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, format_version=np.array(FORMAT_VERSION), **arrays)
+
+
+def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> MotionLibrary:
+    """Read a library file (numpy arrays; `jax.device_put` moves it to the device).
+
+    With `model`, also check the library was made for that humanoid.
+    """
+    path = Path(path)
+    data = read_npz_arrays(path)
+    missing = [f.name for f in fields(MotionLibrary) if f.name not in data] + \
+        (["format_version"] if "format_version" not in data else [])
+    if missing:
+        raise MotionFileError(path, f"not a motion library: missing {', '.join(missing)}")
+    if int(data["format_version"]) != FORMAT_VERSION:
+        raise MotionFileError(path, f"library format {int(data['format_version'])}, "
+                                    f"this version reads {FORMAT_VERSION}")
+    lib = MotionLibrary(**{
+        f.name: (data[f.name].item() if f.name == "fps" else
+                 tuple(str(s) for s in data[f.name]) if f.name in _META else data[f.name])
+        for f in fields(MotionLibrary)})
+    if lib.num_clips == 0:
+        raise MotionFileError(path, "motion library holds no clips")
+    if model is not None:
+        check_compatible(lib, model, path)
+    return lib
+
+
+def check_compatible(lib: MotionLibrary, model: mujoco.MjModel, path: str | Path) -> None:
+    """Raise if the library was made for a humanoid other than `model`."""
+    names = tuple(model.body(b).name for b in range(1, model.nbody))
+    if lib.qpos.shape[1] != model.nq or lib.body_names != names:
+        raise MotionFileError(path, f"made for another humanoid: {lib.qpos.shape[1] - 7} joint "
+                                    f"DoF and {len(lib.body_names)} bodies, the model has "
+                                    f"{model.nq - 7} and {len(names)}")
+
+
+def query(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> MotionFrame:
+    """Reference state at `times` (B,) seconds into clips `clip_ids` (B,), clamped to the clip.
+
+    Interpolates between the two nearest frames: lerp for positions, angles and velocities,
+    slerp for quaternions (the root's in qpos, and the bodies').
+    """
+    length = lib.clip_length[clip_ids]
+    frame = jnp.clip(times * lib.fps, 0.0, length - 1)
+    f0 = jnp.floor(frame).astype(jnp.int32)
+    w = frame - f0
+    i0 = lib.clip_start[clip_ids] + f0
+    i1 = lib.clip_start[clip_ids] + jnp.minimum(f0 + 1, length - 1)
+
+    def lerp(x: jax.Array) -> jax.Array:
+        ww = w.reshape(w.shape + (1,) * (x.ndim - 1))
+        return x[i0] + ww * (x[i1] - x[i0])
+
+    qpos = lerp(lib.qpos)
+    root_quat = _slerp(lib.qpos[i0, 3:7], lib.qpos[i1, 3:7], w)
+    return MotionFrame(
+        qpos=qpos.at[:, 3:7].set(root_quat),
+        qvel=lerp(lib.qvel),
+        body_pos=lerp(lib.body_pos),
+        body_quat=_slerp(lib.body_quat[i0], lib.body_quat[i1], w[:, None]),
+        body_lin_vel=lerp(lib.body_lin_vel),
+        body_ang_vel=lerp(lib.body_ang_vel),
+    )
+
+
+def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:
+    """Shortest-path spherical interpolation of wxyz quaternions (..., 4) by weights (...)."""
+    dot = jnp.sum(q0 * q1, axis=-1)
+    q1 = jnp.where(dot[..., None] < 0, -q1, q1)
+    theta = jnp.arccos(jnp.clip(jnp.abs(dot), 0.0, 1.0))
+    sin = jnp.sin(theta)
+    near = sin < 1e-6  # nearly equal: lerp is exact enough and avoids 0/0
+    safe = jnp.where(near, 1.0, sin)
+    a = jnp.where(near, 1.0 - w, jnp.sin((1.0 - w) * theta) / safe)
+    b = jnp.where(near, w, jnp.sin(w * theta) / safe)
+    q = a[..., None] * q0 + b[..., None] * q1
+    return q / jnp.linalg.norm(q, axis=-1, keepdims=True)

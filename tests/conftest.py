@@ -1,0 +1,35 @@
+"""Shared fixtures: the humanoid model, the real clips in ../shared/motions, a JAX compile cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_MOTIONS = ROOT.parent / "shared" / "motions"
+BUILTIN_MOTIONS = ROOT / "motions"
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+@pytest.fixture(scope="session")
+def model():
+    from humanoid_fpo.humanoid import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def shared_motions() -> Path:
+    """../shared/motions: skipped where absent, a failure under CI (CI=true)."""
+    if not (SHARED_MOTIONS / "asap_smpl").is_dir():
+        message = f"real motion clips not found at {SHARED_MOTIONS}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (required under CI)")
+        pytest.skip(message)
+    return SHARED_MOTIONS

@@ -1,0 +1,76 @@
+"""The `humanoid-fpo` command: retarget (with bad clips among good ones), list, render."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from humanoid_fpo.cli import main
+from humanoid_fpo.motion.library import load_library
+
+from conftest import BUILTIN_MOTIONS
+
+
+@pytest.fixture(scope="module")
+def library_file(tmp_path_factory) -> Path:
+    """A library of two built-in clips, made by the CLI from a folder that also holds bad clips."""
+    folder = tmp_path_factory.mktemp("clips")
+    for name in ("stand", "squat"):
+        shutil.copy(BUILTIN_MOTIONS / f"{name}.npz", folder)
+    np.savez(folder / "broken.npz", poses=np.zeros((4, 72)), mocap_framerate=30)  # no trans
+    (folder / "truncated.bvh").write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n")
+    out = folder / "out" / "lib.npz"
+    assert main(["retarget", str(folder), "-o", str(out)]) == 0
+    return out
+
+
+def test_retarget_skips_bad_clips_and_writes_the_rest(library_file: Path, capsys) -> None:
+    lib = load_library(library_file)
+    assert lib.clip_names == ("squat", "stand") and lib.fps == 30.0
+
+
+def test_retarget_reports_each_clip(tmp_path: Path, capsys) -> None:
+    shutil.copy(BUILTIN_MOTIONS / "stand.npz", tmp_path)
+    (tmp_path / "empty.bvh").write_text("")
+    assert main(["retarget", str(tmp_path / "stand.npz"), str(tmp_path / "empty.bvh"),
+                 "-o", str(tmp_path / "lib.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "stand" in out and "ok" in out
+    assert "empty" in out and "skipped: " in out and "empty.bvh: no HIERARCHY section" in out
+    assert "1 clips, 1 skipped" in out
+
+
+def test_retarget_with_no_good_clip_writes_nothing(tmp_path: Path, capsys) -> None:
+    np.savez(tmp_path / "bad.npz", trans=np.zeros((3, 3)))
+    assert main(["retarget", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "lib.npz")]) == 1
+    assert "bad.npz: missing key 'poses'" in capsys.readouterr().out
+    assert not (tmp_path / "lib.npz").exists()
+
+
+def test_motions_list(library_file: Path, capsys) -> None:
+    assert main(["motions", "list", str(library_file)]) == 0
+    out = capsys.readouterr().out
+    assert "squat" in out and "stand.npz" in out
+
+
+def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> None:
+    png, mp4 = tmp_path / "squat.png", tmp_path / "stand.mp4"
+    assert main(["motions", "render", str(library_file), "--clip", "squat", "-o", str(png),
+                 "--width", "96", "--height", "96"]) == 0
+    sheet = imageio.imread(png)
+    assert sheet.shape == (192, 384, 3) and sheet.std() > 5  # 8 frames, 4 per row, not blank
+    assert main(["motions", "render", str(library_file), "--clip", "stand", "-o", str(mp4),
+                 "--width", "48", "--height", "48"]) == 0
+    frames = imageio.mimread(mp4)
+    assert len(frames) == load_library(library_file).clip_length[1]
+
+
+def test_render_unknown_clip(library_file: Path, tmp_path: Path, capsys) -> None:
+    assert main(["motions", "render", str(library_file), "--clip", "moonwalk",
+                 "-o", str(tmp_path / "x.mp4")]) == 1
+    assert "no clip 'moonwalk'; it has: squat, stand" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
