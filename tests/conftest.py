@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import humanoid_fpo  # noqa: F401  (first: picks MuJoCo's headless GL backend before mujoco loads)
 import jax
 import pytest
 

@@ -40,19 +40,32 @@ def humanoid_joints(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
     return pos[:, np.argsort(MUJOCO_ORDER)]
 
 
-def test_all_asap_clips_are_exact_and_grounded(shared_motions: Path, model) -> None:
+def assert_exact_and_grounded(paths: list[Path], model) -> None:
+    """Humanoid FK reproduces each clip's SMPL joints within 1 cm (up to the grounding shift)
+    and planted feet are within 2 cm of the floor."""
     failures = []
-    for path in sorted((shared_motions / "asap_smpl").glob("*.npz")):
+    for path in paths:
         clip = retarget_file(path, model)
         assert clip.fps == 30.0 and np.isfinite(clip.qpos).all()
-        expected = smpl_joints(path)  # the ASAP clips are 30 fps already: frames align
+        expected = smpl_joints(path)  # these clips are 30 fps already: frames align
         got = humanoid_joints(model, clip.qpos)
         shift = np.median(got[..., 2] - expected[..., 2])  # the grounding offset, one per clip
         error = np.linalg.norm(got - expected - [0, 0, shift], axis=-1).max()
         if error > 0.01 or clip.contact_error > 0.02 or clip.fit_error_max > 0.01:
             failures.append(f"{path.name}: joint {error:.4f} m, contact {clip.contact_error:.4f} m")
-    assert len(list((shared_motions / "asap_smpl").glob("*.npz"))) == 33
     assert not failures, "\n".join(failures)
+
+
+def test_all_asap_clips_are_exact_and_grounded(shared_motions: Path, model) -> None:
+    paths = sorted((shared_motions / "asap_smpl").glob("*.npz"))
+    assert len(paths) == 33
+    assert_exact_and_grounded(paths, model)
+
+
+def test_builtin_clips_are_exact_and_grounded(model) -> None:
+    paths = sorted(BUILTIN_MOTIONS.glob("*.npz"))
+    assert [p.stem for p in paths] == ["squat", "stand", "turn", "walk"]
+    assert_exact_and_grounded(paths, model)
 
 
 def test_cmu_bvh_keypoint_error(shared_motions: Path, model) -> None:
@@ -143,3 +156,17 @@ def test_euler_angles_stay_continuous_through_deep_flexion() -> None:
         back = Rotation.from_euler(order.upper(), euler_continuous(rot.as_matrix(), order))
         assert (back * rot.inv()).magnitude().max() < 1e-9
         assert np.abs(euler_continuous(rot.as_matrix(), order)).max() <= np.pi + 1e-9
+
+
+def test_joint_map_errors_name_the_file(tmp_path: Path, model) -> None:
+    write_bvh(tmp_path / "walk.bvh", BUILTIN_MOTIONS / "walk.npz")
+    identity = {n: n for n in JOINT_NAMES}
+    cases = [({**identity, "Tail": "Pelvis"}, "joints the file lacks: Tail"),
+             ({**identity, "Pelvis": "Hips"}, "targets that are not humanoid bodies: Hips"),
+             ({"Pelvis": "Pelvis", "L_Knee": "L_Knee"}, "onto: Head, L_Ankle, R_Ankle")]
+    for joint_map, problem in cases:
+        with pytest.raises(ValueError, match=f"walk.bvh: joint map has .*{problem}"):
+            retarget_file(tmp_path / "walk.bvh", model, joint_map=joint_map)
+    (tmp_path / "odd.bvh").write_text((tmp_path / "walk.bvh").read_text().replace("L_", "Left"))
+    with pytest.raises(ValueError, match="odd.bvh: no built-in joint map fits"):
+        retarget_file(tmp_path / "odd.bvh", model)

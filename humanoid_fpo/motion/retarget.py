@@ -97,23 +97,20 @@ def euler_continuous(rot: np.ndarray, order: str) -> np.ndarray:
     return out
 
 
-def qpos_from_rotations(root_pos: np.ndarray, global_root: np.ndarray,
-                        local_rot: np.ndarray) -> np.ndarray:
-    """Humanoid qpos (T, 76) from root position (T, 3), root rotation (T, 3, 3) and SMPL-order
-    local rotations (T, 24, 3, 3), all in the humanoid frame."""
-    quat = Rotation.from_matrix(global_root).as_quat()[:, [3, 0, 1, 2]]
+def smpl_qpos(motion: SourceMotion) -> np.ndarray:
+    """Exact humanoid qpos (T, 76) of an SMPL clip (SMPL joints, SMPL model frame, Z-up world).
+
+    With P the SMPL-to-humanoid frame change, the root rotation is R_root @ P.T and every local
+    rotation P @ R @ P.T; the latter become hinge angles in each joint's hinge order.
+    """
+    t, p = motion.num_frames, SMPL_TO_HUMANOID
+    local = wxyz_to_rotation(motion.local_quat).as_matrix().reshape(t, NUM_JOINTS, 3, 3)
+    quat = Rotation.from_matrix(local[:, 0] @ p.T).as_quat()[:, [3, 0, 1, 2]]
     flips = np.cumsum(np.r_[0, (np.sum(quat[1:] * quat[:-1], -1) < 0)]) % 2  # keep one hemisphere
     quat = np.where(flips[:, None] == 1, -quat, quat)
-    hinges = [euler_continuous(local_rot[:, j], hinge_order(JOINT_NAMES[j])) for j in MUJOCO_ORDER[1:]]
-    return np.concatenate([root_pos, quat, *hinges], axis=1)
-
-
-def smpl_qpos(motion: SourceMotion) -> np.ndarray:
-    """Exact humanoid qpos (T, 76) of an SMPL clip (SMPL joints, SMPL model frame, Z-up world)."""
-    t = motion.num_frames
-    local = wxyz_to_rotation(motion.local_quat).as_matrix().reshape(t, NUM_JOINTS, 3, 3)
-    p = SMPL_TO_HUMANOID
-    return qpos_from_rotations(motion.local_pos[:, 0], local[:, 0] @ p.T, p @ local @ p.T)
+    local = p @ local @ p.T
+    hinges = [euler_continuous(local[:, j], hinge_order(JOINT_NAMES[j])) for j in MUJOCO_ORDER[1:]]
+    return np.concatenate([motion.local_pos[:, 0], quat, *hinges], axis=1)
 
 
 # --- BVH: keypoint IK -------------------------------------------------------------------------
@@ -147,9 +144,14 @@ def bvh_keypoints(motion: SourceMotion, joint_map: dict[str, str],
     the rest pose (T, A or splayed legs); the scale makes the source's equal the humanoid's.
     The up axis is the dominant axis of the ankles-to-head direction at the rest pose.
     """
-    missing = {"Head", "L_Ankle", "R_Ankle"} - set(joint_map.values())
-    if missing:
-        raise ValueError(f"joint map for {motion.path} must map {sorted(missing)} (for scale)")
+    unknown_src = sorted(set(joint_map) - set(motion.joint_names))
+    unknown_dst = sorted(set(joint_map.values()) - set(MUJOCO_BODY_NAMES))
+    missing = sorted({"Head", "L_Ankle", "R_Ankle"} - set(joint_map.values()))
+    for problem, names in (("joints the file lacks", unknown_src),
+                           ("targets that are not humanoid bodies", unknown_dst),
+                           ("no mapping (needed for the body height) onto", missing)):
+        if names:
+            raise ValueError(f"{motion.path}: joint map has {problem}: {', '.join(names)}")
     by_target = {v: motion.joint_names.index(k) for k, v in joint_map.items()}
     offsets = motion.local_pos[0]
     src_height = np.mean([_path_length(motion.parents, offsets, by_target[a], by_target["Head"])
