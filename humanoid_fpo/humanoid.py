@@ -108,36 +108,36 @@ def _bone(name: str, end: np.ndarray, radius: float, trim: float = 0.0) -> Geom:
     return Geom(name, "capsule", (radius,), fromto=(*a, *b))
 
 
-def body_geoms(skel: Skeleton, j: int) -> list[Geom]:
-    """Primitives of body j; positions follow from the skeleton's rest offsets."""
+def body_geom(skel: Skeleton, j: int) -> Geom:
+    """The primitive of body j; its place and size follow from the skeleton's rest offsets."""
     off, name = skel.offsets, JOINT_NAMES[j]
     group = joint_group(name)
     child = _children(j)
     if name == "Pelvis":
         l_hip, r_hip = off[JOINT_NAMES.index("L_Hip")], off[JOINT_NAMES.index("R_Hip")]
-        return [Geom(name, "capsule", (0.09,), fromto=(*l_hip * 0.7, *r_hip * 0.7))]
+        return Geom(name, "capsule", (0.09,), fromto=(*l_hip * 0.7, *r_hip * 0.7))
     if group == "Ankle":
         toe = off[child[0]]
         x0, x1, top = -0.06, toe[0], 0.015
-        return [Geom(name, "box", (0.5 * (x1 - x0), 0.045, 0.5 * (top + SOLE_BELOW_ANKLE)),
-                     pos=(0.5 * (x0 + x1), 0.5 * toe[1], 0.5 * (top - SOLE_BELOW_ANKLE)))]
+        return Geom(name, "box", (0.5 * (x1 - x0), 0.045, 0.5 * (top + SOLE_BELOW_ANKLE)),
+                    pos=(0.5 * (x0 + x1), 0.5 * toe[1], 0.5 * (top - SOLE_BELOW_ANKLE)))
     if group == "Toe":
         bottom = -SOLE_BELOW_ANKLE - off[j][2]  # toe joint height above the sole is -bottom
-        return [Geom(name, "box", (0.03, 0.045, 0.5 * (0.01 - bottom)),
-                     pos=(0.03, 0.0, 0.5 * (0.01 + bottom)))]
+        return Geom(name, "box", (0.03, 0.045, 0.5 * (0.01 - bottom)),
+                    pos=(0.03, 0.0, 0.5 * (0.01 + bottom)))
     if name == "Head":
-        return [Geom(name, "sphere", (0.1,), pos=(0.02, 0.0, 0.08))]
+        return Geom(name, "sphere", (0.1,), pos=(0.02, 0.0, 0.08))
     if name == "Chest":
         l_th, r_th = off[JOINT_NAMES.index("L_Thorax")], off[JOINT_NAMES.index("R_Thorax")]
-        return [Geom(name, "capsule", (0.1,), fromto=(*(l_th * 0.8 - [0, 0, 0.05]),
-                                                      *(r_th * 0.8 - [0, 0, 0.05])))]
+        return Geom(name, "capsule", (0.1,), fromto=(*(l_th * 0.8 - [0, 0, 0.05]),
+                                                     *(r_th * 0.8 - [0, 0, 0.05])))
     if group == "Hand":
         direction = off[j] / np.linalg.norm(off[j])
-        return [Geom(name, "sphere", (0.04,), pos=tuple(0.04 * direction))]
+        return Geom(name, "sphere", (0.04,), pos=tuple(0.04 * direction))
     radius = {"Hip": 0.06, "Knee": 0.05, "Torso": 0.09, "Spine": 0.09, "Neck": 0.045,
               "Thorax": 0.045, "Shoulder": 0.045, "Elbow": 0.04, "Wrist": 0.035}[group]
     trim = 0.15 if group in ("Hip", "Knee", "Shoulder", "Elbow") else 0.0
-    return [_bone(name, off[child[0]], radius, trim)]
+    return _bone(name, off[child[0]], radius, trim)
 
 
 def load_model(path: str | Path = ASSET_PATH) -> mujoco.MjModel:
@@ -168,8 +168,8 @@ def build_mjcf(skeleton: Skeleton | None = None, contact: str = "feet", mass: fl
     skel = skeleton or mean_shape()
     if contact not in CONTACT_SETS:
         raise ValueError(f"unknown contact set {contact!r}; choose from {sorted(CONTACT_SETS)}")
-    geoms = [body_geoms(skel, j) for j in range(NUM_JOINTS)]
-    density = mass / sum(g.volume() for gs in geoms for g in gs)
+    geoms = [body_geom(skel, j) for j in range(NUM_JOINTS)]
+    density = mass / sum(g.volume() for g in geoms)
     ankle_z = min(skel.rest_positions()[JOINT_NAMES.index(n)][2] for n in ("L_Ankle", "R_Ankle"))
     body_xml = _body_xml(skel, geoms, density, 0, indent=4, root_height=SOLE_BELOW_ANKLE - ankle_z)
     actuators = "\n".join(_actuator_xml(h) for h in hinge_names())
@@ -222,7 +222,7 @@ def _actuator_xml(hinge: str) -> str:
             f'ctrlrange="{_fmt(_range(hinge))}" forcerange="{_fmt((-torque, torque))}"/>')
 
 
-def _body_xml(skel: Skeleton, geoms: list[list[Geom]], density: float, j: int, indent: int,
+def _body_xml(skel: Skeleton, geoms: list[Geom], density: float, j: int, indent: int,
               root_height: float) -> str:
     pad = " " * indent
     name = JOINT_NAMES[j]
@@ -233,10 +233,10 @@ def _body_xml(skel: Skeleton, geoms: list[list[Geom]], density: float, j: int, i
     else:
         lines += [f'{pad}  <joint name="{name}_{a}" axis="{_fmt(np.eye(3)["xyz".index(a)])}" '
                   f'range="{_fmt(_range(f"{name}_{a}"))}"/>' for a in hinge_order(name)]
-    for g in geoms[j]:
-        shape = f'fromto="{_fmt(g.fromto)}"' if g.fromto else f'pos="{_fmt(g.pos)}"'
-        lines.append(f'{pad}  <geom name="{g.name}" type="{g.kind}" size="{_fmt(g.size)}" '
-                     f'{shape} density="{density:.6g}"/>')
+    g = geoms[j]
+    shape = f'fromto="{_fmt(g.fromto)}"' if g.fromto else f'pos="{_fmt(g.pos)}"'
+    lines.append(f'{pad}  <geom name="{g.name}" type="{g.kind}" size="{_fmt(g.size)}" '
+                 f'{shape} density="{density:.6g}"/>')
     lines += [_body_xml(skel, geoms, density, c, indent + 2, root_height) for c in _children(j)]
     lines.append(f"{pad}</body>")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jax
@@ -115,3 +116,12 @@ def test_bad_libraries(library: MotionLibrary, model, tmp_path: Path) -> None:
         "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>")
     with pytest.raises(MotionFileError, match="lib.npz: made for another humanoid: 69 joint DoF"):
         load_library(tmp_path / "lib.npz", other)
+
+
+def test_saved_file_has_ordinary_permissions(library: MotionLibrary, tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        save_library(library, tmp_path / "lib.npz")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "lib.npz").stat().st_mode & 0o777 == 0o644
