@@ -41,7 +41,8 @@ def test_smplh_keeps_the_body_and_rests_the_hands(tmp_path: Path) -> None:
     motion = read_smpl_npz(write(tmp_path, **{**arrays, "fps": np.array(60.0)}))
     assert motion.fps == 60.0
     smpl = read_smpl_npz(write(tmp_path, "smpl.npz", **{
-        **arrays, "fps": np.array(60.0), "poses": np.concatenate([arrays["poses"][:, :66], np.zeros((5, 6))], 1)}))
+        **arrays, "fps": np.array(60.0),
+        "poses": np.concatenate([arrays["poses"][:, :66], np.zeros((5, 6))], 1)}))
     np.testing.assert_allclose(motion.local_quat, smpl.local_quat, atol=1e-12)
     np.testing.assert_allclose(motion.local_quat[:, 22:], np.tile([1.0, 0, 0, 0], (5, 2, 1)))
 
