@@ -86,7 +86,6 @@ def resample(motion: SourceMotion, fps: float) -> SourceMotion:
             continue
         slerp = Slerp(t_src, wxyz_to_rotation(motion.local_quat[:, k]))
         quat[:, k] = rotation_to_wxyz(slerp(t_out), (n_out,))
-    pos = np.stack(
-        [np.stack([np.interp(t_out, t_src, motion.local_pos[:, k, a]) for a in range(3)], -1)
-         for k in range(j)], axis=1)
+    flat = motion.local_pos.reshape(motion.num_frames, -1)
+    pos = np.stack([np.interp(t_out, t_src, col) for col in flat.T], -1).reshape(n_out, j, 3)
     return replace(motion, fps=float(fps), local_quat=quat, local_pos=pos)
