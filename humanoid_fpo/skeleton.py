@@ -83,6 +83,25 @@ def mean_shape() -> Skeleton:
     return Skeleton(_MEAN_SHAPE_OFFSETS_SMPL @ SMPL_TO_HUMANOID.T)
 
 
+def tree_kinematics(parents: tuple[int, ...], local_rot: np.ndarray,
+                    local_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward kinematics of any joint tree (parents before children, root parent -1).
+
+    local_rot: (T, J, 3, 3) rotation of each joint relative to its parent (root: the world);
+    local_pos: (T, J, 3) its origin in the parent's frame (root: the world).
+    Returns world positions (T, J, 3) and rotations (T, J, 3, 3).
+    """
+    rot = np.empty_like(local_rot)
+    pos = np.empty(local_rot.shape[:2] + (3,))
+    for j, p in enumerate(parents):
+        if p < 0:
+            rot[:, j], pos[:, j] = local_rot[:, j], local_pos[:, j]
+        else:
+            rot[:, j] = rot[:, p] @ local_rot[:, j]
+            pos[:, j] = pos[:, p] + np.einsum("tab,tb->ta", rot[:, p], local_pos[:, j])
+    return pos, rot
+
+
 def forward_kinematics(
     skeleton: Skeleton, local_rot: np.ndarray, root_pos: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -91,14 +110,9 @@ def forward_kinematics(
     local_rot: (T, 24, 3, 3), row 0 the root's global rotation; root_pos: (T, 3) pelvis position.
     Returns positions (T, 24, 3) and global rotations (T, 24, 3, 3).
     """
-    rot = np.empty_like(local_rot)
-    pos = np.empty(local_rot.shape[:2] + (3,))
-    rot[:, 0], pos[:, 0] = local_rot[:, 0], root_pos
-    for j in range(1, NUM_JOINTS):
-        p = PARENTS[j]
-        rot[:, j] = rot[:, p] @ local_rot[:, j]
-        pos[:, j] = pos[:, p] + rot[:, p] @ skeleton.offsets[j]
-    return pos, rot
+    local_pos = np.broadcast_to(skeleton.offsets, local_rot.shape[:2] + (3,)).copy()
+    local_pos[:, 0] = root_pos
+    return tree_kinematics(PARENTS, local_rot, local_pos)
 
 
 # --- SMPL model files (user-supplied) -------------------------------------------------------

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from humanoid_fpo.skeleton import tree_kinematics
+
 
 class MotionFileError(ValueError):
     """A motion file that cannot be used; the message names the file and the problem."""
@@ -62,15 +64,7 @@ def global_transforms(motion: SourceMotion) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics: world positions (T, J, 3) and rotation matrices (T, J, 3, 3)."""
     t, j = motion.local_quat.shape[:2]
     local_rot = wxyz_to_rotation(motion.local_quat).as_matrix().reshape(t, j, 3, 3)
-    rot = np.empty_like(local_rot)
-    pos = np.empty((t, j, 3))
-    for k, parent in enumerate(motion.parents):
-        if parent < 0:
-            rot[:, k], pos[:, k] = local_rot[:, k], motion.local_pos[:, k]
-        else:
-            rot[:, k] = rot[:, parent] @ local_rot[:, k]
-            pos[:, k] = pos[:, parent] + np.einsum("tab,tb->ta", rot[:, parent], motion.local_pos[:, k])
-    return pos, rot
+    return tree_kinematics(motion.parents, local_rot, motion.local_pos)
 
 
 def resample(motion: SourceMotion, fps: float) -> SourceMotion:
