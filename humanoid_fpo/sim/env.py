@@ -1,0 +1,419 @@
+"""The MJX tracking env: N humanoids imitating library clips, as pure functions over `EnvState`.
+
+    env = make_env(EnvConfig(num_envs=4096), library)
+    state = reset(env, key)              # reference-state initialisation of every env
+    state = step(env, state, action)     # (N, 69) actions in [-1, 1] → PD targets, physics, reward
+    state = replay(env, state)           # kinematic replay: the physics state is set to the reference
+
+`TrackingEnv` is a pytree (model, library and terrain arrays are leaves, the config is static), so
+the jitted functions take it as an argument instead of baking megabytes of constants into the
+program. Finished envs are reset inside `step`; `state.info` holds what happened before the reset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
+from humanoid_fpo.sim import curriculum
+from humanoid_fpo.sim.observations import (MODES, ObsConfig, goal_masks, obs_layout, observe, ref_bodies,
+                                           scan_points, sim_bodies)
+from humanoid_fpo.sim.randomize import (NONE, Physical, RandomizeConfig, env_model, is_physical, noisy, push,
+                                        sample_physical)
+from humanoid_fpo.sim.reference import place, shift_for
+from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, RewardConfig, body_errors, tracking_reward
+from humanoid_fpo.sim.scene import make_scene
+from humanoid_fpo.sim.terrain import Terrain, TerrainConfig, make_terrain
+
+TERMINATIONS = ("any_body", "mean_body")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    num_envs: int = 4096
+    control_dt: float = 1.0 / 30.0
+    """s; the library's frame period (motion clips are resampled to 30 fps)."""
+    physics_dt: float = 1.0 / 120.0
+    """s; must divide control_dt (the decimation is control_dt / physics_dt)."""
+    solver_iterations: int = 4
+    ls_iterations: int = 8
+    contact: str = "feet"
+    """Bodies that touch the ground: a key of humanoid.CONTACT_SETS."""
+    conditioning: str = "full"
+    """Goal the actor sees: full | hands | root."""
+    goal_drop_ratio: float = 0.0
+    """Chance that an episode sees one of the sparser modes instead (mixes modes for one policy)."""
+    max_episode_steps: int | None = 300
+    """Truncation; episodes also end at the clip's last frame. None: the clip's end only."""
+    termination: str = "any_body"
+    """any_body: any body farther than termination_distance from its reference (training);
+    mean_body: the mean error of the 20 protocol bodies (evaluation)."""
+    termination_distance: float = 0.25
+    random_heading: bool = True
+    random_start: bool = True
+    """Start at a random frame; else at frame 0."""
+    resample_clips: bool = True
+    """Draw a clip at every reset (weighted to failing clips); else replay the env's clip."""
+    clip_uniform_share: float = 0.5
+    """Part of the clip sampling spread evenly; the rest goes by failure rate."""
+    clip_fail_smoothing: float = 0.05
+    """Weight of the latest episode outcomes in each clip's failure-rate average."""
+    max_joint_speed: float = 1000.0
+    """rad/s or m/s; a faster (or non-finite) physics state is treated as blown up and reset."""
+    model_path: str | None = None
+    """Humanoid MJCF (default: assets/humanoid.xml)."""
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
+    randomize: RandomizeConfig = field(default_factory=RandomizeConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    obs: ObsConfig = field(default_factory=ObsConfig)
+
+    @property
+    def decimation(self) -> int:
+        return round(self.control_dt / self.physics_dt)
+
+
+def eval_config(cfg: EnvConfig, num_envs: int) -> EnvConfig:
+    """The success-rate protocol: frame 0, no heading or physical randomisation, fail on a 0.5 m
+    mean body error, play each clip to its end, restart the same clip."""
+    return replace(cfg, num_envs=num_envs, random_heading=False, random_start=False, resample_clips=False,
+                   termination="mean_body", termination_distance=0.5, max_episode_steps=None,
+                   randomize=NONE, terrain=replace(cfg.terrain, curriculum=False))
+
+
+class Episode(NamedTuple):
+    """Per-env episode variables (N,)."""
+
+    clip: jax.Array  # int, library clip
+    start: jax.Array  # s into the clip at step 0
+    step: jax.Array  # int, control steps taken
+    yaw: jax.Array  # rad, heading rotation of the reference
+    shift: jax.Array  # (N, 2) m, reference translation
+    level: jax.Array  # int, terrain difficulty row
+    tile: jax.Array  # int, terrain type column
+    mode: jax.Array  # int, index into observations.MODES
+    physical: Physical
+
+
+@dataclass(frozen=True)
+class EnvState:
+    data: mjx.Data  # batched (N, ...)
+    obs: jax.Array  # (N, O) actor
+    critic_obs: jax.Array  # (N, O) the same layout with the full goal
+    reward: jax.Array  # (N,)
+    terminated: jax.Array  # (N,) bool: failed (or blew up)
+    truncated: jax.Array  # (N,) bool: reached the clip end or max_episode_steps
+    episode: Episode
+    clip_fail_rate: jax.Array  # (C,) moving average per clip, drives clip sampling
+    rng: jax.Array
+    info: dict[str, jax.Array]  # of the transition, before any reset (see _evaluate)
+
+    @property
+    def done(self) -> jax.Array:
+        return self.terminated | self.truncated
+
+    def replace(self, **changes) -> EnvState:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrackingEnv:
+    model: mjx.Model
+    library: MotionLibrary
+    terrain: Terrain
+    action_offset: jax.Array  # (A,) PD target at action 0
+    action_scale: jax.Array  # (A,) PD target change per unit action
+    masks: jax.Array  # (3, 24, 24) goal feature masks of MODES
+    scan: jax.Array  # (S, 2) height-scan points
+    noise_columns: jax.Array  # (O,) 1 where observation noise applies
+    cfg: EnvConfig
+    mj_model: mujoco.MjModel
+
+    @property
+    def num_envs(self) -> int:
+        return self.cfg.num_envs
+
+    @property
+    def action_size(self) -> int:
+        return self.action_offset.shape[0]
+
+    @property
+    def layout(self) -> dict[str, slice]:
+        return obs_layout(self.cfg.obs)
+
+    @property
+    def obs_size(self) -> int:
+        return self.noise_columns.shape[0]
+
+
+for _cls, _meta in ((EnvState, []), (TrackingEnv, ["cfg", "mj_model"])):
+    jax.tree_util.register_dataclass(
+        _cls, data_fields=[f for f in _cls.__dataclass_fields__ if f not in _meta], meta_fields=_meta)
+
+
+def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
+    """Build the scene and move the library and terrain to the device; bad settings raise here."""
+    _check(cfg, library)
+    terrain = make_terrain(cfg.terrain)
+    mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver_iterations, cfg.ls_iterations,
+                          cfg.model_path)
+    check_compatible(library, mj_model, "motion library")
+    low, high = mj_model.actuator_ctrlrange.T
+    layout = obs_layout(cfg.obs)
+    noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
+    for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
+        noise[layout[name]] = 1.0
+    return TrackingEnv(
+        model=mjx.put_model(mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
+        action_offset=jnp.asarray((high + low) / 2, jnp.float32),
+        action_scale=jnp.asarray((high - low) / 2, jnp.float32),
+        masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
+        noise_columns=jnp.asarray(noise), cfg=cfg, mj_model=mj_model)
+
+
+def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
+    if library.num_clips == 0:
+        raise ValueError("the motion library is empty: no clips to track")
+    short = [n for n, length in zip(library.clip_names, library.clip_length) if length < 2]
+    if short:
+        raise ValueError(f"clips too short to track (fewer than 2 frames): {', '.join(short)}")
+    if cfg.conditioning not in MODES:
+        raise ValueError(f"unknown conditioning mode {cfg.conditioning!r}; choose from {', '.join(MODES)}")
+    if cfg.termination not in TERMINATIONS:
+        raise ValueError(f"unknown termination {cfg.termination!r}; choose from {', '.join(TERMINATIONS)}")
+    if not 0.0 <= cfg.goal_drop_ratio <= 1.0:
+        raise ValueError(f"goal_drop_ratio must lie in [0, 1], got {cfg.goal_drop_ratio}")
+    if not math.isclose(cfg.decimation * cfg.physics_dt, cfg.control_dt, rel_tol=1e-6) or cfg.decimation < 1:
+        raise ValueError(f"physics_dt {cfg.physics_dt:g} s does not divide control_dt {cfg.control_dt:g} s")
+    if not math.isclose(cfg.control_dt * library.fps, 1.0, rel_tol=1e-6):
+        raise ValueError(f"control_dt {cfg.control_dt:g} s differs from the library's frame period "
+                         f"1/{library.fps:g} s")
+    if cfg.num_envs < 1:
+        raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
+
+
+# --- public functions -------------------------------------------------------------------------
+
+def reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None = None) -> EnvState:
+    """Start every env from its reference; `clip_ids` (N,) picks the clips (else drawn by weight)."""
+    if clip_ids is not None:
+        clip_ids = np.asarray(clip_ids)
+        if clip_ids.shape != (env.num_envs,) or clip_ids.min() < 0 or clip_ids.max() >= env.library.num_clips:
+            raise ValueError(f"clip_ids must be {env.num_envs} indices below {env.library.num_clips}, "
+                             f"got shape {clip_ids.shape} and range [{clip_ids.min()}, {clip_ids.max()}]")
+        clip_ids = jnp.asarray(clip_ids, jnp.int32)
+    return _reset(env, key, clip_ids)
+
+
+@jax.jit
+def _reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None) -> EnvState:
+    cfg = env.cfg
+    k_level, k_episode, k_noise, key = jax.random.split(key, 4)
+    levels = jax.random.randint(k_level, (cfg.num_envs,), 0, cfg.terrain.init_max_level + 1)
+    fail_rate = jnp.zeros(env.library.num_clips)
+    episode = _new_episodes(env, k_episode, levels, fail_rate, clip_ids)
+    data, obs, critic_obs = _start(env, episode, k_noise)
+    _, _, info = _evaluate(env, episode, data, _healthy(env, data))
+    zeros = jnp.zeros(cfg.num_envs, dtype=bool)
+    return EnvState(data=data, obs=obs, critic_obs=critic_obs, reward=jnp.zeros(cfg.num_envs),
+                    terminated=zeros, truncated=zeros, episode=episode, clip_fail_rate=fail_rate,
+                    rng=key, info=info)
+
+
+@jax.jit
+def step(env: TrackingEnv, state: EnvState, action: jax.Array) -> EnvState:
+    """Advance every env by one control step with `action` (N, A); finished envs restart."""
+    cfg = env.cfg
+    key, k_push, k_next = jax.random.split(state.rng, 3)
+    ctrl = env.action_offset + env.action_scale * jnp.clip(action, -1.0, 1.0)
+    qvel = push(cfg.randomize, k_push, state.data.qvel, cfg.control_dt)
+    data = _simulate(env, state.episode.physical, state.data.replace(ctrl=ctrl, qvel=qvel))
+    return _advance(env, state.replace(rng=key), data, k_next)
+
+
+@jax.jit
+def replay(env: TrackingEnv, state: EnvState) -> EnvState:
+    """Kinematic replay: set every env's physics state to its reference one control step on."""
+    key, k_next = jax.random.split(state.rng)
+    ref = _reference(env, state.episode, state.episode.step + 1)
+    data = _pose(env, state.episode.physical, ref.qpos, ref.qvel, state.data)
+    return _advance(env, state.replace(rng=key), data, k_next)
+
+
+@jax.jit
+def with_levels(state: EnvState, levels: jax.Array) -> EnvState:
+    """Curriculum hook: move envs to terrain `levels` (N,); each takes effect at the env's next reset."""
+    level = jnp.broadcast_to(jnp.asarray(levels, jnp.int32), state.episode.level.shape)
+    return state.replace(episode=state.episode._replace(level=level))
+
+
+# --- one transition ---------------------------------------------------------------------------
+
+def _advance(env: TrackingEnv, state: EnvState, data: mjx.Data, key: jax.Array) -> EnvState:
+    """Score the new physics state, observe, and reset the envs that finished."""
+    cfg = env.cfg
+    k_noise, k_reset = jax.random.split(key)
+    episode = state.episode._replace(step=state.episode.step + 1)
+    healthy = _healthy(env, data)
+    reward, failed, info = _evaluate(env, episode, data, healthy)
+    terminated = failed | ~healthy
+    t_next = episode.start + (episode.step + 1) * cfg.control_dt
+    truncated = t_next > env.library.durations[episode.clip] + 1e-4
+    if cfg.max_episode_steps is not None:
+        truncated |= episode.step >= cfg.max_episode_steps
+    truncated &= ~terminated
+    obs, critic_obs = _observe(env, episode, data, k_noise)
+    done = terminated | truncated
+    fail_rate, level = state.clip_fail_rate, episode.level
+    if cfg.resample_clips:
+        fail_rate = curriculum.update_fail_rate(fail_rate, episode.clip, done, terminated,
+                                                cfg.clip_fail_smoothing)
+    if cfg.terrain.curriculum:
+        level = jnp.where(done, curriculum.next_levels(level, terminated, truncated, env.terrain.num_levels),
+                          level)
+    state = EnvState(data=data, obs=obs, critic_obs=critic_obs, reward=jnp.where(healthy, reward, 0.0),
+                     terminated=terminated, truncated=truncated, episode=episode._replace(level=level),
+                     clip_fail_rate=fail_rate, rng=state.rng, info=info)
+    return jax.lax.cond(done.any(), lambda s: _restart(env, s, k_reset), lambda s: s, state)
+
+
+def _restart(env: TrackingEnv, state: EnvState, key: jax.Array) -> EnvState:
+    """Replace the finished envs (state.done) by fresh episodes; info, reward and flags stay."""
+    k_episode, k_noise = jax.random.split(key)
+    keep = None if env.cfg.resample_clips else state.episode.clip
+    fresh = _new_episodes(env, k_episode, state.episode.level, state.clip_fail_rate, keep)
+    data, obs, critic_obs = _start(env, fresh, k_noise)
+    done = state.done
+
+    def pick(new, old):
+        return jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old)
+
+    return state.replace(data=jax.tree.map(pick, data, state.data), obs=pick(obs, state.obs),
+                         critic_obs=pick(critic_obs, state.critic_obs),
+                         episode=jax.tree.map(pick, fresh, state.episode))
+
+
+def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data,
+              healthy: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
+    """Reward (N,), failure flags (N,) and info of `data` against the reference at episode.step."""
+    cfg = env.cfg
+    ref = ref_bodies(_reference(env, episode, episode.step))
+    sim = sim_bodies(data)
+    reward, terms = tracking_reward(cfg.reward, sim, ref, data.actuator_force, data.qvel[:, 6:], episode.step)
+    error, local_error = body_errors(sim, ref)
+    if cfg.termination == "any_body":
+        failed = error.max(axis=-1) > cfg.termination_distance
+    else:
+        failed = error[:, PROTOCOL_BODIES].mean(axis=-1) > cfg.termination_distance
+    clean = healthy[:, None]
+    info = {f"reward/{name}": jnp.where(healthy, value, 0.0) for name, value in terms.items()}
+    info |= {
+        "body_error": jnp.where(clean, error, 0.0),  # (N, 24) m
+        "body_error_local": jnp.where(clean, local_error, 0.0),  # (N, 24) m, root-relative
+        "body_pos": jnp.where(clean[..., None], sim.pos, 0.0),  # (N, 24, 3)
+        "ref_body_pos": ref.pos,  # (N, 24, 3)
+        "physics_reset": ~healthy,
+        "episode_length": episode.step,
+        "clip": episode.clip,
+        "level": episode.level,
+    }
+    return reward, failed, info
+
+
+def _healthy(env: TrackingEnv, data: mjx.Data) -> jax.Array:
+    """(N,) physics state finite and not blown up."""
+    finite = jnp.isfinite(data.qpos).all(axis=-1) & jnp.isfinite(data.qvel).all(axis=-1)
+    return finite & (jnp.abs(data.qvel) < env.cfg.max_joint_speed).all(axis=-1)
+
+
+# --- episodes, references, physics -----------------------------------------------------------
+
+def _new_episodes(env: TrackingEnv, key: jax.Array, level: jax.Array, fail_rate: jax.Array,
+                  clip: jax.Array | None) -> Episode:
+    cfg, lib, n = env.cfg, env.library, env.cfg.num_envs
+    keys = jax.random.split(key, 7)
+    if clip is None:
+        p = curriculum.clip_probabilities(fail_rate, cfg.clip_uniform_share)
+        clip = jax.random.choice(keys[0], lib.num_clips, (n,), p=p)
+    if cfg.random_start:  # a whole frame, at least one step before the clip's end
+        start = jnp.floor(jax.random.uniform(keys[1], (n,)) * (lib.clip_length[clip] - 1)) / lib.fps
+    else:
+        start = jnp.zeros(n)
+    yaw = jax.random.uniform(keys[2], (n,), minval=-jnp.pi, maxval=jnp.pi) if cfg.random_heading \
+        else jnp.zeros(n)
+    tile = jax.random.randint(keys[3], (n,), 0, env.terrain.tile_centres.shape[1])
+    origin = env.terrain.tile_centres[level, tile]
+    shift = shift_for(query(lib, clip, start), yaw, origin)
+    return Episode(clip=clip, start=start, step=jnp.zeros(n, jnp.int32), yaw=yaw, shift=shift, level=level,
+                   tile=tile, mode=_sample_modes(cfg, keys[4], n),
+                   physical=sample_physical(cfg.randomize, keys[5], n, env.mj_model.nbody, env.mj_model.nu))
+
+
+def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
+    """(N,) goal modes: the configured one, or with goal_drop_ratio one of the sparser ones."""
+    base = MODES.index(cfg.conditioning)
+    sparser = len(MODES) - 1 - base
+    if sparser == 0 or cfg.goal_drop_ratio == 0.0:
+        return jnp.full(n, base, jnp.int32)
+    k_drop, k_pick = jax.random.split(key)
+    drop = jax.random.uniform(k_drop, (n,)) < cfg.goal_drop_ratio
+    return jnp.where(drop, base + 1 + jax.random.randint(k_pick, (n,), 0, sparser), base).astype(jnp.int32)
+
+
+def _reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFrame:
+    """Reference of every env at `step` (N,) control steps into its episode, in the env's world."""
+    frame = query(env.library, episode.clip, episode.start + step * env.cfg.control_dt)
+    return place(frame, episode.yaw, episode.shift, env.terrain)
+
+
+def _start(env: TrackingEnv, episode: Episode, key: jax.Array) -> tuple[mjx.Data, jax.Array, jax.Array]:
+    """Physics state and observations at step 0 of `episode` (reference-state initialisation)."""
+    ref = _reference(env, episode, episode.step)
+    data = _pose(env, episode.physical, ref.qpos, ref.qvel)
+    return (data, *_observe(env, episode, data, key))
+
+
+def _observe(env: TrackingEnv, episode: Episode, data: mjx.Data,
+             key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(actor, critic) observations of `data` with the next reference frame as the goal."""
+    goal = ref_bodies(_reference(env, episode, episode.step + 1))
+    actor, critic = observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
+    return noisy(env.cfg.randomize, key, actor, env.noise_columns), critic
+
+
+def _model(env: TrackingEnv, physical: Physical) -> mjx.Model:
+    """One env's model (inside vmap)."""
+    return env_model(env.model, physical) if is_physical(env.cfg.randomize) else env.model
+
+
+def _kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
+    """Body poses, centres of mass and velocities of data.qpos, data.qvel."""
+    return mjx.com_vel(model, mjx.com_pos(model, mjx.kinematics(model, data)))
+
+
+def _simulate(env: TrackingEnv, physical: Physical, data: mjx.Data) -> mjx.Data:
+    """`decimation` physics steps per env, then kinematics of the final state."""
+    def one(p: Physical, d: mjx.Data) -> mjx.Data:
+        m = _model(env, p)
+        d = jax.lax.fori_loop(0, env.cfg.decimation, lambda _, x: mjx.step(m, x), d)
+        return _kinematics(m, d)
+
+    return jax.vmap(one)(physical, data)
+
+
+def _pose(env: TrackingEnv, physical: Physical, qpos: jax.Array, qvel: jax.Array,
+          data: mjx.Data | None = None) -> mjx.Data:
+    """Data (N) at `qpos`, `qvel`: fresh (reset) or `data` with its state replaced (replay)."""
+    def one(p: Physical, qp: jax.Array, qv: jax.Array, d: mjx.Data | None) -> mjx.Data:
+        m = _model(env, p)
+        d = mjx.make_data(m) if d is None else d
+        return _kinematics(m, d.replace(qpos=qp, qvel=qv))
+
+    return jax.vmap(one)(physical, qpos, qvel, data)

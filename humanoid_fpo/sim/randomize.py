@@ -1,0 +1,90 @@
+"""Domain randomisation per env: contact friction, body masses, PD gains, pushes, observation noise.
+
+Each term is a range (or a magnitude) in config; None switches it off. Physical parameters are
+drawn at every reset and kept in the env state; `env_model` applies them inside the vmap over envs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from mujoco import mjx
+
+
+@dataclass(frozen=True)
+class RandomizeConfig:
+    friction: tuple[float, float] | None = (0.7, 1.3)
+    """Scale of the sliding friction of the contact pairs."""
+    mass: tuple[float, float] | None = (0.95, 1.05)
+    """Scale of each body's mass (and inertia)."""
+    kp: tuple[float, float] | None = (0.9, 1.1)
+    """Scale of each actuator's stiffness."""
+    kv: tuple[float, float] | None = (0.9, 1.1)
+    """Scale of each actuator's damping."""
+    push_velocity: float | None = None
+    """m/s, largest horizontal velocity kick given to the root."""
+    push_interval: float = 4.0
+    """s, mean time between pushes."""
+    obs_noise: float | None = None
+    """Standard deviation of Gaussian noise on the actor's self and height-scan observations."""
+
+
+NONE = RandomizeConfig(friction=None, mass=None, kp=None, kv=None)
+"""Everything off (evaluation)."""
+
+
+class Physical(NamedTuple):
+    """Per-env physical scales (1 where a term is off)."""
+
+    friction: jax.Array  # (N,)
+    mass: jax.Array  # (N, nbody)
+    kp: jax.Array  # (N, nu)
+    kv: jax.Array  # (N, nu)
+
+
+def sample_physical(cfg: RandomizeConfig, key: jax.Array, n: int, nbody: int, nu: int) -> Physical:
+    keys = jax.random.split(key, 4)
+
+    def draw(k, bounds, shape):
+        if bounds is None:
+            return jnp.ones(shape)
+        return jax.random.uniform(k, shape, minval=bounds[0], maxval=bounds[1])
+
+    return Physical(draw(keys[0], cfg.friction, (n,)), draw(keys[1], cfg.mass, (n, nbody)),
+                    draw(keys[2], cfg.kp, (n, nu)), draw(keys[3], cfg.kv, (n, nu)))
+
+
+def is_physical(cfg: RandomizeConfig) -> bool:
+    return any(r is not None for r in (cfg.friction, cfg.mass, cfg.kp, cfg.kv))
+
+
+def env_model(model: mjx.Model, p: Physical) -> mjx.Model:
+    """The model of one env (inside vmap: `p` holds one env's scales)."""
+    return model.tree_replace({
+        "pair_friction": model.pair_friction.at[:, :2].multiply(p.friction),
+        "body_mass": model.body_mass * p.mass,
+        "body_inertia": model.body_inertia * p.mass[:, None],
+        "actuator_gainprm": model.actuator_gainprm.at[:, 0].multiply(p.kp),
+        "actuator_biasprm": model.actuator_biasprm.at[:, 1].multiply(p.kp).at[:, 2].multiply(p.kv),
+    })
+
+
+def push(cfg: RandomizeConfig, key: jax.Array, qvel: jax.Array, control_dt: float) -> jax.Array:
+    """(N, nv) root velocities kicked, each env with probability control_dt / push_interval."""
+    if cfg.push_velocity is None:
+        return qvel
+    k_when, k_kick = jax.random.split(key)
+    n = qvel.shape[0]
+    when = jax.random.uniform(k_when, (n, 1)) < control_dt / cfg.push_interval
+    kick = jax.random.uniform(k_kick, (n, 2), minval=-cfg.push_velocity, maxval=cfg.push_velocity)
+    return qvel.at[:, :2].add(jnp.where(when, kick, 0.0))
+
+
+def noisy(cfg: RandomizeConfig, key: jax.Array, obs: jax.Array, columns: jax.Array) -> jax.Array:
+    """(N, O) observations with noise on `columns` (O,) flags."""
+    if cfg.obs_noise is None:
+        return obs
+    return obs + cfg.obs_noise * columns * jax.random.normal(key, obs.shape)

@@ -1,0 +1,165 @@
+"""Terrain: a heightfield of square tiles, one column per terrain type, one row per difficulty level.
+
+Tile (level l, type t) is centred at ((t + 0.5)·S, (l + 0.5)·S) for tile size S, inside a flat
+border. Every generator is zero along the tile's edges, so neighbouring tiles join without a
+cliff; slopes and steps rise towards a flat platform at the tile centre, where episodes start.
+`height_at` interpolates exactly as MuJoCo's heightfield is triangulated, so the height it gives
+is the one the feet touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TERRAIN_TYPES = ("flat", "rough", "slopes", "waves", "steps")
+
+
+@dataclass(frozen=True)
+class TerrainConfig:
+    """Which tiles exist and how hard each level is; (easiest, hardest) pairs are lerped by level."""
+
+    types: tuple[str, ...] = ("flat",)
+    """Terrain types, one tile column each; only `flat` gives a plane (the fastest contacts)."""
+    num_levels: int = 5
+    tile_size: float = 8.0
+    """m, side of a square tile."""
+    spacing: float = 0.1
+    """m between heightfield samples."""
+    border: float = 8.0
+    """m of flat ground around the tiles (clips walk off their tile)."""
+    platform: float = 1.0
+    """m, half-width of the flat platform at the centre of slopes and steps."""
+    rough_amplitude: tuple[float, float] = (0.01, 0.05)
+    """m, uniform height noise."""
+    slope: tuple[float, float] = (0.05, 0.3)
+    """rise over run of the pyramid slopes."""
+    wave_amplitude: tuple[float, float] = (0.02, 0.15)
+    wave_length: float = 2.0
+    step_height: tuple[float, float] = (0.02, 0.12)
+    step_width: float = 0.5
+    seed: int = 0
+    curriculum: bool = True
+    """Move an env up a level after it finishes an episode, down after it fails."""
+    init_max_level: int = 0
+    """Envs start on levels 0..init_max_level."""
+
+
+@dataclass(frozen=True)
+class Terrain:
+    heights: jax.Array  # (R, C) m; row r at y = origin[1] + r·spacing, column c at x = origin[0] + c·spacing
+    tile_centres: jax.Array  # (L, T, 2) xy of tile (level, type)
+    origin: tuple[float, float]
+    spacing: float
+    flat: bool
+
+    @property
+    def num_levels(self) -> int:
+        return self.tile_centres.shape[0]
+
+
+jax.tree_util.register_dataclass(Terrain, data_fields=["heights", "tile_centres"],
+                                 meta_fields=["origin", "spacing", "flat"])
+
+
+def check_config(cfg: TerrainConfig) -> None:
+    unknown = [t for t in cfg.types if t not in TERRAIN_TYPES]
+    if unknown or not cfg.types:
+        raise ValueError(f"unknown terrain type(s) {unknown or '(none given)'}; "
+                         f"choose from {', '.join(TERRAIN_TYPES)}")
+    if cfg.num_levels < 1 or not 0 <= cfg.init_max_level < cfg.num_levels:
+        raise ValueError(f"terrain needs num_levels >= 1 and 0 <= init_max_level < num_levels, "
+                         f"got {cfg.num_levels} and {cfg.init_max_level}")
+    if cfg.spacing <= 0 or cfg.tile_size < 2 * cfg.spacing:
+        raise ValueError(f"terrain spacing {cfg.spacing} m does not fit tiles of {cfg.tile_size} m")
+
+
+def make_terrain(cfg: TerrainConfig) -> Terrain:
+    """Generate the heightfield (numpy arrays; the env moves them to the device)."""
+    check_config(cfg)
+    levels, types = cfg.num_levels, len(cfg.types)
+    tile_n = int(round(cfg.tile_size / cfg.spacing))
+    border_n = int(round(cfg.border / cfg.spacing))
+    heights = np.zeros((levels * tile_n + 2 * border_n + 1, types * tile_n + 2 * border_n + 1))
+    rng = np.random.default_rng(cfg.seed)
+    u = (np.arange(tile_n + 1) * cfg.spacing - cfg.tile_size / 2)
+    uu, vv = np.meshgrid(u, u)  # tile-local x (columns) and y (rows)
+    for level in range(levels):
+        difficulty = level / max(levels - 1, 1)
+        for t, kind in enumerate(cfg.types):
+            tile = _GENERATORS[kind](cfg, uu, vv, difficulty, rng)
+            r0, c0 = border_n + level * tile_n, border_n + t * tile_n
+            heights[r0:r0 + tile_n + 1, c0:c0 + tile_n + 1] = tile
+    tile_size = tile_n * cfg.spacing
+    centres = np.stack(np.meshgrid((np.arange(types) + 0.5) * tile_size,
+                                   (np.arange(levels) + 0.5) * tile_size), axis=-1)
+    origin = -border_n * cfg.spacing
+    return Terrain(heights=heights.astype(np.float32), tile_centres=centres.astype(np.float32),
+                   origin=(origin, origin), spacing=cfg.spacing, flat=not np.any(heights))
+
+
+def _lerp(pair: tuple[float, float], difficulty: float) -> float:
+    return pair[0] + difficulty * (pair[1] - pair[0])
+
+
+def _edge_distance(cfg: TerrainConfig, uu: np.ndarray, vv: np.ndarray) -> np.ndarray:
+    """Distance inwards from the tile edge, capped at the centre platform."""
+    return np.minimum(cfg.tile_size / 2 - np.maximum(np.abs(uu), np.abs(vv)),
+                      cfg.tile_size / 2 - cfg.platform)
+
+
+def _flat(cfg, uu, vv, difficulty, rng):
+    return np.zeros_like(uu)
+
+
+def _rough(cfg, uu, vv, difficulty, rng):
+    noise = rng.uniform(-1.0, 1.0, uu.shape) * _lerp(cfg.rough_amplitude, difficulty)
+    edge = np.maximum(np.abs(uu), np.abs(vv)) >= cfg.tile_size / 2 - 1e-9
+    return np.where(edge, 0.0, noise)
+
+
+def _slopes(cfg, uu, vv, difficulty, rng):
+    return _lerp(cfg.slope, difficulty) * _edge_distance(cfg, uu, vv)
+
+
+def _waves(cfg, uu, vv, difficulty, rng):
+    length = cfg.tile_size / max(round(cfg.tile_size / cfg.wave_length), 1)  # whole waves per tile
+    k = 2 * np.pi / length
+    return _lerp(cfg.wave_amplitude, difficulty) * np.sin(k * uu) * np.sin(k * vv)
+
+
+def _steps(cfg, uu, vv, difficulty, rng):
+    return _lerp(cfg.step_height, difficulty) * np.floor(_edge_distance(cfg, uu, vv) / cfg.step_width)
+
+
+_GENERATORS = {"flat": _flat, "rough": _rough, "slopes": _slopes, "waves": _waves, "steps": _steps}
+
+
+def height_at(terrain: Terrain, xy: jax.Array) -> jax.Array:
+    """Ground height (...) under points xy (..., 2), on MuJoCo's triangles; the edge height outside."""
+    rows, cols = terrain.heights.shape
+    c = jnp.clip((xy[..., 0] - terrain.origin[0]) / terrain.spacing, 0.0, cols - 1.0)
+    r = jnp.clip((xy[..., 1] - terrain.origin[1]) / terrain.spacing, 0.0, rows - 1.0)
+    c0 = jnp.minimum(jnp.floor(c).astype(jnp.int32), cols - 2)
+    r0 = jnp.minimum(jnp.floor(r).astype(jnp.int32), rows - 2)
+    fx, fy = c - c0, r - r0
+    h = terrain.heights
+    h00, h10, h01, h11 = h[r0, c0], h[r0, c0 + 1], h[r0 + 1, c0], h[r0 + 1, c0 + 1]
+    # Each cell is split along its (c, r)-(c+1, r+1) diagonal.
+    upper = h00 + fx * (h11 - h01) + fy * (h01 - h00)
+    lower = h00 + fx * (h10 - h00) + fy * (h11 - h10)
+    return jnp.where(fy >= fx, upper, lower)
+
+
+def hfield_geometry(terrain: Terrain) -> dict:
+    """MuJoCo heightfield asset fields and geom position that reproduce `terrain.heights`."""
+    h = np.asarray(terrain.heights, dtype=np.float64)
+    rows, cols = h.shape
+    low, span = h.min(), max(h.max() - h.min(), 1e-3)
+    half_x, half_y = (cols - 1) * terrain.spacing / 2, (rows - 1) * terrain.spacing / 2
+    return {"nrow": rows, "ncol": cols, "size": [half_x, half_y, span, 1.0],
+            "userdata": ((h - low) / span).ravel().tolist(),
+            "pos": [terrain.origin[0] + half_x, terrain.origin[1] + half_y, low]}

@@ -1,0 +1,127 @@
+"""Benchmark the MJX tracking env: compile time and control-steps/s against batch size and terrain.
+
+    .venv/bin/python tools/bench_env.py                       # CPU sizes, writes BENCHMARKS.md
+    python tools/bench_env.py --envs 4096 8192 16384          # on a GPU
+
+A rollout of --steps control steps runs inside one `lax.scan` (as the trainer runs it) with random
+actions U(-0.2, 0.2), so envs fall and reset as in early training. Compile time is the first
+call's time minus a steady call's. Rows for this machine replace earlier rows with the same
+terrain and batch; rows of other machines stay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
+import jax
+import jax.numpy as jnp
+
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.humanoid import load_model
+from humanoid_fpo.motion.library import build_library
+from humanoid_fpo.motion.retarget import retarget_file
+from humanoid_fpo.sim.env import EnvConfig, EnvState, TrackingEnv, make_env, reset, step
+from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## Environment: tools/bench_env.py"
+HEADER = ("| date | machine | terrain | envs | compile (s) | control-steps/s | command |\n"
+          "|---|---|---|---|---|---|---|")
+TERRAINS = {"flat": ("flat",), "rough": TERRAIN_TYPES}
+
+
+@partial(jax.jit, static_argnums=3)
+def rollout(env: TrackingEnv, state: EnvState, key: jax.Array, steps: int) -> EnvState:
+    def body(s: EnvState, k: jax.Array) -> tuple[EnvState, jax.Array]:
+        action = jax.random.uniform(k, (env.num_envs, env.action_size), minval=-0.2, maxval=0.2)
+        s = step(env, s, action)
+        return s, s.reward.mean()
+
+    state, _ = jax.lax.scan(body, state, jax.random.split(key, steps))
+    return state
+
+
+def measure(env: TrackingEnv, steps: int) -> tuple[float, float]:
+    """(compile seconds, control-steps/s over all envs)."""
+    state = jax.block_until_ready(reset(env, jax.random.key(0)))
+    start = time.perf_counter()
+    state = jax.block_until_ready(rollout(env, state, jax.random.key(1), steps))
+    first = time.perf_counter() - start
+    times = []
+    for k in range(2):
+        start = time.perf_counter()
+        state = jax.block_until_ready(rollout(env, state, jax.random.key(2 + k), steps))
+        times.append(time.perf_counter() - start)
+    steady = min(times)
+    return first - steady, env.num_envs * steps / steady
+
+
+def machine() -> str:
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return f"CPU {platform.machine()}, {os.cpu_count()} cores"
+    return f"{device.device_kind} (JAX {jax.__version__})"
+
+
+def write_rows(path: Path, rows: list[str], machine_name: str) -> None:
+    """Replace this machine's rows (same terrain and batch) in the env section of BENCHMARKS.md."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{HEADER}\n"
+    head, rest = text.split(SECTION, 1)
+    lines = rest.split("\n")
+    table_end = next((i for i, line in enumerate(lines[3:], 3) if not line.startswith("|")), len(lines))
+    old = lines[3:table_end]
+
+    def key(row: str) -> tuple[str, str, str]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        return cells[1], cells[2], cells[3]
+
+    new_keys = {key(r) for r in rows}
+    kept = [r for r in old if r.strip() and key(r) not in new_keys]
+    body = "\n".join(lines[:3] + kept + rows + lines[table_end:])
+    with atomic_path(path) as tmp:
+        tmp.write_text(head + SECTION + body)
+    print(f"updated {path} ({machine_name})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--terrain", nargs="+", default=["flat", "rough"], choices=sorted(TERRAINS))
+    parser.add_argument("--steps", type=int, default=32, help="control steps per timed rollout")
+    parser.add_argument("--motions", type=Path, default=ROOT / "motions", help="folder of clips")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "jax",
+                        help="persistent compilation cache (compile times then measure cache loads "
+                             "on a rerun; pass an empty folder for cold figures)")
+    args = parser.parse_args()
+    jax.config.update("jax_compilation_cache_dir", str(args.cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+    model = load_model()
+    library = build_library([retarget_file(p, model) for p in sorted(args.motions.glob("*.npz"))], model)
+    name, date = machine(), datetime.date.today().isoformat()
+    command = "python tools/bench_env.py " + " ".join(sys.argv[1:])
+    rows = []
+    for terrain in args.terrain:
+        for n in args.envs:
+            cfg = EnvConfig(num_envs=n, terrain=TerrainConfig(types=TERRAINS[terrain]))
+            compile_s, rate = measure(make_env(cfg, library), args.steps)
+            rows.append(f"| {date} | {name} | {terrain} | {n} | {compile_s:.0f} | {rate:,.0f} | `{command}` |")
+            print(rows[-1], flush=True)
+    if not args.no_write:
+        write_rows(args.output, rows, name)
+
+
+if __name__ == "__main__":
+    main()
