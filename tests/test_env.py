@@ -18,8 +18,8 @@ import pytest
 from humanoid_fpo.motion.library import MotionLibrary, build_library
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, eval_config, make_env, replay, reset, step,
-                                  with_levels)
+from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, eval_config, make_env, reference, replay, reset,
+                                  step, with_levels)
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.randomize import RandomizeConfig
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
@@ -118,6 +118,18 @@ def test_zero_actions_fall_and_terminate(flat) -> None:
             break
     assert ended_at.all(), "zero actions should make every standing humanoid fall"
     print(f"zero actions from standing: terminated at control step {ended_at.min()}-{ended_at.max()}")
+
+
+def test_reference_pd_targets_hold_a_standing_humanoid(flat) -> None:
+    """PD gains stiff enough to stand: the reference joint angles as targets track the stand clip."""
+    stand = flat.library.clip_names.index("stand")
+    state = reset(flat, jax.random.key(8), np.full(flat.num_envs, stand))
+    for _ in range(int(flat.library.clip_length[stand]) - 1):
+        target = reference(flat, state.episode, state.episode.step + 1).qpos[:, 7:]
+        state = step(flat, state, (target - flat.action_offset) / flat.action_scale)
+        assert not bool(state.terminated.any())
+        assert float(state.info["body_error"].mean()) < 0.1
+    assert bool(state.truncated.all())
 
 
 def rollout(env: TrackingEnv, key: jax.Array, steps: int):

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
-import jax.numpy as jnp
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.humanoid import load_model
@@ -117,7 +116,8 @@ def main() -> None:
         for n in args.envs:
             cfg = EnvConfig(num_envs=n, terrain=TerrainConfig(types=TERRAINS[terrain]))
             compile_s, rate = measure(make_env(cfg, library), args.steps)
-            rows.append(f"| {date} | {name} | {terrain} | {n} | {compile_s:.0f} | {rate:,.0f} | `{command}` |")
+            rows.append(f"| {date} | {name} | {terrain} | {n} | {compile_s:.0f} | {rate:,.0f} "
+                        f"| `{command}` |")
             print(rows[-1], flush=True)
     if not args.no_write:
         write_rows(args.output, rows, name)

@@ -4,6 +4,7 @@
     state = reset(env, key)              # reference-state initialisation of every env
     state = step(env, state, action)     # (N, 69) actions in [-1, 1] → PD targets, physics, reward
     state = replay(env, state)           # kinematic replay: the physics state is set to the reference
+    frame = reference(env, state.episode, state.episode.step + 1)   # the goal frame, world coordinates
 
 `TrackingEnv` is a pytree (model, library and terrain arrays are leaves, the config is static), so
 the jitted functions take it as an argument instead of baking megabytes of constants into the
@@ -242,7 +243,7 @@ def step(env: TrackingEnv, state: EnvState, action: jax.Array) -> EnvState:
 def replay(env: TrackingEnv, state: EnvState) -> EnvState:
     """Kinematic replay: set every env's physics state to its reference one control step on."""
     key, k_next = jax.random.split(state.rng)
-    ref = _reference(env, state.episode, state.episode.step + 1)
+    ref = reference(env, state.episode, state.episode.step + 1)
     data = _pose(env, state.episode.physical, ref.qpos, ref.qvel, state.data)
     return _advance(env, state.replace(rng=key), data, k_next)
 
@@ -252,6 +253,12 @@ def with_levels(state: EnvState, levels: jax.Array) -> EnvState:
     """Curriculum hook: move envs to terrain `levels` (N,); each takes effect at the env's next reset."""
     level = jnp.broadcast_to(jnp.asarray(levels, jnp.int32), state.episode.level.shape)
     return state.replace(episode=state.episode._replace(level=level))
+
+
+def reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFrame:
+    """Reference of every env at `step` (N,) control steps into its episode, in the env's world."""
+    frame = query(env.library, episode.clip, episode.start + step * env.cfg.control_dt)
+    return place(frame, episode.yaw, episode.shift, env.terrain)
 
 
 # --- one transition ---------------------------------------------------------------------------
@@ -304,7 +311,7 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data,
               healthy: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
     """Reward (N,), failure flags (N,) and info of `data` against the reference at episode.step."""
     cfg = env.cfg
-    ref = ref_bodies(_reference(env, episode, episode.step))
+    ref = ref_bodies(reference(env, episode, episode.step))
     sim = sim_bodies(data)
     reward, terms = tracking_reward(cfg.reward, sim, ref, data.actuator_force, data.qvel[:, 6:], episode.step)
     error, local_error = body_errors(sim, ref)
@@ -367,15 +374,9 @@ def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
     return jnp.where(drop, base + 1 + jax.random.randint(k_pick, (n,), 0, sparser), base).astype(jnp.int32)
 
 
-def _reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFrame:
-    """Reference of every env at `step` (N,) control steps into its episode, in the env's world."""
-    frame = query(env.library, episode.clip, episode.start + step * env.cfg.control_dt)
-    return place(frame, episode.yaw, episode.shift, env.terrain)
-
-
 def _start(env: TrackingEnv, episode: Episode, key: jax.Array) -> tuple[mjx.Data, jax.Array, jax.Array]:
     """Physics state and observations at step 0 of `episode` (reference-state initialisation)."""
-    ref = _reference(env, episode, episode.step)
+    ref = reference(env, episode, episode.step)
     data = _pose(env, episode.physical, ref.qpos, ref.qvel)
     return (data, *_observe(env, episode, data, key))
 
@@ -383,7 +384,7 @@ def _start(env: TrackingEnv, episode: Episode, key: jax.Array) -> tuple[mjx.Data
 def _observe(env: TrackingEnv, episode: Episode, data: mjx.Data,
              key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations of `data` with the next reference frame as the goal."""
-    goal = ref_bodies(_reference(env, episode, episode.step + 1))
+    goal = ref_bodies(reference(env, episode, episode.step + 1))
     actor, critic = observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
     return noisy(env.cfg.randomize, key, actor, env.noise_columns), critic
 
