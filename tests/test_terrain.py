@@ -72,3 +72,5 @@ def test_bad_terrain_config_is_named() -> None:
         make_terrain(TerrainConfig(num_levels=2, init_max_level=2))
     with pytest.raises(ValueError, match="unknown contact set 'elbows'"):
         make_scene(make_terrain(TerrainConfig()), contact="elbows")
+    with pytest.raises(ValueError, match="unknown solver 'pgs'"):
+        make_scene(make_terrain(TerrainConfig()), solver="pgs")

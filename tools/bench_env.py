@@ -32,8 +32,8 @@ from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Environment: tools/bench_env.py"
-HEADER = ("| date | machine | terrain | envs | compile (s) | control-steps/s | command |\n"
-          "|---|---|---|---|---|---|---|")
+HEADER = ("| date | machine | terrain | physics | envs | compile (s) | control-steps/s | command |\n"
+          "|---|---|---|---|---|---|---|---|")
 TERRAINS = {"flat": ("flat",), "rough": TERRAIN_TYPES}
 
 
@@ -71,22 +71,24 @@ def machine() -> str:
 
 
 def write_rows(path: Path, rows: list[str], machine_name: str) -> None:
-    """Replace this machine's rows (same terrain and batch) in the env section of BENCHMARKS.md."""
+    """Replace rows with the same machine, terrain, physics and batch in the env section of BENCHMARKS.md."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if SECTION not in text:
         text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{HEADER}\n"
     head, rest = text.split(SECTION, 1)
     lines = rest.split("\n")
-    table_end = next((i for i, line in enumerate(lines[3:], 3) if not line.startswith("|")), len(lines))
-    old = lines[3:table_end]
+    first = next(i for i, line in enumerate(lines) if line.startswith("|---")) + 1
+    table_end = next((i for i, line in enumerate(lines[first:], first) if not line.startswith("|")),
+                     len(lines))
+    old = lines[first:table_end]
 
-    def key(row: str) -> tuple[str, str, str]:
+    def key(row: str) -> tuple[str, ...]:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        return cells[1], cells[2], cells[3]
+        return tuple(cells[1:5])
 
     new_keys = {key(r) for r in rows}
     kept = [r for r in old if r.strip() and key(r) not in new_keys]
-    body = "\n".join(lines[:3] + kept + rows + lines[table_end:])
+    body = "\n".join(lines[:first] + kept + rows + lines[table_end:])
     with atomic_path(path) as tmp:
         tmp.write_text(head + SECTION + body)
     print(f"updated {path} ({machine_name})")
@@ -97,6 +99,8 @@ def main() -> None:
     parser.add_argument("--envs", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--terrain", nargs="+", default=["flat", "rough"], choices=sorted(TERRAINS))
     parser.add_argument("--steps", type=int, default=32, help="control steps per timed rollout")
+    parser.add_argument("--physics-dt", type=float, default=1.0 / 120.0)
+    parser.add_argument("--solver", default="newton", choices=["newton", "cg"])
     parser.add_argument("--motions", type=Path, default=ROOT / "motions", help="folder of clips")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -114,9 +118,11 @@ def main() -> None:
     rows = []
     for terrain in args.terrain:
         for n in args.envs:
-            cfg = EnvConfig(num_envs=n, terrain=TerrainConfig(types=TERRAINS[terrain]))
+            cfg = EnvConfig(num_envs=n, terrain=TerrainConfig(types=TERRAINS[terrain]),
+                            physics_dt=args.physics_dt, solver=args.solver)
             compile_s, rate = measure(make_env(cfg, library), args.steps)
-            rows.append(f"| {date} | {name} | {terrain} | {n} | {compile_s:.0f} | {rate:,.0f} "
+            physics = f"1/{1 / args.physics_dt:.0f} s, {args.solver} {cfg.solver_iterations} it"
+            rows.append(f"| {date} | {name} | {terrain} | {physics} | {n} | {compile_s:.0f} | {rate:,.0f} "
                         f"| `{command}` |")
             print(rows[-1], flush=True)
     if not args.no_write:

@@ -44,6 +44,8 @@ class EnvConfig:
     """s; the library's frame period (motion clips are resampled to 30 fps)."""
     physics_dt: float = 1.0 / 120.0
     """s; must divide control_dt (the decimation is control_dt / physics_dt)."""
+    solver: str = "newton"
+    """Constraint solver: newton, or cg (about 2x faster per step on the CPU, less exact)."""
     solver_iterations: int = 4
     ls_iterations: int = 8
     contact: str = "feet"
@@ -163,8 +165,8 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
     """Build the scene and move the library and terrain to the device; bad settings raise here."""
     _check(cfg, library)
     terrain = make_terrain(cfg.terrain)
-    mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver_iterations, cfg.ls_iterations,
-                          cfg.model_path)
+    mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver, cfg.solver_iterations,
+                          cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
     low, high = mj_model.actuator_ctrlrange.T
     layout = obs_layout(cfg.obs)

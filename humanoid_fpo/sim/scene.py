@@ -10,17 +10,23 @@ from humanoid_fpo.humanoid import ASSET_PATH, CONTACT_SETS, load_model
 from humanoid_fpo.sim.terrain import Terrain, hfield_geometry
 
 
+SOLVERS = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
+
+
 def make_scene(terrain: Terrain, contact: str = "feet", physics_dt: float = 1.0 / 120.0,
-               solver_iterations: int = 4, ls_iterations: int = 8,
+               solver: str = "newton", solver_iterations: int = 4, ls_iterations: int = 8,
                model_path: str | Path | None = None) -> mujoco.MjModel:
     """Humanoid from `model_path` (default: the asset) on `terrain`: a plane when it is flat, else a
     heightfield; contact pairs between the bodies of CONTACT_SETS[contact] and the ground only."""
     if contact not in CONTACT_SETS:
         raise ValueError(f"unknown contact set {contact!r}; choose from {sorted(CONTACT_SETS)}")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
     path = Path(model_path or ASSET_PATH)
     load_model(path)  # validates that the file is the SMPL humanoid
     spec = mujoco.MjSpec.from_file(str(path))
     spec.option.timestep = physics_dt
+    spec.option.solver = SOLVERS[solver]
     spec.option.iterations = solver_iterations
     spec.option.ls_iterations = ls_iterations
     if not terrain.flat:
