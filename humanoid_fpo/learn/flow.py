@@ -1,0 +1,93 @@
+"""The flow policy: a velocity net v(obs, x_τ, τ), a K-step Euler sampler and per-sample CFM losses.
+
+τ = 0 is noise, τ = 1 the action: x_τ = τ·a + (1 − τ)·ε, target velocity a − ε. Shapes: B batch,
+S flow samples per action, O observation, A action.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from humanoid_fpo.learn.config import AlgoConfig, NetConfig
+from humanoid_fpo.learn.losses import per_action_log_ratio, per_sample_log_ratio
+from humanoid_fpo.learn.networks import ACTIVATION, mlp, tau_features
+
+
+class VelocityNet(nn.Module):
+    """An MLP on [obs, x_τ, embed(τ)]; the first layer is split so that the observation part is
+    computed once per action and shared by its S samples."""
+
+    def __init__(self, obs_size: int, action_size: int, cfg: NetConfig, tau_embed: int):
+        super().__init__()
+        width = cfg.hidden[0]
+        self.tau_embed = tau_embed
+        self.obs_in = nn.Linear(obs_size, width)
+        self.x_in = nn.Linear(action_size + tau_embed, width, bias=False)
+        self.activation = ACTIVATION[cfg.activation]()
+        self.body = mlp(width, NetConfig(cfg.hidden[1:], cfg.activation), action_size, out_gain=0.01)
+
+    def forward(self, obs: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """obs (B, O), x (B, S, A), tau (B, S) → velocity (B, S, A)."""
+        h = self.obs_in(obs)[:, None] + self.x_in(torch.cat([x, tau_features(tau, self.tau_embed)], -1))
+        return self.body(self.activation(h))
+
+
+class FlowPolicy(nn.Module):
+    def __init__(self, obs_size: int, action_size: int, cfg: AlgoConfig):
+        super().__init__()
+        self.net = VelocityNet(obs_size, action_size, cfg.actor, cfg.tau_embed)
+        self.action_size, self.steps, self.n_mc = action_size, cfg.flow_steps, cfg.n_mc
+        self.noise_std = cfg.noise_std
+        self.ratio = (partial(per_sample_log_ratio, loss_clamp=cfg.loss_clamp,
+                              log_ratio_clamp=cfg.log_ratio_clamp)
+                      if cfg.ratio == "per_sample" else per_action_log_ratio)
+
+    def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Integrate dx/dτ = v from τ = 0 to 1 in K Euler steps: obs (B, O), x0 (B, A) → action (B, A)."""
+        steps = steps or self.steps
+        x = x0[:, None]
+        for k in range(steps):
+            tau = torch.full(x.shape[:2], k / steps, dtype=x.dtype, device=x.device)
+            x = x + self.net(obs, x, tau) / steps
+        return x[:, 0]
+
+    def cfm_loss(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor,
+                 eps: torch.Tensor) -> torch.Tensor:
+        """Per-sample conditional flow-matching loss: obs (B, O), action (B, A), tau (B, S),
+        eps (B, S, A) → (B, S), the mean over action dimensions of |v − (a − ε)|²."""
+        a = action[:, None]
+        x_tau = tau[..., None] * a + (1 - tau[..., None]) * eps
+        return (self.net(obs, x_tau, tau) - (a - eps)).square().mean(-1)
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Rollout: a sampled action (B, A) from x0 ~ N(0, σ²I), and what the ratio needs later:
+        tau (B, S), eps (B, S, A) ~ N(0, σ²I) and the CFM losses under the acting weights (B, S)."""
+        b, device = obs.shape[0], obs.device
+        action = self.sample(obs, self.noise_std * torch.randn(b, self.action_size, device=device))
+        tau = torch.rand(b, self.n_mc, device=device)
+        eps = self.noise_std * torch.randn(b, self.n_mc, self.action_size, device=device)
+        return action, {"tau": tau, "eps": eps, "cfm_loss": self.cfm_loss(obs, action, tau, eps)}
+
+    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Evaluation and export: the sampler from x0 = 0, (B, O) → (B, A)."""
+        return self.sample(obs, torch.zeros(obs.shape[0], self.action_size, device=obs.device), steps)
+
+    def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
+                  stored: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Log-ratio of the current to the acting policy: (B, S) per sample or (B, 1) per action."""
+        return self.ratio(stored["cfm_loss"], self.cfm_loss(obs, action, stored["tau"], stored["eps"]))
+
+    def probe(self, obs: torch.Tensor, action: torch.Tensor, stored: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted clean actions x_τ + (1 − τ)·v at the stored samples, (B, S, A): what the
+        adaptive learning rate watches."""
+        a, tau, eps = action[:, None], stored["tau"][..., None], stored["eps"]
+        x_tau = tau * a + (1 - tau) * eps
+        return x_tau + (1 - tau) * self.net(obs, x_tau, stored["tau"])
+
+    @staticmethod
+    def divergence(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """Mean squared change of the predicted clean action."""
+        return (after - before).square().mean()

@@ -1,0 +1,51 @@
+"""The Gaussian PPO baseline: the same trunk with a mean head and a learned state-independent std.
+It has the flow policy's interface, so the learner and trainer do not know which one they run."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from humanoid_fpo.learn.config import AlgoConfig
+from humanoid_fpo.learn.networks import mlp
+
+
+class GaussianPolicy(nn.Module):
+    def __init__(self, obs_size: int, action_size: int, cfg: AlgoConfig):
+        super().__init__()
+        self.mean = mlp(obs_size, cfg.actor, action_size, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((action_size,), math.log(cfg.init_std)))
+        self.min_std = cfg.min_std
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.mean(obs)
+        return torch.distributions.Normal(mean, self.log_std.exp().clamp(min=self.min_std).expand_as(mean))
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Rollout: a sampled action (B, A) and its log-probability (B,)."""
+        dist = self.distribution(obs)
+        action = dist.sample()
+        return action, {"log_prob": dist.log_prob(action).sum(-1)}
+
+    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """The mean action (B, A); `steps` is accepted for the flow policy's interface and ignored."""
+        return self.mean(obs)
+
+    def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
+                  stored: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 1): log π_new(a|o) − log π_old(a|o)."""
+        return (self.distribution(obs).log_prob(action).sum(-1) - stored["log_prob"])[:, None]
+
+    def probe(self, obs: torch.Tensor, action: torch.Tensor, stored: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, 2, A): mean and std, what the adaptive learning rate watches."""
+        dist = self.distribution(obs)
+        return torch.stack([dist.mean, dist.stddev], 1)
+
+    @staticmethod
+    def divergence(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """Mean KL(before ‖ after) over the batch."""
+        p = torch.distributions.Normal(before[:, 0], before[:, 1])
+        q = torch.distributions.Normal(after[:, 0], after[:, 1])
+        return torch.distributions.kl_divergence(p, q).sum(-1).mean()

@@ -1,0 +1,156 @@
+"""The on-policy learner: policy (flow or Gaussian), critic, observation normalisers, optimiser,
+EMA weights, and the PPO-style update with FPO ratios. It sees torch tensors only.
+
+    learner = Learner(cfg, obs_size, critic_obs_size, action_size)
+    action, record = learner.act(obs, critic_obs)            # during the rollout
+    storage.add(**record, rewards=..., dones=...)
+    metrics = learner.update(storage, learner.value(critic_obs))
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from humanoid_fpo.learn.config import AlgoConfig, check_algo
+from humanoid_fpo.learn.flow import FlowPolicy
+from humanoid_fpo.learn.gae import compute_gae
+from humanoid_fpo.learn.gaussian import GaussianPolicy
+from humanoid_fpo.learn.losses import TRUST_REGIONS
+from humanoid_fpo.learn.networks import mlp
+from humanoid_fpo.learn.normalizer import Normalizer
+from humanoid_fpo.learn.storage import RolloutStorage
+
+POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
+
+
+class Learner:
+    def __init__(self, cfg: AlgoConfig, obs_size: int, critic_obs_size: int, action_size: int,
+                 device: str | torch.device = "cpu"):
+        check_algo(cfg)
+        self.cfg, self.device = cfg, torch.device(device)
+        self.policy = POLICY_CLASSES[cfg.policy](obs_size, action_size, cfg).to(self.device)
+        self.critic = mlp(critic_obs_size, cfg.critic, 1).to(self.device)
+        self.obs_norm = Normalizer(obs_size).to(self.device)
+        self.critic_norm = Normalizer(critic_obs_size).to(self.device)
+        self.ema = copy.deepcopy(self.policy).requires_grad_(False) if cfg.ema is not None else None
+        optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer([*self.policy.parameters(), *self.critic.parameters()], lr=cfg.lr,
+                                   weight_decay=cfg.weight_decay)
+        self.trust_region = TRUST_REGIONS[cfg.trust_region]
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    @property
+    def eval_policy(self) -> nn.Module:
+        """The EMA weights where kept (evaluation and export), else the live policy."""
+        return self.ema if self.ema is not None else self.policy
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, critic_obs: torch.Tensor,
+            update_normalizers: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Sample actions (N, A) for raw observations (N, O); the record holds the normalised
+        observations, the action, the value and the policy's stored quantities, exactly as the
+        update will read them."""
+        obs_n, critic_n = self.obs_norm(obs), self.critic_norm(critic_obs)
+        if update_normalizers:
+            self.obs_norm.update(obs)
+            self.critic_norm.update(critic_obs)
+        action, stored = self.policy.act(obs_n)
+        values = self.critic(critic_n)[:, 0]
+        return action, {"obs": obs_n, "critic_obs": critic_n, "actions": action, "values": values, **stored}
+
+    @torch.no_grad()
+    def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
+        """(N, O) raw → (N,) values (for bootstrapping the last step of a rollout)."""
+        return self.critic(self.critic_norm(critic_obs))[:, 0]
+
+    @torch.no_grad()
+    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Evaluation actions (N, A) from the EMA policy: flow from x0 = 0 in `steps` Euler steps."""
+        return self.eval_policy.deterministic(self.obs_norm(obs), steps)
+
+    def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Policy loss, value loss and the ratios (B, S) of one minibatch."""
+        ratio = self.policy.log_ratio(batch["obs"], batch["actions"], batch).exp()
+        policy_loss = -self.trust_region(ratio, batch["advantages"][:, None], self.cfg.clip).mean()
+        value_loss = (self.critic(batch["critic_obs"])[:, 0] - batch["returns"]).square().mean()
+        return policy_loss, value_loss, ratio
+
+    def update(self, storage: RolloutStorage, last_values: torch.Tensor) -> dict[str, float]:
+        """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics."""
+        cfg = self.cfg
+        advantages, returns = compute_gae(storage["rewards"], storage["values"], storage["dones"],
+                                          last_values, cfg.gamma, cfg.lam)
+        normalised = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if cfg.advantage_clamp is not None:
+            normalised = normalised.clamp(-cfg.advantage_clamp, cfg.advantage_clamp)
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in storage.minibatches(cfg.minibatches, cfg.epochs, {"advantages": normalised,
+                                                                         "returns": returns}):
+            policy_loss, value_loss, ratio = self.losses(batch)
+            if count == 0:
+                sums["ratio_error_first"] = (ratio - 1).abs().max().item()
+            before = self._probe(batch) if cfg.adaptive_lr else None
+            self.optimizer.zero_grad(set_to_none=True)
+            (policy_loss + cfg.value_coef * value_loss).backward()
+            grad_norm = nn.utils.clip_grad_norm_([*self.policy.parameters(), *self.critic.parameters()],
+                                                 cfg.max_grad_norm)
+            self.optimizer.step()
+            step_metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                            "ratio_mean": ratio.mean().item(),
+                            "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
+                            "grad_norm": grad_norm.item()}
+            if before is not None:
+                step_metrics["divergence"] = self._adapt_lr(before, batch)
+            for k, v in step_metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+        self._update_ema()
+        metrics = {k: (v if k == "ratio_error_first" else v / count) for k, v in sums.items()}
+        explained = 1 - (returns - storage["values"]).var() / (returns.var() + 1e-8)
+        return metrics | {"explained_variance": explained.item(), "lr": self.lr}
+
+    @torch.no_grad()
+    def _probe(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.policy.probe(batch["obs"], batch["actions"], batch)
+
+    def _adapt_lr(self, before: torch.Tensor, batch: dict[str, torch.Tensor]) -> float:
+        """Shrink lr by 1.5 when the last step moved the policy by more than 2× the target, grow it
+        when by less than half (rsl_rl's KL rule, with the flow's clean-action change as divergence)."""
+        divergence = self.policy.divergence(before, self._probe(batch)).item()
+        low, high = self.cfg.lr_bounds
+        lr = self.lr
+        if divergence > 2 * self.cfg.lr_target:
+            lr = max(low, lr / 1.5)
+        elif divergence < self.cfg.lr_target / 2:
+            lr = min(high, lr * 1.5)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return divergence
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is not None:
+            for average, live in zip(self.ema.parameters(), self.policy.parameters()):
+                average.lerp_(live, 1 - self.cfg.ema)
+
+    def state_dict(self) -> dict:
+        return {"policy": self.policy.state_dict(), "critic": self.critic.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "obs_norm": self.obs_norm.state_dict(), "critic_norm": self.critic_norm.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.critic.load_state_dict(state["critic"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"] if state["ema"] is not None else state["policy"])
+        self.obs_norm.load_state_dict(state["obs_norm"])
+        self.critic_norm.load_state_dict(state["critic_norm"])
+        self.optimizer.load_state_dict(state["optimizer"])
