@@ -63,3 +63,13 @@ def test_body_errors_global_and_root_relative() -> None:
     assert len(PROTOCOL_BODIES) == 20
     assert {MUJOCO_BODY_NAMES[i] for i in set(range(24)) - set(PROTOCOL_BODIES)} == \
         {"L_Hand", "R_Hand", "L_Toe", "R_Toe"}
+
+
+def test_reward_floor_keeps_a_flailing_policy_from_preferring_to_fall() -> None:
+    ref = still()
+    torque, speed = jnp.full((1, 69), 50.0), jnp.full((1, 69), 10.0)  # 34.5 kW: penalty 17 > tracking 1
+    step = jnp.array([10])
+    floored, _ = tracking_reward(RewardConfig(), ref, ref, torque, speed, step)
+    assert float(floored[0]) == 0.0
+    unbounded, _ = tracking_reward(RewardConfig(floor=None), ref, ref, torque, speed, step)
+    np.testing.assert_allclose(unbounded, 1.0 - 0.0005 * 34500.0, rtol=1e-6)

@@ -71,6 +71,9 @@ class EnvConfig:
     """Weight of the latest episode outcomes in each clip's failure-rate average."""
     max_joint_speed: float = 1000.0
     """rad/s or m/s; a faster (or non-finite) physics state is treated as blown up and reset."""
+    default_pose: tuple[float, ...] | None = None
+    """rad, the PD target of each actuated joint at action 0 (BeyondMimic/mjlab style; the
+    trainer fills in the library's mean pose); None: the middle of each joint's range (PHC)."""
     model_path: str | None = None
     """Humanoid MJCF (default: assets/humanoid.xml)."""
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
@@ -81,6 +84,12 @@ class EnvConfig:
     @property
     def decimation(self) -> int:
         return round(self.control_dt / self.physics_dt)
+
+
+def mean_pose(library: MotionLibrary) -> tuple[float, ...]:
+    """(A,) rad: the mean joint angles over every frame of the library (a standing pose for
+    ordinary motion sets), a `default_pose` that does not depend on the current reference."""
+    return tuple(float(x) for x in np.asarray(library.qpos)[:, 7:].mean(0))
 
 
 def eval_config(cfg: EnvConfig, num_envs: int) -> EnvConfig:
@@ -175,7 +184,8 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
         noise[layout[name]] = 1.0
     return TrackingEnv(
         model=mjx.put_model(mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
-        action_offset=jnp.asarray((high + low) / 2, jnp.float32),
+        action_offset=jnp.asarray((high + low) / 2 if cfg.default_pose is None else cfg.default_pose,
+                                  jnp.float32),
         action_scale=jnp.asarray((high - low) / 2, jnp.float32),
         masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
         noise_columns=jnp.asarray(noise), cfg=cfg, mj_model=mj_model)
@@ -200,6 +210,9 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
                          f"1/{library.fps:g} s")
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
+    actuated = library.qpos.shape[1] - 7
+    if cfg.default_pose is not None and len(cfg.default_pose) != actuated:
+        raise ValueError(f"default_pose has {len(cfg.default_pose)} angles, the humanoid {actuated} joints")
 
 
 # --- public functions -------------------------------------------------------------------------

@@ -29,6 +29,9 @@ class RewardConfig:
     ang_vel: tuple[float, float] = (0.1, 0.1)
     power_weight: float = 0.0005
     power_warmup_steps: int = 3
+    floor: float | None = 0.0
+    """Lower bound of the total: a flailing early policy's power penalty can outweigh its tracking
+    terms, and a negative reward would pay it to end its episodes sooner. None: no bound."""
 
 
 def reward_pos(sim: Bodies, ref: Bodies, scale: float) -> jax.Array:
@@ -60,7 +63,8 @@ def tracking_reward(cfg: RewardConfig, sim: Bodies, ref: Bodies, actuator_force:
              "vel": reward_vel(sim, ref, cfg.vel[1]), "ang_vel": reward_ang_vel(sim, ref, cfg.ang_vel[1])}
     terms["power"] = jnp.where(episode_step > cfg.power_warmup_steps, power(actuator_force, joint_vel), 0.0)
     total = sum(getattr(cfg, name)[0] * terms[name] for name in ("pos", "rot", "vel", "ang_vel"))
-    return total - cfg.power_weight * terms["power"], terms
+    total = total - cfg.power_weight * terms["power"]
+    return (total if cfg.floor is None else jnp.maximum(total, cfg.floor)), terms
 
 
 def body_errors(sim: Bodies, ref: Bodies) -> tuple[jax.Array, jax.Array]:
