@@ -3,41 +3,19 @@
   humanoid-fpo retarget INPUTS... -o FILE          clips (npz, bvh, folders) -> motion library
   humanoid-fpo motions list FILE                   the clips of a library, with their errors
   humanoid-fpo motions render FILE --clip NAME -o out.mp4|out.png
+  humanoid-fpo train [KEY=VALUE ...]               train a tracker (Hydra overrides, configs/)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
-
-from tqdm import tqdm
 
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.motion.library import build_library, load_library, save_library
-from humanoid_fpo.motion.retarget import load_joint_map, retarget_file
+from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
-
-MOTION_SUFFIXES = (".npz", ".bvh")
-
-
-def find_motion_files(inputs: list[Path]) -> list[Path]:
-    """Files as given, folders searched recursively for .npz/.bvh, in a stable order."""
-    files = []
-    for item in inputs:
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES)
-        else:
-            files.append(item)  # a missing or odd file is reported by the reader, per clip
-    return files
-
-
-def clip_names(files: list[Path]) -> list[str]:
-    """File stems, with the parent folder prepended where two stems collide."""
-    stems = [f.stem for f in files]
-    return [f"{f.parent.name}/{f.stem}" if stems.count(f.stem) > 1 else f.stem for f in files]
-
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -52,16 +30,7 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no .npz or .bvh files in {', '.join(map(str, args.inputs))}", file=sys.stderr)
         return 1
-    clips, rows = [], []
-    for path, name in zip(tqdm(files, desc="retarget", unit="clip"), clip_names(files)):
-        try:
-            clip = replace(retarget_file(path, model, joint_map), name=name)
-        except (MotionFileError, ValueError) as e:
-            rows.append([name, "-", "-", "-", "-", f"skipped: {e}"])
-            continue
-        clips.append(clip)
-        rows.append([name, len(clip.qpos), f"{(len(clip.qpos) - 1) / clip.fps:.2f}",
-                     f"{100 * clip.fit_error:.2f}", f"{100 * clip.contact_error:.2f}", "ok"])
+    clips, rows = retarget_files(files, model, joint_map)
     print(format_table(["clip", "frames", "seconds", "fit cm", "contact cm", "status"], rows))
     if not clips:
         print("error: no clip could be retargeted; nothing written", file=sys.stderr)
@@ -96,6 +65,13 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from humanoid_fpo import train  # imports torch and the env: only for this command
+
+    train.main(args.overrides)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humanoid-fpo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_motions_render)
+
+    p = sub.add_parser("train", help="train a tracker; Hydra overrides such as algo=ppo conditioning=root "
+                                     "preset=gpu motions.path=DIR run_dir=DIR resume=RUN_DIR")
+    p.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of configs/train.yaml")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
@@ -128,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MotionFileError, ValueError) as e:
+    except (MotionFileError, ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

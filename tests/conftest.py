@@ -26,6 +26,17 @@ def model():
 
 
 @pytest.fixture(scope="session")
+def tracking_library(model):
+    """The built-in clips and, where present, the 33 real ASAP clips: the library every env test and
+    the trainer test share, so that their env steps compile once (and hit the persistent cache)."""
+    from humanoid_fpo.motion.library import build_library
+    from humanoid_fpo.motion.retarget import retarget_file
+
+    paths = sorted(BUILTIN_MOTIONS.glob("*.npz")) + sorted((SHARED_MOTIONS / "asap_smpl").glob("*.npz"))
+    return build_library([retarget_file(p, model) for p in paths], model)
+
+
+@pytest.fixture(scope="session")
 def shared_motions() -> Path:
     """../shared/motions: skipped where absent, a failure under CI (CI=true)."""
     if not (SHARED_MOTIONS / "asap_smpl").is_dir():

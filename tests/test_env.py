@@ -15,8 +15,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from humanoid_fpo.motion.library import MotionLibrary, build_library
-from humanoid_fpo.motion.retarget import retarget_file
+from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, eval_config, make_env, reference, replay, reset,
                                   step, with_levels)
@@ -25,15 +24,13 @@ from humanoid_fpo.sim.randomize import RandomizeConfig
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
 
-from conftest import BUILTIN_MOTIONS, SHARED_MOTIONS
 
 TRACKING_TERMS = ("reward/pos", "reward/rot", "reward/vel", "reward/ang_vel")
 
 
 @pytest.fixture(scope="module")
-def library(model) -> MotionLibrary:
-    paths = sorted(BUILTIN_MOTIONS.glob("*.npz")) + sorted((SHARED_MOTIONS / "asap_smpl").glob("*.npz"))
-    return build_library([retarget_file(p, model) for p in paths], model)
+def library(tracking_library) -> MotionLibrary:
+    return tracking_library
 
 
 def all_clips(env: TrackingEnv) -> np.ndarray:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import sys
 import time
 from functools import partial
@@ -23,12 +21,13 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
 
-from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.sim.env import EnvConfig, EnvState, TrackingEnv, make_env, reset, step
 from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
+
+from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Environment: tools/bench_env.py"
@@ -63,37 +62,6 @@ def measure(env: TrackingEnv, steps: int) -> tuple[float, float]:
     return first - steady, env.num_envs * steps / steady
 
 
-def machine() -> str:
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return f"CPU {platform.machine()}, {os.cpu_count()} cores"
-    return f"{device.device_kind} (JAX {jax.__version__})"
-
-
-def write_rows(path: Path, rows: list[str], machine_name: str) -> None:
-    """Replace rows with the same machine, terrain, physics and batch in the env section of BENCHMARKS.md."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{HEADER}\n"
-    head, rest = text.split(SECTION, 1)
-    lines = rest.split("\n")
-    first = next(i for i, line in enumerate(lines) if line.startswith("|---")) + 1
-    table_end = next((i for i, line in enumerate(lines[first:], first) if not line.startswith("|")),
-                     len(lines))
-    old = lines[first:table_end]
-
-    def key(row: str) -> tuple[str, ...]:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        return tuple(cells[1:5])
-
-    new_keys = {key(r) for r in rows}
-    kept = [r for r in old if r.strip() and key(r) not in new_keys]
-    body = "\n".join(lines[:first] + kept + rows + lines[table_end:])
-    with atomic_path(path) as tmp:
-        tmp.write_text(head + SECTION + body)
-    print(f"updated {path} ({machine_name})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envs", type=int, nargs="+", default=[16, 64, 256])
@@ -126,7 +94,7 @@ def main() -> None:
                         f"| `{command}` |")
             print(rows[-1], flush=True)
     if not args.no_write:
-        write_rows(args.output, rows, name)
+        write_rows(args.output, SECTION, HEADER, rows, slice(1, 5))
 
 
 if __name__ == "__main__":

@@ -244,3 +244,42 @@ def ground(model: mujoco.MjModel, qpos: np.ndarray, fps: float) -> tuple[np.ndar
     shifted[:, 2] -= level
     floating = np.abs(support[stance]).max() if stance.any() else 0.0
     return shifted, float(max(floating, -heights.min()))
+
+
+MOTION_SUFFIXES = (".npz", ".bvh")
+
+
+def find_motion_files(inputs: list[Path]) -> list[Path]:
+    """Files as given, folders searched recursively for .npz/.bvh, in a stable order."""
+    files = []
+    for item in inputs:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in MOTION_SUFFIXES)
+        else:
+            files.append(item)  # a missing or odd file is reported by the reader, per clip
+    return files
+
+
+def clip_names(files: list[Path]) -> list[str]:
+    """File stems, with the parent folder prepended where two stems collide."""
+    stems = [f.stem for f in files]
+    return [f"{f.parent.name}/{f.stem}" if stems.count(f.stem) > 1 else f.stem for f in files]
+
+
+def retarget_files(files: list[Path], model: mujoco.MjModel, joint_map: dict[str, str] | None = None,
+                   progress: bool = True) -> tuple[list[RetargetedClip], list[list]]:
+    """Retarget each file; a bad one is reported in its row and skipped. Rows: name, frames,
+    seconds, fit cm, contact cm, status."""
+    from tqdm import tqdm
+
+    clips, rows = [], []
+    for path, name in zip(tqdm(files, desc="retarget", unit="clip", disable=not progress), clip_names(files)):
+        try:
+            clip = replace(retarget_file(path, model, joint_map), name=name)
+        except (MotionFileError, ValueError) as e:
+            rows.append([name, "-", "-", "-", "-", f"skipped: {e}"])
+            continue
+        clips.append(clip)
+        rows.append([name, len(clip.qpos), f"{(len(clip.qpos) - 1) / clip.fps:.2f}",
+                     f"{100 * clip.fit_error:.2f}", f"{100 * clip.contact_error:.2f}", "ok"])
+    return clips, rows

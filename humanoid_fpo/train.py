@@ -1,0 +1,306 @@
+"""The trainer behind `humanoid-fpo train`: a run folder, the rollout/update loop, periodic
+evaluation, checkpoints and resume.
+
+A run folder holds:
+    config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
+    motions.npz       the motion library trained on (retargeted once from a folder of clips)
+    checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically
+    metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
+    curves.png        learning curves, refreshed during training
+    eval.json         the latest success-rate evaluation, per clip
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import jax
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.config import from_dict, to_dict
+from humanoid_fpo.evaluate import evaluate_clips
+from humanoid_fpo.humanoid import load_model
+from humanoid_fpo.learn.bridge import MjxVecEnv
+from humanoid_fpo.learn.config import AlgoConfig, check_algo
+from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.learn.rollout import EpisodeTracker, collect
+from humanoid_fpo.learn.storage import RolloutStorage
+from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
+from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
+from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.runlog import MetricsLog, plot_curves
+from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
+
+WANDB_MODES = ("disabled", "offline", "online")
+DEFAULT_POSES = ("library_mean", "mid_range")
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MotionsConfig:
+    path: str = "motions"
+    """A packed motion library (.npz) or clip files/folders (npz SMPL, bvh), retargeted at start."""
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    mode: str = "disabled"
+    """disabled | offline (files under RUN_DIR/wandb, no network) | online."""
+    project: str = "humanoid_fpo"
+    entity: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    motions: MotionsConfig = field(default_factory=MotionsConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    device: str = "auto"
+    """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
+    seed: int = 0
+    steps_per_env: int = 32
+    """T: control steps per env per iteration; a rollout holds num_envs × T transitions."""
+    iterations: int = 1000
+    default_pose: str = "library_mean"
+    """Sets env.default_pose (action 0) when a run starts and it is unset: library_mean (the
+    mean pose of the training clips, recorded in config.yaml) or mid_range (PHC's joint-range middle)."""
+    eval_every: int = 50
+    """Iterations between success-rate evaluations on the training clips (0: only at the end)."""
+    eval_flow_steps: int | None = None
+    """Euler steps for evaluation (default: algo.flow_steps)."""
+    checkpoint_every: int = 10
+    plot_every: int = 5
+    run_dir: str | None = None
+    """Default: runs/<date>_<time>."""
+    jax_cache: str | None = ".cache/jax"
+    """Persistent JAX compilation cache (compiles of the env step take minutes on a CPU)."""
+    progress: bool = True
+
+
+def check_config(cfg: TrainConfig) -> None:
+    check_algo(cfg.algo)
+    if cfg.wandb.mode not in WANDB_MODES:
+        raise ValueError(f"wandb.mode: unknown {cfg.wandb.mode!r}; choose from {', '.join(WANDB_MODES)}")
+    if cfg.default_pose not in DEFAULT_POSES:
+        raise ValueError(f"default_pose: unknown {cfg.default_pose!r}; "
+                         f"choose from {', '.join(DEFAULT_POSES)}")
+    if cfg.device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device: unknown {cfg.device!r}; choose from cpu, cuda, auto")
+    if cfg.steps_per_env * cfg.env.num_envs < cfg.algo.minibatches:
+        raise ValueError(f"a rollout of {cfg.env.num_envs} envs × {cfg.steps_per_env} steps is smaller than "
+                         f"algo.minibatches={cfg.algo.minibatches}")
+
+
+def load_motions(path: str | Path) -> MotionLibrary:
+    """A packed library file, or clip files/folders retargeted onto the default humanoid."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise MotionFileError(path, "no such motion library, clip or folder")
+    if path.is_file() and path.suffix == ".npz":
+        with np.load(path) as data:
+            if "format_version" in data.files:
+                return load_library(path, load_model())
+    model = load_model()
+    files = find_motion_files([path])
+    clips, rows = retarget_files(files, model, progress=False)
+    for row in rows:
+        if row[-1] != "ok":
+            print(f"motions: {row[0]} {row[-1]}")
+    if not clips:
+        raise MotionFileError(path, "no clip could be retargeted (need .npz SMPL or .bvh files)")
+    return build_library(clips, model)
+
+
+def write_config(cfg: TrainConfig, run_dir: Path) -> None:
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+class Trainer:
+    """Owns the env, learner and run folder; `run()` trains to cfg.iterations."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False):
+        check_config(cfg)
+        self.run_dir = run_dir
+        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                                   "cpu" if cfg.device == "auto" else cfg.device)
+        torch.manual_seed(cfg.seed)
+        library = load_library(run_dir / "motions.npz") if resume else load_motions(cfg.motions.path)
+        if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
+            cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
+        self.cfg, self.library = cfg, library
+        self.env = MjxVecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))  # bad settings raise here
+        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library)
+        self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
+                               self.device)
+        if not resume:
+            save_library(library, run_dir / "motions.npz")
+            write_config(cfg, run_dir)
+        self.storage = RolloutStorage(cfg.steps_per_env)
+        self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
+        self.metrics = MetricsLog(run_dir / "metrics.jsonl")
+        self.iteration, self.env_steps, self.last_eval = 0, 0, {}
+        if resume:
+            self._load_checkpoint()
+        self.wandb = self._init_wandb()
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        state = {"version": CHECKPOINT_VERSION, "iteration": self.iteration, "env_steps": self.env_steps,
+                 "config": to_dict(self.cfg), "learner": self.learner.state_dict(),
+                 "env_progress": self.env.progress(), "torch_rng": torch.get_rng_state(),
+                 "obs_layout": {k: [v.start, v.stop] for k, v in self.env.env.layout.items()},
+                 "clip_names": list(self.library.clip_names)}
+        with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
+            torch.save(state, tmp)
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / "checkpoint.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{path}: checkpoint version {state.get('version')}, "
+                             f"this version reads {CHECKPOINT_VERSION}")
+        self.learner.load_state_dict(state["learner"])
+        self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+        torch.set_rng_state(state["torch_rng"])
+        self.env = MjxVecEnv(self.env.env, jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration))
+        self.env.restore(state["env_progress"])
+        self.metrics.truncate(self.iteration)
+        evals = [r for r in self.metrics.rows() if "eval/success_rate" in r]
+        self.last_eval = {k: v for k, v in evals[-1].items() if k.startswith("eval/")} if evals else {}
+
+    # --- logging -------------------------------------------------------------------------------
+
+    def _init_wandb(self):
+        if self.cfg.wandb.mode == "disabled":
+            return None
+        import wandb
+
+        id_file = self.run_dir / "wandb_id.txt"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        w = self.cfg.wandb
+        return wandb.init(mode=w.mode, project=w.project, entity=w.entity, dir=str(self.run_dir), id=run_id,
+                          resume="allow", name=self.run_dir.name, config=to_dict(self.cfg))
+
+    def _log(self, row: dict) -> None:
+        self.metrics.append(row)
+        if self.wandb is not None:
+            self.wandb.log(row, step=row["env_steps"])
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict:
+        """Success rate of the EMA policy on every training clip (protocol of DESIGN.md)."""
+        steps = self.cfg.eval_flow_steps
+        act = lambda obs: self.learner.deterministic(obs.to(self.device), steps)
+        result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed))
+        with atomic_path(self.run_dir / "eval.json") as tmp:
+            tmp.write_text(json.dumps(result | {"iteration": self.iteration}, indent=1))
+        return {"eval/success_rate": result["success_rate"], "eval/g_mpjpe_mm": result["g_mpjpe_mm"],
+                "eval/mpjpe_mm": result["mpjpe_mm"]}
+
+    def train_iteration(self) -> dict:
+        """One rollout and one update; returns the iteration's metrics."""
+        info: dict[str, torch.Tensor] = {}
+        t0 = time.perf_counter()
+        last_values = collect(self.learner, self.env, self.storage, self.tracker, info)
+        t1 = time.perf_counter()
+        update = self.learner.update(self.storage, last_values)
+        t2 = time.perf_counter()
+        n = self.cfg.steps_per_env * self.cfg.env.num_envs
+        self.iteration += 1
+        self.env_steps += n
+        return {"iteration": self.iteration, "env_steps": self.env_steps, **self.tracker.pop(),
+                **{k: v.item() / self.cfg.steps_per_env for k, v in info.items()}, **update,
+                "collect_s": t1 - t0, "update_s": t2 - t1, "steps_per_s": n / (t2 - t0)}
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not cfg.progress, unit="it",
+                   dynamic_ncols=True)
+        row: dict = {}
+        while self.iteration < cfg.iterations:
+            row = self.train_iteration()
+            final = self.iteration == cfg.iterations
+            if final or (cfg.eval_every and self.iteration % cfg.eval_every == 0):
+                self.last_eval = self.evaluate()
+                row |= self.last_eval
+            self._log(row)
+            if final or self.iteration % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if final or self.iteration % cfg.plot_every == 0:
+                plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir))
+            bar.update(1)
+            bar.set_postfix({"steps/s": f"{row['steps_per_s']:.0f}", "reward": f"{row['reward']:.3f}",
+                             "ep_len": f"{row['episode_length']:.1f}",
+                             "success": f"{self.last_eval.get('eval/success_rate', float('nan')):.2f}"})
+        bar.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+        return row
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
+    """Hydra composition of configs/train.yaml with command-line overrides (`algo=ppo`,
+    `env.num_envs=128`, ...). `resume=RUN_DIR` instead reads RUN_DIR/config.yaml and applies the
+    other overrides to it (e.g. `iterations=2000` to train longer). Returns (config, resume dir)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    ConfigStore.instance().store(name="schema", node=to_dict(TrainConfig()))  # so any field can be overridden
+    resume = [o.split("=", 1)[1] for o in overrides if o.startswith("resume=")]
+    overrides = [o for o in overrides if not o.startswith("resume=")]
+    if resume:
+        run_dir = Path(resume[-1]).expanduser()
+        if not (run_dir / "config.yaml").exists():
+            raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml) to resume")
+        cfg = OmegaConf.merge(OmegaConf.create(yaml.safe_load((run_dir / "config.yaml").read_text())),
+                              OmegaConf.from_dotlist(overrides))
+        cfg.run_dir = str(run_dir)
+    else:
+        run_dir = None
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = hydra_compose(config_name="train", overrides=overrides)
+    return from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True)), run_dir
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    """cfg.run_dir (which must not hold a run yet), or runs/<date>_<time>."""
+    run_dir = Path(cfg.run_dir or time.strftime("runs/%Y%m%d_%H%M%S")).expanduser()
+    if (run_dir / "config.yaml").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; continue it with resume={run_dir} "
+                              f"or choose another run_dir")
+    return run_dir
+
+
+def main(overrides: list[str]) -> dict:
+    """`humanoid-fpo train [overrides]`: compose, set up the run folder, train; the last metrics row."""
+    cfg, resume_dir = compose(overrides)
+    if cfg.jax_cache:
+        jax.config.update("jax_compilation_cache_dir", str(Path(cfg.jax_cache).expanduser()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    run_dir = resume_dir or new_run_dir(cfg)
+    trainer = Trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
+    print(f"run folder: {run_dir} ({trainer.device}, {cfg.env.num_envs} envs, "
+          f"{trainer.library.num_clips} clips, from iteration {trainer.iteration})")
+    row = trainer.run()
+    print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
+          f"success {trainer.last_eval.get('eval/success_rate', float('nan')):.2f}")
+    return row

@@ -1,0 +1,40 @@
+"""Shared by the tools/bench_*.py scripts: the machine's name and row updates in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import jax
+
+from humanoid_fpo.atomic import atomic_path
+
+
+def machine() -> str:
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return f"CPU {platform.machine()}, {os.cpu_count()} cores"
+    return f"{device.device_kind} (JAX {jax.__version__})"
+
+
+def write_rows(path: Path, section: str, header: str, rows: list[str], key_columns: slice) -> None:
+    """Put `rows` into the table under `section` of BENCHMARKS.md (created if missing); an older row
+    with the same cells in `key_columns` (e.g. machine and batch) is replaced, the others stay."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if section not in text:
+        text = text.rstrip("\n") + f"\n\n{section}\n\n{header}\n"
+    head, rest = text.split(section, 1)
+    lines = rest.split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("|---")) + 1
+    table_end = next((i for i, line in enumerate(lines[first:], first) if not line.startswith("|")),
+                     len(lines))
+
+    def key(row: str) -> tuple[str, ...]:
+        return tuple(c.strip() for c in row.strip("|").split("|"))[key_columns]
+
+    new_keys = {key(r) for r in rows}
+    kept = [r for r in lines[first:table_end] if r.strip() and key(r) not in new_keys]
+    with atomic_path(path) as tmp:
+        tmp.write_text(head + section + "\n".join(lines[:first] + kept + rows + lines[table_end:]))
+    print(f"updated {path}")

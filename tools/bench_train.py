@@ -1,0 +1,97 @@
+"""Benchmark training throughput: env-only and end-to-end env-steps/s for a composed train config.
+
+    .venv/bin/python tools/bench_train.py                        # the CPU preset, writes BENCHMARKS.md
+    python tools/bench_train.py preset=gpu --check-transfers     # on a GPU
+
+Arguments are `humanoid-fpo train` overrides. Env-only: MjxVecEnv steps with random torch actions
+(what the trainer's rollout pays for the physics and the DLPack hand-over). End-to-end: whole
+trainer iterations (rollout with the policy, then the update), after one warm-up iteration.
+--check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
+`torch.cuda.set_sync_debug_mode("error")`: any host copy or sync in the rollout loop raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
+import jax
+import torch
+
+from humanoid_fpo import train
+from humanoid_fpo.learn.rollout import collect
+
+from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## Training: tools/bench_train.py"
+HEADER = ("| date | machine | config | envs × steps | env-only steps/s | end-to-end steps/s | update s/it "
+          "| host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|")
+
+
+def env_only(trainer: train.Trainer, steps: int) -> float:
+    """env-steps/s of `steps` steps with random actions, after one warm-up step."""
+    env, device = trainer.env, trainer.device
+    actions = [0.1 * torch.randn(env.num_envs, env.action_size, device=device) for _ in range(steps + 1)]
+    env.step(actions[0]).reward.sum().item()
+    start = time.perf_counter()
+    for a in actions[1:]:
+        t = env.step(a)
+    t.reward.sum().item()
+    return env.num_envs * steps / (time.perf_counter() - start)
+
+
+def check_transfers(trainer: train.Trainer) -> str:
+    """Run one rollout with host transfers forbidden; 'none' or raises."""
+    if trainer.device.type == "cuda":
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        with jax.transfer_guard("disallow"):
+            collect(trainer.learner, trainer.env, trainer.storage, trainer.tracker, {})
+    finally:
+        if trainer.device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+    return "none (asserted)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
+    parser.add_argument("--iterations", type=int, default=3, help="timed end-to-end iterations")
+    parser.add_argument("--check-transfers", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    cfg, _ = train.compose(args.overrides)
+    jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = replace(cfg, run_dir=tmp, progress=False, wandb=train.WandbConfig(mode="disabled"))
+        trainer = train.Trainer(cfg, Path(tmp))
+        start = time.perf_counter()
+        trainer.train_iteration()  # compiles the env step
+        print(f"first iteration (compile included): {time.perf_counter() - start:.0f} s", flush=True)
+        env_rate = env_only(trainer, cfg.steps_per_env)
+        rows = [trainer.train_iteration() for _ in range(args.iterations)]
+        transfers = check_transfers(trainer) if args.check_transfers else "not checked"
+    seconds = sum(r["collect_s"] + r["update_s"] for r in rows)
+    end_to_end = len(rows) * cfg.env.num_envs * cfg.steps_per_env / seconds
+    update_s = sum(r["update_s"] for r in rows) / len(rows)
+    command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
+    label = " ".join(args.overrides) or "defaults (preset=cpu, algo=fpo_pp)"
+    row = (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
+           f"{cfg.steps_per_env} | {env_rate:,.0f} | {end_to_end:,.0f} | {update_s:.2f} | {transfers} "
+           f"| `{command}` |")
+    print(row)
+    if not args.no_write:
+        write_rows(args.output, SECTION, HEADER, [row], slice(1, 4))
+
+
+if __name__ == "__main__":
+    main()
