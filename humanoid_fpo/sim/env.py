@@ -146,7 +146,9 @@ class TrackingEnv:
     scan: jax.Array  # (S, 2) height-scan points
     noise_columns: jax.Array  # (O,) 1 where observation noise applies
     cfg: EnvConfig
-    mj_model: mujoco.MjModel
+    mj_model: mujoco.MjModel | None = None
+    """The MuJoCo model, for rendering and checks; not part of the pytree (an MjModel compares by
+    identity, so every make_env would retrace the jitted functions), None inside them."""
 
     @property
     def num_envs(self) -> int:
@@ -165,9 +167,10 @@ class TrackingEnv:
         return self.noise_columns.shape[0]
 
 
-for _cls, _meta in ((EnvState, []), (TrackingEnv, ["cfg", "mj_model"])):
-    jax.tree_util.register_dataclass(
-        _cls, data_fields=[f for f in _cls.__dataclass_fields__ if f not in _meta], meta_fields=_meta)
+jax.tree_util.register_dataclass(EnvState, data_fields=list(EnvState.__dataclass_fields__), meta_fields=[])
+jax.tree_util.register_dataclass(
+    TrackingEnv, data_fields=[f for f in TrackingEnv.__dataclass_fields__ if f not in ("cfg", "mj_model")],
+    meta_fields=["cfg"], drop_fields=["mj_model"])
 
 
 def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
@@ -177,18 +180,24 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
     mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver, cfg.solver_iterations,
                           cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
-    low, high = mj_model.actuator_ctrlrange.T
+    offset, scale = action_transform(cfg, mj_model)
     layout = obs_layout(cfg.obs)
     noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
     for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
         noise[layout[name]] = 1.0
     return TrackingEnv(
         model=mjx.put_model(mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
-        action_offset=jnp.asarray((high + low) / 2 if cfg.default_pose is None else cfg.default_pose,
-                                  jnp.float32),
-        action_scale=jnp.asarray((high - low) / 2, jnp.float32),
+        action_offset=jnp.asarray(offset), action_scale=jnp.asarray(scale),
         masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
         noise_columns=jnp.asarray(noise), cfg=cfg, mj_model=mj_model)
+
+
+def action_transform(cfg: EnvConfig, mj_model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """(A,) offset and scale of the PD targets `offset + scale * a`: the default pose (or the middle
+    of each joint's range) and each joint's half range."""
+    low, high = mj_model.actuator_ctrlrange.T
+    offset = (high + low) / 2 if cfg.default_pose is None else np.asarray(cfg.default_pose)
+    return offset.astype(np.float32), ((high - low) / 2).astype(np.float32)
 
 
 def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
@@ -217,24 +226,35 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
 
 # --- public functions -------------------------------------------------------------------------
 
-def reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None = None) -> EnvState:
-    """Start every env from its reference; `clip_ids` (N,) picks the clips (else drawn by weight)."""
-    if clip_ids is not None:
-        clip_ids = np.asarray(clip_ids)
-        if clip_ids.shape != (env.num_envs,) or clip_ids.min() < 0 or clip_ids.max() >= env.library.num_clips:
-            raise ValueError(f"clip_ids must be {env.num_envs} indices below {env.library.num_clips}, "
-                             f"got shape {clip_ids.shape} and range [{clip_ids.min()}, {clip_ids.max()}]")
-        clip_ids = jnp.asarray(clip_ids, jnp.int32)
-    return _reset(env, key, clip_ids)
+def reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None = None,
+          modes: jax.Array | None = None) -> EnvState:
+    """Start every env from its reference; `clip_ids` (N,) picks the clips (else drawn by weight),
+    `modes` (N,) the goal modes (indices into MODES; else cfg.conditioning and goal_drop_ratio).
+    Without resample_clips, envs keep their clip and mode at every restart, so one compiled env
+    evaluates every conditioning mode."""
+    clip_ids = _indices(clip_ids, env.num_envs, env.library.num_clips, "clip_ids")
+    return _reset(env, key, clip_ids, _indices(modes, env.num_envs, len(MODES), "modes"))
+
+
+def _indices(x: jax.Array | None, n: int, bound: int, name: str) -> jax.Array | None:
+    if x is None:
+        return None
+    x = np.asarray(x)
+    if x.shape != (n,) or x.min() < 0 or x.max() >= bound:
+        raise ValueError(f"{name} must be {n} indices below {bound}, "
+                         f"got shape {x.shape} and range [{x.min()}, {x.max()}]")
+    return jnp.asarray(x, jnp.int32)
 
 
 @jax.jit
-def _reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None) -> EnvState:
+def _reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None, modes: jax.Array | None) -> EnvState:
     cfg = env.cfg
     k_level, k_episode, k_noise, key = jax.random.split(key, 4)
     levels = jax.random.randint(k_level, (cfg.num_envs,), 0, cfg.terrain.init_max_level + 1)
     fail_rate = jnp.zeros(env.library.num_clips)
     episode = _new_episodes(env, k_episode, levels, fail_rate, clip_ids)
+    if modes is not None:
+        episode = episode._replace(mode=modes)
     data, obs, critic_obs = _start(env, episode, k_noise)
     _, _, info = _evaluate(env, episode, data, _healthy(env, data))
     zeros = jnp.zeros(cfg.num_envs, dtype=bool)
@@ -268,6 +288,14 @@ def with_levels(state: EnvState, levels: jax.Array) -> EnvState:
     """Curriculum hook: move envs to terrain `levels` (N,); each takes effect at the env's next reset."""
     level = jnp.broadcast_to(jnp.asarray(levels, jnp.int32), state.episode.level.shape)
     return state.replace(episode=state.episode._replace(level=level))
+
+
+@jax.jit
+def observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
+                   qvel: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(actor, critic) observations (N, O), without noise, of any physics states qpos (N, nq),
+    qvel (N, nv) against the episodes' next reference frames: what deploy/ rebuilds with numpy."""
+    return _observe_clean(env, episode, _pose(env, episode.physical, qpos, qvel))
 
 
 def reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFrame:
@@ -311,6 +339,8 @@ def _restart(env: TrackingEnv, state: EnvState, key: jax.Array) -> EnvState:
     k_episode, k_noise = jax.random.split(key)
     keep = None if env.cfg.resample_clips else state.episode.clip
     fresh = _new_episodes(env, k_episode, state.episode.level, state.clip_fail_rate, keep)
+    if not env.cfg.resample_clips:
+        fresh = fresh._replace(mode=state.episode.mode)
     data, obs, critic_obs = _start(env, fresh, k_noise)
     done = state.done
 
@@ -326,8 +356,8 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data,
               healthy: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
     """Reward (N,), failure flags (N,) and info of `data` against the reference at episode.step."""
     cfg = env.cfg
-    ref = ref_bodies(reference(env, episode, episode.step))
-    sim = sim_bodies(data)
+    frame = reference(env, episode, episode.step)
+    ref, sim = ref_bodies(frame), sim_bodies(data)
     reward, terms = tracking_reward(cfg.reward, sim, ref, data.actuator_force, data.qvel[:, 6:], episode.step)
     error, local_error = body_errors(sim, ref)
     if cfg.termination == "any_body":
@@ -340,6 +370,8 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data,
         "body_error": jnp.where(clean, error, 0.0),  # (N, 24) m
         "body_error_local": jnp.where(clean, local_error, 0.0),  # (N, 24) m, root-relative
         "body_pos": jnp.where(clean[..., None], sim.pos, 0.0),  # (N, 24, 3)
+        "qpos": jnp.where(clean, data.qpos, 0.0),  # (N, nq), for videos
+        "ref_qpos": frame.qpos,  # (N, nq)
         "ref_body_pos": ref.pos,  # (N, 24, 3)
         "physics_reset": ~healthy,
         "episode_length": episode.step,
@@ -375,7 +407,7 @@ def _new_episodes(env: TrackingEnv, key: jax.Array, level: jax.Array, fail_rate:
     shift = shift_for(query(lib, clip, start), yaw, origin)
     return Episode(clip=clip, start=start, step=jnp.zeros(n, jnp.int32), yaw=yaw, shift=shift, level=level,
                    tile=tile, mode=_sample_modes(cfg, keys[4], n),
-                   physical=sample_physical(cfg.randomize, keys[5], n, env.mj_model.nbody, env.mj_model.nu))
+                   physical=sample_physical(cfg.randomize, keys[5], n, env.model.nbody, env.model.nu))
 
 
 def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
@@ -399,9 +431,13 @@ def _start(env: TrackingEnv, episode: Episode, key: jax.Array) -> tuple[mjx.Data
 def _observe(env: TrackingEnv, episode: Episode, data: mjx.Data,
              key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations of `data` with the next reference frame as the goal."""
-    goal = ref_bodies(reference(env, episode, episode.step + 1))
-    actor, critic = observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
+    actor, critic = _observe_clean(env, episode, data)
     return noisy(env.cfg.randomize, key, actor, env.noise_columns), critic
+
+
+def _observe_clean(env: TrackingEnv, episode: Episode, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
+    goal = ref_bodies(reference(env, episode, episode.step + 1))
+    return observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
 
 
 def _model(env: TrackingEnv, physical: Physical) -> mjx.Model:

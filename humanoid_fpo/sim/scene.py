@@ -18,6 +18,14 @@ def make_scene(terrain: Terrain, contact: str = "feet", physics_dt: float = 1.0 
                model_path: str | Path | None = None) -> mujoco.MjModel:
     """Humanoid from `model_path` (default: the asset) on `terrain`: a plane when it is flat, else a
     heightfield; contact pairs between the bodies of CONTACT_SETS[contact] and the ground only."""
+    return scene_spec(terrain, contact, physics_dt, solver, solver_iterations, ls_iterations,
+                      model_path).compile()
+
+
+def scene_spec(terrain: Terrain, contact: str = "feet", physics_dt: float = 1.0 / 120.0,
+               solver: str = "newton", solver_iterations: int = 4, ls_iterations: int = 8,
+               model_path: str | Path | None = None) -> mujoco.MjSpec:
+    """The MjSpec of `make_scene` (`spec.to_xml()` after compiling gives the scene's MJCF)."""
     if contact not in CONTACT_SETS:
         raise ValueError(f"unknown contact set {contact!r}; choose from {sorted(CONTACT_SETS)}")
     if solver not in SOLVERS:
@@ -41,4 +49,4 @@ def make_scene(terrain: Terrain, contact: str = "feet", physics_dt: float = 1.0 
         spec.delete(pair)
     for body in CONTACT_SETS[contact]:
         spec.add_pair(name=f"{body}_floor", geomname1=body, geomname2="floor")
-    return spec.compile()
+    return spec

@@ -9,7 +9,7 @@ is the one the feet touch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +99,17 @@ def make_terrain(cfg: TerrainConfig) -> Terrain:
     origin = -border_n * cfg.spacing
     return Terrain(heights=heights.astype(np.float32), tile_centres=centres.astype(np.float32),
                    origin=(origin, origin), spacing=cfg.spacing, flat=not np.any(heights))
+
+
+def at_level(cfg: TerrainConfig, level: int) -> TerrainConfig:
+    """A one-level terrain as hard as `level` of cfg, without curriculum: evaluation at a fixed difficulty."""
+    if not 0 <= level < cfg.num_levels:
+        raise ValueError(f"terrain level {level} outside 0..{cfg.num_levels - 1}")
+    difficulty = level / max(cfg.num_levels - 1, 1)
+    fixed = lambda pair: (_lerp(pair, difficulty),) * 2
+    return replace(cfg, num_levels=1, init_max_level=0, curriculum=False,
+                   rough_amplitude=fixed(cfg.rough_amplitude), slope=fixed(cfg.slope),
+                   wave_amplitude=fixed(cfg.wave_amplitude), step_height=fixed(cfg.step_height))
 
 
 def _lerp(pair: tuple[float, float], difficulty: float) -> float:
