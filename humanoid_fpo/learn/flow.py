@@ -66,14 +66,14 @@ class FlowPolicy(nn.Module):
         """Rollout: a sampled action (B, A) from x0 ~ N(0, σ²I), and what the ratio needs later:
         tau (B, S), eps (B, S, A) ~ N(0, σ²I) and the CFM losses under the acting weights (B, S)."""
         b, device = obs.shape[0], obs.device
-        action = self.sample(obs, self.noise_std * torch.randn(b, self.action_size, device=device))
+        action = self.sample(obs, self.initial_noise(b, device))
         tau = torch.rand(b, self.n_mc, device=device)
         eps = self.noise_std * torch.randn(b, self.n_mc, self.action_size, device=device)
         return action, {"tau": tau, "eps": eps, "cfm_loss": self.cfm_loss(obs, action, tau, eps)}
 
-    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Evaluation and export: the sampler from x0 = 0, (B, O) → (B, A)."""
-        return self.sample(obs, torch.zeros(obs.shape[0], self.action_size, device=obs.device), steps)
+    def initial_noise(self, batch: int, device: torch.device) -> torch.Tensor:
+        """x0 (B, A) ~ N(0, σ²I), the sampler's start in rollouts (evaluation and export use 0)."""
+        return self.noise_std * torch.randn(batch, self.action_size, device=device)
 
     def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
                   stored: dict[str, torch.Tensor]) -> torch.Tensor:

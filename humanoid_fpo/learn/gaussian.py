@@ -29,9 +29,14 @@ class GaussianPolicy(nn.Module):
         action = dist.sample()
         return action, {"log_prob": dist.log_prob(action).sum(-1)}
 
-    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """The mean action (B, A); `steps` is accepted for the flow policy's interface and ignored."""
-        return self.mean(obs)
+    def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """mean + std·x0 for standard-normal x0 (B, A): the flow sampler's interface, x0 = 0 gives
+        the mean; a Gaussian has no flow steps, so `steps` is unused."""
+        dist = self.distribution(obs)
+        return dist.mean + dist.stddev * x0
+
+    def initial_noise(self, batch: int, device: torch.device) -> torch.Tensor:
+        return torch.randn(batch, self.log_std.shape[0], device=device)
 
     def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
                   stored: dict[str, torch.Tensor]) -> torch.Tensor:

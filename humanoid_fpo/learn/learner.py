@@ -30,7 +30,7 @@ class Learner:
     def __init__(self, cfg: AlgoConfig, obs_size: int, critic_obs_size: int, action_size: int,
                  device: str | torch.device = "cpu"):
         check_algo(cfg)
-        self.cfg, self.device = cfg, torch.device(device)
+        self.cfg, self.device, self.action_size = cfg, torch.device(device), action_size
         self.policy = POLICY_CLASSES[cfg.policy](obs_size, action_size, cfg).to(self.device)
         self.critic = mlp(critic_obs_size, cfg.critic, 1).to(self.device)
         self.obs_norm = Normalizer(obs_size).to(self.device)
@@ -70,9 +70,14 @@ class Learner:
         return self.critic(self.critic_norm(critic_obs))[:, 0]
 
     @torch.no_grad()
-    def deterministic(self, obs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Evaluation actions (N, A) from the EMA policy: flow from x0 = 0 in `steps` Euler steps."""
-        return self.eval_policy.deterministic(self.obs_norm(obs), steps)
+    def eval_action(self, obs: torch.Tensor, steps: int | None = None,
+                    random_x0: bool = False) -> torch.Tensor:
+        """Evaluation actions (N, A) of the EMA policy for raw observations (N, O): the sampler in
+        `steps` Euler steps from x0 = 0, or from x0 drawn as in rollouts."""
+        policy, n = self.eval_policy, obs.shape[0]
+        x0 = (policy.initial_noise(n, obs.device) if random_x0 else
+              torch.zeros(n, self.action_size, device=obs.device))
+        return policy.sample(self.obs_norm(obs), x0, steps)
 
     def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Policy loss, value loss and the ratios (B, S) of one minibatch."""
