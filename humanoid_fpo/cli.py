@@ -4,6 +4,11 @@
   humanoid-fpo motions list FILE                   the clips of a library, with their errors
   humanoid-fpo motions render FILE --clip NAME -o out.mp4|out.png
   humanoid-fpo train [KEY=VALUE ...]               train a tracker (Hydra overrides, configs/)
+  humanoid-fpo eval RUN [--modes ...] [--noise ...] [--flow-steps ...]   success rate → RUN/eval/
+  humanoid-fpo export RUN [-o DIR]                 policy.onnx, velocity.onnx with metadata
+  humanoid-fpo render RUN --clip NAME [-o out.mp4] the policy with a translucent reference ghost
+
+RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.motion.library import build_library, load_library, save_library
 from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.sim.observations import MODES
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -72,6 +78,100 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_env(args: argparse.Namespace):
+    """The run's EMA policy and an eval-protocol env over its clips (or --motions), on --terrain."""
+    from dataclasses import replace
+
+    from humanoid_fpo import train
+    from humanoid_fpo.sim.env import eval_config, make_env
+    from humanoid_fpo.sim.terrain import at_level
+
+    trained = train.load_trained(args.run, args.device)
+    train.use_jax_cache(trained.cfg.jax_cache)
+    library = train.load_motions(args.motions) if getattr(args, "motions", None) else trained.library
+    terrain = trained.cfg.env.terrain
+    if args.terrain:
+        terrain = replace(terrain, types=tuple(args.terrain.split(",")))
+    if args.terrain_seed is not None:
+        terrain = replace(terrain, seed=args.terrain_seed)
+    if args.terrain_level is not None:
+        terrain = at_level(terrain, args.terrain_level)
+    env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain), library.num_clips)
+    return trained, make_env(env_cfg, library)
+
+
+def _run_dir(run: Path) -> Path:
+    return run if run.is_dir() else run.parent
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from humanoid_fpo.atomic import atomic_path
+    from humanoid_fpo.evaluate import evaluate_grid, markdown_tables
+
+    trained, env = _trained_env(args)
+    steps = args.flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
+    print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on {env.library.num_clips} clips")
+    results = evaluate_grid(env, trained.learner, args.modes or [trained.cfg.env.conditioning], args.noise,
+                            steps, args.seed)
+    out = args.output or _run_dir(args.run) / "eval"
+    table = markdown_tables(results)
+    header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
+              "terrain": {"types": list(env.cfg.terrain.types), "seed": env.cfg.terrain.seed,
+                          "levels": env.cfg.terrain.num_levels}}
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(header | {"results": results}, indent=1))
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(f"# {trained.checkpoint} (iteration {trained.iteration})\n\n{table}")
+    print(table)
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from humanoid_fpo import train
+    from humanoid_fpo.export import export
+
+    trained = train.load_trained(args.run)
+    out = args.output or _run_dir(args.run) / "export"
+    for path in export(trained.learner, trained.cfg.env, out, args.flow_steps):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from humanoid_fpo.evaluate import evaluate_clips
+    from humanoid_fpo.render import write_render
+
+    trained, env = _trained_env(args)
+    names = env.library.clip_names
+    if args.clip not in names:
+        print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)
+        return 1
+    import jax
+
+    steps = args.flow_steps or trained.cfg.eval_flow_steps
+    act = lambda obs: trained.learner.eval_action(obs.to(trained.learner.device), steps)
+    result = evaluate_clips(env, act, jax.random.key(0), args.mode, record=names.index(args.clip))
+    clip = result["clips"][args.clip]
+    out = args.output or _run_dir(args.run) / f"{args.clip}.mp4"
+    write_render(env.mj_model, result["qpos"], env.library.fps, out, args.width, args.height,
+                 ghost=result["ref_qpos"])
+    print(f"wrote {out}: {clip['frames']} frames, {'success' if clip['success'] else 'failed'}, "
+          f"G-MPJPE {clip['g_mpjpe_mm']:.0f} mm")
+    return 0
+
+
+def _add_env_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("--terrain", help="terrain types, comma-separated (flat,rough,slopes,waves,steps); "
+                                     "default: the run's")
+    p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
+    p.add_argument("--terrain-level", type=int, help="one fixed difficulty (default: the run's start levels)")
+    p.add_argument("--device", default="cpu", help="torch device of the policy")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humanoid-fpo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +202,35 @@ def build_parser() -> argparse.ArgumentParser:
                                      "preset=gpu motions.path=DIR run_dir=DIR resume=RUN_DIR")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of configs/train.yaml")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="success rate, G-MPJPE, MPJPE, accel error per clip and overall, "
+                                    "over modes, sampler noise and flow steps")
+    _add_env_options(p)
+    p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
+    p.add_argument("--modes", nargs="+", choices=MODES, help="goal modes (default: the run's conditioning)")
+    p.add_argument("--noise", nargs="+", choices=("zero", "random"), default=["zero"],
+                   help="sampler start: x0 = 0, or x0 drawn as in rollouts")
+    p.add_argument("--flow-steps", nargs="+", type=int, help="Euler steps K (default: the run's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, help="folder for results.json/.md (default: RUN/eval)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="ONNX policy (normaliser + K Euler steps) and velocity net, "
+                                      "with metadata")
+    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("-o", "--output", type=Path, help="folder (default: RUN/export)")
+    p.add_argument("--flow-steps", type=int, help="Euler steps in policy.onnx (default: the run's)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("render", help="mp4 of the policy on a clip beside a translucent reference ghost")
+    _add_env_options(p)
+    p.add_argument("--clip", required=True)
+    p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
+    p.add_argument("--flow-steps", type=int)
+    p.add_argument("-o", "--output", type=Path, help=".mp4 or .png (default: RUN/<clip>.mp4)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.set_defaults(func=cmd_render)
     return parser
 
 

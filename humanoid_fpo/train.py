@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.config import from_dict, to_dict
-from humanoid_fpo.evaluate import evaluate_clips
-from humanoid_fpo.humanoid import load_model
+from humanoid_fpo.evaluate import FIGURES, evaluate_clips
+from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.bridge import MjxVecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
@@ -38,6 +38,7 @@ from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.runlog import MetricsLog, plot_curves
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
+from humanoid_fpo.sim.observations import obs_layout
 
 WANDB_MODES = ("disabled", "offline", "online")
 DEFAULT_POSES = ("library_mean", "mid_range")
@@ -165,13 +166,7 @@ class Trainer:
             torch.save(state, tmp)
 
     def _load_checkpoint(self) -> None:
-        path = self.run_dir / "checkpoint.pt"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{path}: checkpoint version {state.get('version')}, "
-                             f"this version reads {CHECKPOINT_VERSION}")
+        state = read_checkpoint(self.run_dir / "checkpoint.pt", self.cfg, self.device)
         self.learner.load_state_dict(state["learner"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
         torch.set_rng_state(state["torch_rng"])
@@ -205,12 +200,11 @@ class Trainer:
     def evaluate(self) -> dict:
         """Success rate of the EMA policy on every training clip (protocol of DESIGN.md)."""
         steps = self.cfg.eval_flow_steps
-        act = lambda obs: self.learner.deterministic(obs.to(self.device), steps)
+        act = lambda obs: self.learner.eval_action(obs.to(self.device), steps)
         result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed))
         with atomic_path(self.run_dir / "eval.json") as tmp:
             tmp.write_text(json.dumps(result | {"iteration": self.iteration}, indent=1))
-        return {"eval/success_rate": result["success_rate"], "eval/g_mpjpe_mm": result["g_mpjpe_mm"],
-                "eval/mpjpe_mm": result["mpjpe_mm"]}
+        return {f"eval/{k}": result[k] for k in FIGURES}
 
     def train_iteration(self) -> dict:
         """One rollout and one update; returns the iteration's metrics."""
@@ -253,6 +247,76 @@ class Trainer:
         return row
 
 
+POLICY_KEYS = ("env.obs", "env.control_dt", "env.default_pose", "env.model_path", "algo.policy", "algo.actor",
+               "algo.critic", "algo.tau_embed")
+"""Config entries that define the networks' inputs and outputs: a checkpoint loads only under a
+config that agrees on all of them."""
+
+
+def _lookup(cfg: dict, key: str):
+    for part in key.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg
+
+
+def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | torch.device = "cpu") -> dict:
+    """The checkpoint at `path`; with `cfg`, raise unless it was written under a config that agrees
+    on POLICY_KEYS (a checkpoint copied from another run, or a changed network, would load wrong)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable checkpoint ({e})") from e
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        version = state.get("version") if isinstance(state, dict) else None
+        raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
+    if cfg is not None:
+        ours = to_dict(cfg)
+        differ = [k for k in POLICY_KEYS if _lookup(ours, k) != _lookup(state["config"], k)]
+        if differ:
+            raise ValueError(f"{path}: checkpoint from another config: {', '.join(differ)} differ "
+                             f"(checkpoint {_lookup(state['config'], differ[0])!r}, "
+                             f"config {_lookup(ours, differ[0])!r})")
+    return state
+
+
+@dataclass
+class TrainedPolicy:
+    """What `eval`, `export` and `render` need of a run: its config, library and learner (EMA weights)."""
+
+    cfg: TrainConfig
+    library: MotionLibrary
+    learner: Learner
+    checkpoint: Path
+    iteration: int
+
+
+def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
+    """A run folder or its checkpoint.pt: the checkpoint's own config, checked against the folder's
+    config.yaml, the folder's motions.npz and the learner with the checkpoint's weights."""
+    path = Path(path).expanduser()
+    checkpoint = path / "checkpoint.pt" if path.is_dir() else path
+    run_dir = checkpoint.parent
+    state = read_checkpoint(checkpoint, device=device)
+    cfg = from_dict(TrainConfig, state["config"])
+    if (run_dir / "config.yaml").exists():
+        folder_cfg = from_dict(TrainConfig, yaml.safe_load((run_dir / "config.yaml").read_text()))
+        read_checkpoint(checkpoint, folder_cfg, device)
+    library = load_library(run_dir / "motions.npz", load_model(cfg.env.model_path or ASSET_PATH))
+    layout = {k: [v.start, v.stop] for k, v in obs_layout(cfg.env.obs).items()}
+    if state["obs_layout"] != layout:
+        raise ValueError(f"{checkpoint}: observation layout {state['obs_layout']} differs from this "
+                         f"version's {layout}")
+    obs_size = layout["height_scan"][1]
+    learner = Learner(cfg.algo, obs_size, obs_size, library.qpos.shape[1] - 7, device)
+    try:
+        learner.load_state_dict(state["learner"])
+    except (RuntimeError, KeyError) as e:
+        raise ValueError(f"{checkpoint}: weights do not fit the config's networks ({e})") from e
+    return TrainedPolicy(cfg, library, learner, checkpoint, state["iteration"])
+
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -291,12 +355,17 @@ def new_run_dir(cfg: TrainConfig) -> Path:
     return run_dir
 
 
+def use_jax_cache(path: str | None) -> None:
+    """Keep compiled env functions on disk (minutes of compiling per env config on a CPU)."""
+    if path:
+        jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def main(overrides: list[str]) -> dict:
     """`humanoid-fpo train [overrides]`: compose, set up the run folder, train; the last metrics row."""
     cfg, resume_dir = compose(overrides)
-    if cfg.jax_cache:
-        jax.config.update("jax_compilation_cache_dir", str(Path(cfg.jax_cache).expanduser()))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    use_jax_cache(cfg.jax_cache)
     run_dir = resume_dir or new_run_dir(cfg)
     trainer = Trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
     print(f"run folder: {run_dir} ({trainer.device}, {cfg.env.num_envs} envs, "

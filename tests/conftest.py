@@ -45,3 +45,24 @@ def shared_motions() -> Path:
             pytest.fail(message + " (required under CI)")
         pytest.skip(message)
     return SHARED_MOTIONS
+
+
+def tiny_train_config(library_file: Path, run_dir: Path, **changes):
+    """A trainer config whose env is the evaluation-protocol env over `tracking_library`, the env
+    test_env.py compiles, with tiny networks: trainer, eval and export tests add no env compile."""
+    from dataclasses import replace
+
+    from humanoid_fpo import train
+    from humanoid_fpo.learn.config import NetConfig
+    from humanoid_fpo.motion.library import load_library
+    from humanoid_fpo.sim.env import EnvConfig, eval_config
+
+    tiny = NetConfig((32,))
+    num_clips = load_library(library_file).num_clips
+    cfg = train.TrainConfig(
+        env=eval_config(EnvConfig(), num_clips),
+        algo=replace(train.AlgoConfig(), actor=tiny, critic=tiny, n_mc=2, flow_steps=2, minibatches=2),
+        motions=train.MotionsConfig(str(library_file)), default_pose="mid_range", device="cpu",
+        steps_per_env=2, iterations=4, eval_every=2, checkpoint_every=2, plot_every=1, jax_cache=None,
+        progress=False, run_dir=str(run_dir))
+    return replace(cfg, **changes)

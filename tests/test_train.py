@@ -13,12 +13,10 @@ import pytest
 import torch
 
 from humanoid_fpo import train
-from humanoid_fpo.learn.config import NetConfig
 from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.env import EnvConfig, eval_config
 
-TINY = NetConfig((32,))
+from conftest import tiny_train_config
 
 
 def test_compose_defaults_and_groups() -> None:
@@ -58,17 +56,12 @@ class Killed(Exception):
 def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> None:
     library_file = tmp_path / "library.npz"
     save_library(tracking_library, library_file)
-    env = eval_config(EnvConfig(), tracking_library.num_clips)
-    cfg = train.TrainConfig(
-        env=env, algo=replace(train.AlgoConfig(), actor=TINY, critic=TINY, n_mc=2, flow_steps=2,
-                              minibatches=2),
-        motions=train.MotionsConfig(str(library_file)), wandb=train.WandbConfig(mode="offline"),
-        default_pose="mid_range", device="cpu", steps_per_env=2, iterations=4, eval_every=2,
-        checkpoint_every=2, plot_every=1, jax_cache=None, progress=False)
     run_dir = tmp_path / "run"
+    cfg = tiny_train_config(library_file, run_dir, wandb=train.WandbConfig(mode="offline"))
+    env = cfg.env
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline W&B must work without network or account
 
-    trainer = train.Trainer(replace(cfg, run_dir=str(run_dir)), run_dir)
+    trainer = train.Trainer(cfg, run_dir)
     iterate = trainer.train_iteration
 
     def killed_in_the_fourth() -> dict:
@@ -91,7 +84,7 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     resumed_cfg, resume_dir = train.compose([f"resume={run_dir}"])
-    assert resume_dir == run_dir and resumed_cfg == replace(cfg, run_dir=str(run_dir))
+    assert resume_dir == run_dir and resumed_cfg == cfg
     resumed = train.Trainer(resumed_cfg, run_dir, resume=True)
     assert resumed.iteration == 2
     for a, b in zip(resumed.learner.policy.state_dict().values(), saved["learner"]["policy"].values()):

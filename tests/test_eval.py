@@ -1,0 +1,154 @@
+"""`humanoid-fpo eval`, `export` and `render` on a run folder, the protocol's modes, and bad input.
+
+The run uses the evaluation-protocol env over the test library (conftest.tiny_train_config), so the
+rollouts here reuse test_env.py's compiled step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import imageio.v2 as imageio
+import jax
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from humanoid_fpo import train
+from humanoid_fpo.cli import main
+from humanoid_fpo.evaluate import evaluate_clips
+from humanoid_fpo.learn.bridge import to_jax, to_torch
+from humanoid_fpo.motion.library import load_library, save_library
+from humanoid_fpo.render import render_frames
+from humanoid_fpo.sim.env import eval_config, make_env, reset, step
+from humanoid_fpo.sim.observations import MODES, goal_masks
+from humanoid_fpo.sim.terrain import TerrainConfig, at_level
+
+from conftest import tiny_train_config
+
+LEG_HINGES = 24  # the first 8 bodies in MuJoCo order are the legs' (hips, knees, ankles, toes)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tracking_library, tmp_path_factory) -> Path:
+    """A run folder with an untrained (iteration 0) checkpoint whose policy drives the legs to their
+    limits, so that every clip fails within a few frames (short rollouts); the arms still follow
+    the observation."""
+    folder = tmp_path_factory.mktemp("eval")
+    save_library(tracking_library, folder / "library.npz")
+    cfg = tiny_train_config(folder / "library.npz", folder / "run")
+    trainer = train.Trainer(cfg, folder / "run")
+    with torch.no_grad():
+        trainer.learner.ema.net.body[-1].bias[:LEG_HINGES] = 2.0
+    trainer.save_checkpoint()
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def trained(run_dir: Path):
+    trained = train.load_trained(run_dir)
+    return trained, make_env(eval_config(trained.cfg.env, trained.library.num_clips), trained.library)
+
+
+def test_modes_given_at_reset_mask_the_goal_across_restarts(trained) -> None:
+    policy, env = trained
+    modes = np.arange(env.num_envs) % len(MODES)
+    state = reset(env, jax.random.key(0), np.arange(env.num_envs), modes)
+    goal = env.layout["goal"]
+    for _ in range(12):  # past the first failures, which restart their clip
+        goals = np.asarray(state.obs)[:, goal].reshape(env.num_envs, 24, -1)
+        for m, mask in enumerate(goal_masks()):
+            seen = goals[modes == m]
+            assert (seen[:, mask == 0] == 0).all() and (seen[:, mask == 1] != 0).any(), MODES[m]
+        state = step(env, state, to_jax(policy.learner.eval_action(to_torch(state.obs))))
+    assert np.asarray(state.info["episode_length"]).min() < 11, "no env restarted"
+    assert (np.asarray(state.episode.mode) == modes).all()
+
+
+def test_protocol_figures(trained) -> None:
+    policy, env = trained
+    result = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "hands", record=0)
+    assert 0 <= result["success_rate"] <= 1 and len(result["clips"]) == env.library.num_clips
+    for name, length in zip(env.library.clip_names, env.library.clip_length):
+        clip = result["clips"][name]
+        assert 1 <= clip["frames"] <= length - 1
+        assert not clip["success"] or clip["frames"] == length - 1, "a success plays the clip to its end"
+        assert clip["g_mpjpe_mm"] > 0 and clip["accel_mm"] > 0
+    first = result["clips"][env.library.clip_names[0]]
+    assert result["qpos"].shape == result["ref_qpos"].shape == (first["frames"] + 1, env.mj_model.nq)
+    lib = env.library
+    np.testing.assert_allclose(result["ref_qpos"][:, 7:], lib.qpos[:first["frames"] + 1, 7:], atol=1e-5)
+
+
+def test_eval_command_writes_the_flow_steps_table(run_dir: Path, capsys) -> None:
+    out = run_dir / "grid"
+    assert main(["eval", str(run_dir), "--modes", "full", "root", "--noise", "zero", "random",
+                 "--flow-steps", "1", "2", "-o", str(out)]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    results = saved["results"]
+    assert [(r["mode"], r["noise"], r["flow_steps"]) for r in results][:3] == [
+        ("full", "zero", 1), ("full", "zero", 2), ("full", "random", 1)]
+    assert len(results) == 8 and saved["iteration"] == 0
+    for r in results:
+        assert set(r) >= {"success_rate", "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "clips"}
+        assert r["g_mpjpe_mm"] > 0 and r["accel_mm"] > 0
+    by = {(r["mode"], r["noise"], r["flow_steps"]): r for r in results}
+    assert by["full", "zero", 1]["g_mpjpe_mm"] != by["full", "random", 1]["g_mpjpe_mm"]  # x0 matters
+    assert by["full", "zero", 1]["g_mpjpe_mm"] != by["root", "zero", 1]["g_mpjpe_mm"]  # the mask matters
+    table = (out / "results.md").read_text()
+    assert "| mode | x0 | K=1 | K=2 |" in table and "| root | random |" in table
+    assert "Success rate vs flow steps" in capsys.readouterr().out
+
+
+def test_export_and_render_commands(run_dir: Path, tmp_path: Path) -> None:
+    assert main(["export", str(run_dir / "checkpoint.pt"), "-o", str(tmp_path / "onnx")]) == 0
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} == {"policy.onnx", "velocity.onnx"}
+    video = tmp_path / "stand.mp4"
+    assert main(["render", str(run_dir), "--clip", "stand", "-o", str(video), "--width", "96",
+                 "--height", "64"]) == 0
+    frames = imageio.mimread(video)
+    assert len(frames) >= 2 and frames[0].shape == (64, 96, 3)
+
+
+def test_ghost_is_drawn(trained) -> None:
+    _, env = trained
+    lib = env.library
+    qpos = np.asarray(lib.qpos[:1], float)
+    ghost = qpos.copy()
+    ghost[:, 0] += 0.8  # the reference beside the humanoid
+    plain = render_frames(env.mj_model, qpos, 96, 64)
+    with_ghost = render_frames(env.mj_model, qpos, 96, 64, ghost=ghost)
+    assert np.abs(plain.astype(int) - with_ghost).sum() > 0
+
+
+def test_bad_input_is_named_and_writes_nothing(run_dir: Path, tmp_path: Path, capsys) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("grid"))
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config["algo"]["actor"]["hidden"] = [64]
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    for command in (["eval", str(other)], ["export", str(other)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert f"{other / 'checkpoint.pt'}: checkpoint from another config: algo.actor" in err
+    assert sorted(p.name for p in other.iterdir()) == sorted(
+        p.name for p in run_dir.iterdir() if p.name != "grid"), "nothing was written"
+
+    lib = load_library(run_dir / "motions.npz")
+    foreign = tmp_path / "foreign.npz"
+    save_library(type(lib)(**{**lib.__dict__, "body_names": tuple(f"b{i}" for i in range(24))}), foreign)
+    assert main(["eval", str(run_dir), "--motions", str(foreign), "-o", str(tmp_path / "out")]) == 1
+    assert f"{foreign}: made for another humanoid" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_terrain_at_a_fixed_level() -> None:
+    cfg = TerrainConfig(types=("rough", "steps"), num_levels=5)
+    hardest = at_level(cfg, 4)
+    assert hardest.num_levels == 1 and hardest.rough_amplitude == (0.05, 0.05)
+    assert at_level(cfg, 2).step_height == pytest.approx((0.07, 0.07)) and not hardest.curriculum
+    with pytest.raises(ValueError, match="level 5 outside 0..4"):
+        at_level(cfg, 5)
