@@ -2,7 +2,7 @@
 library, scored by the success-rate protocol of DESIGN.md (the figures of `humanoid-fpo eval`).
 
     python deploy/sim2sim.py POLICY.onnx MOTIONS.npz [--clip NAME ...] [--json OUT.json]
-                             [--video OUT.mp4] [--mode full|hands|root]
+                             [--video OUT.mp4] [--mode full|hands|root] [--physics-dt S]
 
 Each clip starts from its frame 0 (no heading change, flat ground); every control step observes the
 state against the next reference frame, applies the PD targets and runs the physics. A clip fails
@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -144,11 +145,18 @@ def errors(sim: np.ndarray, ref: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(policy: str | Path, motions: str | Path, clips: list[str] | None = None, mode: str | None = None,
-             video: str | Path | None = None) -> dict:
+             video: str | Path | None = None, physics_dt: float | None = None) -> dict:
     """Success rate and mean figures over `clips` (default: all) of the library, in goal `mode`
     (default: the policy's), as `humanoid-fpo eval` reports them; {"clips": {name: figures}} too.
-    With `video`, an mp4 of every clip played, the reference a translucent ghost."""
+    With `video`, an mp4 of every clip played, the reference a translucent ghost. `physics_dt`
+    replaces the trained physics step (it must divide the control period): is a gap the step's?"""
     controller = Controller(policy, mode)
+    if physics_dt is not None:
+        steps = controller.meta.control_dt / physics_dt
+        if physics_dt <= 0 or not math.isclose(steps, round(steps), rel_tol=1e-6):
+            raise ValueError(f"physics_dt {physics_dt:g} s does not divide the control period "
+                             f"{controller.meta.control_dt:g} s")
+        controller.meta = replace(controller.meta, physics_dt=physics_dt)
     lib = load_library(motions, controller.meta)
     names = list(clips or lib.clip_names)
     unknown = [c for c in names if c not in lib.clip_names]
@@ -234,9 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", help="write an mp4 of the run here")
     parser.add_argument("--mode", choices=("full", "hands", "root"),
                         help="goal conditioning (default: the policy's)")
+    parser.add_argument("--physics-dt", type=float, help="physics step in s (default: the trained one)")
     args = parser.parse_args(argv)
     try:
-        result = evaluate(args.policy, args.motions, args.clip, args.mode, args.video)
+        result = evaluate(args.policy, args.motions, args.clip, args.mode, args.video, args.physics_dt)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -159,6 +159,8 @@ def test_bad_inputs_are_named(policy_file, library_file, tmp_path) -> None:
         with pytest.raises(ValueError, match=str(path)):
             sim2sim.evaluate(policy_file, path)
         assert sim2sim.main([str(policy_file), str(path), "--json", str(out)]) == 1
+    with pytest.raises(ValueError, match="physics_dt 0.01 s does not divide"):
+        sim2sim.evaluate(policy_file, library_file, ["stand"], physics_dt=0.01)
     with pytest.raises(ValueError, match="no clip named dance"):
         sim2sim.evaluate(policy_file, library_file, ["dance"])
     assert sim2sim.main([str(policy_file), str(library_file), "--clip", "dance", "--json", str(out)]) == 1
