@@ -120,7 +120,8 @@ def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], nois
 def markdown_tables(results: list[dict]) -> str:
     """Success rate vs flow steps (one row per mode and noise, one column per K), then every figure."""
     steps = sorted({r["flow_steps"] for r in results})
-    rows = sorted({(r["mode"], r["noise"]) for r in results}, key=lambda x: (MODES.index(x[0]), x[1]))
+    rows = sorted({(r["mode"], r["noise"]) for r in results},
+                  key=lambda x: (MODES.index(x[0]), NOISES.index(x[1])))
     lookup = {(r["mode"], r["noise"], r["flow_steps"]): r for r in results}
     lines = ["Success rate vs flow steps K", "",
              "| mode | x0 | " + " | ".join(f"K={k}" for k in steps) + " |",
