@@ -141,6 +141,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    import jax
+
     from humanoid_fpo.evaluate import evaluate_clips
     from humanoid_fpo.render import write_render
 
@@ -149,8 +151,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)
         return 1
-    import jax
-
     steps = args.flow_steps or trained.cfg.eval_flow_steps
     act = lambda obs: trained.learner.eval_action(obs.to(trained.learner.device), steps)
     result = evaluate_clips(env, act, jax.random.key(0), args.mode, record=names.index(args.clip))
