@@ -30,18 +30,18 @@ FIGURES = ("success_rate", "g_mpjpe_mm", "mpjpe_mm", "accel_mm")
 class _Errors:
     """Per-env running sums of the protocol errors; accel from the last three positions."""
 
-    def __init__(self, sim: np.ndarray, ref: np.ndarray):
-        n = sim.shape[0]
-        self.history = [(sim, ref)]  # (N, 20, 3) each, the last three frames
+    def __init__(self, info: dict[str, np.ndarray]):
+        self.history = [_positions(info)]  # the last three frames' (sim, ref) positions (N, 20, 3)
+        n = len(self.history[0][0])
         self.sums = {name: np.zeros(n) for name in ("g_mpjpe_mm", "mpjpe_mm", "accel_mm")}
         self.frames, self.accel_frames = np.zeros(n, int), np.zeros(n, int)
 
-    def add(self, active: np.ndarray, sim: np.ndarray, ref: np.ndarray) -> None:
-        """Fold in one frame of body positions (N, 20, 3) for the envs still `active` (N,)."""
-        self.sums["g_mpjpe_mm"] += np.where(active, np.linalg.norm(sim - ref, axis=-1).mean(-1), 0.0)
-        local = (sim - sim[:, :1]) - (ref - ref[:, :1])  # protocol body 0 is the pelvis
-        self.sums["mpjpe_mm"] += np.where(active, np.linalg.norm(local, axis=-1).mean(-1), 0.0)
-        self.history = [*self.history[-2:], (sim, ref)]
+    def add(self, active: np.ndarray, info: dict[str, np.ndarray]) -> None:
+        """Fold in one step's info (host arrays) for the envs still `active` (N,)."""
+        bodies = np.asarray(PROTOCOL_BODIES)
+        self.sums["g_mpjpe_mm"] += np.where(active, info["body_error"][:, bodies].mean(-1), 0.0)
+        self.sums["mpjpe_mm"] += np.where(active, info["body_error_local"][:, bodies].mean(-1), 0.0)
+        self.history = [*self.history[-2:], _positions(info)]
         if len(self.history) == 3:
             (s0, r0), (s1, r1), (s2, r2) = self.history
             accel = np.linalg.norm((s2 - 2 * s1 + s0) - (r2 - 2 * r1 + r0), axis=-1).mean(-1)
@@ -52,6 +52,11 @@ class _Errors:
     def per_env(self, name: str) -> np.ndarray:
         frames = self.accel_frames if name == "accel_mm" else self.frames
         return 1000 * self.sums[name] / np.maximum(frames, 1)
+
+
+def _positions(info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    bodies = np.asarray(PROTOCOL_BODIES)
+    return np.asarray(info["body_pos"])[:, bodies], np.asarray(info["ref_body_pos"])[:, bodies]
 
 
 def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array,
@@ -73,19 +78,17 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     if mode not in MODES:
         raise ValueError(f"unknown conditioning mode {mode!r}; choose from {', '.join(MODES)}")
     state = reset(env, key, np.arange(num_clips), np.full(num_clips, MODES.index(mode)))
-    bodies = np.asarray(PROTOCOL_BODIES)
-    errors = _Errors(np.asarray(state.info["body_pos"])[:, bodies],
-                     np.asarray(state.info["ref_body_pos"])[:, bodies])
+    errors = _Errors(state.info)
     active = np.ones(num_clips, bool)
     failed = np.zeros(num_clips, bool)
-    keys = ("body_pos", "ref_body_pos", "qpos", "ref_qpos")
-    recorded = [] if record is None else [[np.asarray(state.info[k][record]) for k in keys[2:]]]
+    scored = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
+    videos = ("qpos", "ref_qpos")
+    recorded = [] if record is None else [[np.asarray(state.info[k][record]) for k in videos]]
     for _ in range(int(np.max(lib.clip_length)) - 1):
         state = step(env, state, to_jax(act(to_torch(state.obs))))
-        info = {k: np.asarray(state.info[k]) for k in keys}
         if record is not None and active[record]:
-            recorded.append([info["qpos"][record], info["ref_qpos"][record]])
-        errors.add(active, info["body_pos"][:, bodies], info["ref_body_pos"][:, bodies])
+            recorded.append([np.asarray(state.info[k][record]) for k in videos])
+        errors.add(active, {k: np.asarray(state.info[k]) for k in scored})
         done = np.asarray(state.done) & active
         failed |= done & np.asarray(state.terminated)
         active &= ~done

@@ -26,7 +26,8 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.normalizer import Normalizer
 from humanoid_fpo.sim.env import EnvConfig, action_transform
-from humanoid_fpo.sim.observations import GOAL_FEATURES, MODES, goal_masks, obs_layout, scan_points
+from humanoid_fpo.sim.observations import (GOAL_FEATURES, MODES, as_ranges, goal_masks, obs_layout,
+                                           scan_points)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 from humanoid_fpo.sim.scene import scene_spec
 from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
@@ -74,8 +75,8 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
         "kd": (-model.actuator_biasprm[:, 2]).tolist(),
         "action_offset": offset.tolist(),
         "action_scale": scale.tolist(),
-        "obs_layout": {k: [v.start, v.stop] for k, v in obs_layout(env_cfg.obs).items()},
-        "goal_features": {k: [v.start, v.stop] for k, v in GOAL_FEATURES.items()},
+        "obs_layout": as_ranges(obs_layout(env_cfg.obs)),
+        "goal_features": as_ranges(GOAL_FEATURES),
         "goal_masks": dict(zip(MODES, goal_masks().tolist())),
         "conditioning": env_cfg.conditioning,
         "scan_points": scan_points(env_cfg.obs).tolist(),

@@ -38,7 +38,7 @@ from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.runlog import MetricsLog, plot_curves
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
-from humanoid_fpo.sim.observations import obs_layout
+from humanoid_fpo.sim.observations import as_ranges, obs_layout
 
 WANDB_MODES = ("disabled", "offline", "online")
 DEFAULT_POSES = ("library_mean", "mid_range")
@@ -160,7 +160,7 @@ class Trainer:
         state = {"version": CHECKPOINT_VERSION, "iteration": self.iteration, "env_steps": self.env_steps,
                  "config": to_dict(self.cfg), "learner": self.learner.state_dict(),
                  "env_progress": self.env.progress(), "torch_rng": torch.get_rng_state(),
-                 "obs_layout": {k: [v.start, v.stop] for k, v in self.env.env.layout.items()},
+                 "obs_layout": as_ranges(self.env.env.layout),
                  "clip_names": list(self.library.clip_names)}
         with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
             torch.save(state, tmp)
@@ -272,13 +272,17 @@ def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | to
         version = state.get("version") if isinstance(state, dict) else None
         raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
     if cfg is not None:
-        ours = to_dict(cfg)
-        differ = [k for k in POLICY_KEYS if _lookup(ours, k) != _lookup(state["config"], k)]
-        if differ:
-            raise ValueError(f"{path}: checkpoint from another config: {', '.join(differ)} differ "
-                             f"(checkpoint {_lookup(state['config'], differ[0])!r}, "
-                             f"config {_lookup(ours, differ[0])!r})")
+        check_same_policy(path, state["config"], cfg)
     return state
+
+
+def check_same_policy(path: Path, saved: dict, cfg: TrainConfig) -> None:
+    """Raise unless the config `saved` with the checkpoint at `path` agrees with `cfg` on POLICY_KEYS."""
+    ours = to_dict(cfg)
+    differ = [k for k in POLICY_KEYS if _lookup(ours, k) != _lookup(saved, k)]
+    if differ:
+        raise ValueError(f"{path}: checkpoint from another config: {', '.join(differ)} differ "
+                         f"(checkpoint {_lookup(saved, differ[0])!r}, config {_lookup(ours, differ[0])!r})")
 
 
 @dataclass
@@ -302,9 +306,9 @@ def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
     cfg = from_dict(TrainConfig, state["config"])
     if (run_dir / "config.yaml").exists():
         folder_cfg = from_dict(TrainConfig, yaml.safe_load((run_dir / "config.yaml").read_text()))
-        read_checkpoint(checkpoint, folder_cfg, device)
+        check_same_policy(checkpoint, state["config"], folder_cfg)
     library = load_library(run_dir / "motions.npz", load_model(cfg.env.model_path or ASSET_PATH))
-    layout = {k: [v.start, v.stop] for k, v in obs_layout(cfg.env.obs).items()}
+    layout = as_ranges(obs_layout(cfg.env.obs))
     if state["obs_layout"] != layout:
         raise ValueError(f"{checkpoint}: observation layout {state['obs_layout']} differs from this "
                          f"version's {layout}")

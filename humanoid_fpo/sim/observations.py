@@ -78,6 +78,11 @@ def obs_layout(cfg: ObsConfig) -> dict[str, slice]:
     return layout
 
 
+def as_ranges(slices: dict[str, slice]) -> dict[str, list[int]]:
+    """{name: [start, stop]}: a layout as plain lists (checkpoints, ONNX metadata)."""
+    return {k: [v.start, v.stop] for k, v in slices.items()}
+
+
 def goal_masks() -> np.ndarray:
     """(3, 24, 24) feature masks for MODES; row b is body b (MuJoCo order), columns GOAL_FEATURES."""
     masks = np.zeros((len(MODES), NUM_JOINTS, GOAL_SIZE), dtype=np.float32)
