@@ -10,6 +10,7 @@ import torch
 from toy_envs import Bandit, PointMass
 
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig
+from humanoid_fpo.learn.flow import FlowPolicy
 from humanoid_fpo.learn.gae import compute_gae
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.losses import asymmetric_objective, clip_objective, per_action_log_ratio, \
@@ -20,7 +21,9 @@ from humanoid_fpo.learn.storage import RolloutStorage
 
 SMALL = NetConfig((64, 64))
 FPO_PP = AlgoConfig(policy="flow", ratio="per_sample", trust_region="asymmetric", actor=SMALL, critic=SMALL,
-                    flow_steps=5, n_mc=8, ema=None)
+                    flow_steps=5, n_mc=8, ema=None, noise_std=1.0, clip=0.05, adaptive_lr=False, init_std=0.5,
+                    min_std=0.02)
+"""Toy-env settings: unit noise (the toy actions span about ±1) and a fixed lr."""
 FPO = replace(FPO_PP, ratio="per_action", trust_region="clip", loss_clamp=None, log_ratio_clamp=None)
 PPO = replace(FPO_PP, policy="gaussian", trust_region="clip", clip=0.2)
 
@@ -91,7 +94,8 @@ def test_minibatches_cover_the_rollout_once_per_epoch() -> None:
 @pytest.mark.parametrize("cfg", [FPO_PP, FPO, PPO], ids=["fpo_pp", "fpo", "ppo"])
 def test_first_minibatch_ratio_is_one_and_clipping_is_inactive(cfg: AlgoConfig) -> None:
     learner, batch = rollout_batch(cfg)
-    _, _, ratio = learner.losses(batch)
+    _, _, log_ratio, _ = learner.losses(batch)
+    ratio = log_ratio.exp()
     assert ratio.shape == (batch["obs"].shape[0], cfg.n_mc if cfg.ratio == "per_sample" and
                            cfg.policy == "flow" else 1)
     assert (ratio - 1).abs().max() < 1e-6
@@ -99,7 +103,7 @@ def test_first_minibatch_ratio_is_one_and_clipping_is_inactive(cfg: AlgoConfig) 
     params = list(learner.policy.parameters())
 
     def grad_of(objective) -> list[torch.Tensor]:
-        r = learner.policy.log_ratio(batch["obs"], batch["actions"], batch).exp()
+        r = learner.policy.log_ratio(batch["obs"], batch["actions"], batch)[0].exp()
         return torch.autograd.grad(-objective(r, batch["advantages"][:, None]).mean(), params)
 
     unclipped = grad_of(lambda r, a: r * a)
@@ -107,6 +111,54 @@ def test_first_minibatch_ratio_is_one_and_clipping_is_inactive(cfg: AlgoConfig) 
         clipped = grad_of(lambda r, a, objective=objective: objective(r, a, cfg.clip))
         for g, u in zip(clipped, unclipped):
             torch.testing.assert_close(g, u, rtol=1e-5, atol=1e-8, msg=name)
+
+
+class Scaled(torch.nn.Module):
+    """A velocity net expressed at `scale` times the noise: v_s(o, x, τ) = scale · v(o, x / scale, τ)."""
+
+    def __init__(self, net: torch.nn.Module, scale: float):
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    def forward(self, obs: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.net(obs, x / self.scale, tau)
+
+
+@pytest.mark.parametrize("ratio", ["per_sample", "per_action"])
+def test_ratio_does_not_depend_on_the_noise_scale(ratio: str) -> None:
+    """One policy expressed at σ = 1 and at σ = 0.1 (actions, noise and velocities scaled by 0.1)
+    samples the same actions and, after a weight change, gives the same ratios (clamps included)."""
+    torch.manual_seed(0)
+    b, s, o, a = 64, 8, 5, 3
+    cfg = replace(FPO_PP, ratio=ratio, n_mc=s, loss_clamp=2.5, log_ratio_clamp=0.1)
+    old = FlowPolicy(o, a, replace(cfg, noise_std=1.0))
+    new = FlowPolicy(o, a, replace(cfg, noise_std=1.0))
+    with torch.no_grad():  # a policy with a real velocity field, then a change to it
+        for p_old, p_new in zip(old.parameters(), new.parameters()):
+            p_old.normal_(0, 0.1)
+            p_new.copy_(p_old + 0.01 * torch.randn_like(p_old))
+    obs, x0 = torch.randn(b, o), torch.randn(b, a)
+    tau, eps = torch.rand(b, s), torch.randn(b, s, a)
+
+    ratios, actions, losses = [], [], []
+    for sigma in (1.0, 0.1):
+        pair = []
+        for unit in (old, new):
+            policy = FlowPolicy(o, a, replace(cfg, noise_std=sigma))
+            policy.net = Scaled(unit.net, sigma)
+            pair.append(policy)
+        with torch.no_grad():
+            action, noise = pair[0].sample(obs, sigma * x0), sigma * eps
+            stored = {"tau": tau, "eps": noise, "cfm_loss": pair[0].cfm(obs, action, tau, noise)[0]}
+            ratios.append(pair[1].log_ratio(obs, action, stored)[0].exp())
+            actions.append(action / sigma)
+            losses.append(stored["cfm_loss"])
+    torch.testing.assert_close(actions[1], actions[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ratios[1], ratios[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-5)
+    assert (ratios[0] - 1).abs().mean() > 0.01  # the change is large enough to show
+    if ratio == "per_sample":  # both clamps act
+        assert torch.isclose(ratios[0], torch.tensor(0.1).exp()).any() and (losses[0] > cfg.loss_clamp).any()
 
 
 def test_ratio_modes_and_trust_regions_differ_where_they_should() -> None:
@@ -136,9 +188,9 @@ def test_per_sample_and_per_action_ratios_after_an_update() -> None:
     around the per-action one) and both move away from 1."""
     learner, batch = rollout_batch(FPO_PP)
     learner.policy.net.obs_in.weight.data += 0.05 * torch.randn_like(learner.policy.net.obs_in.weight)
-    per_sample = learner.policy.log_ratio(batch["obs"], batch["actions"], batch)
+    per_sample = learner.policy.log_ratio(batch["obs"], batch["actions"], batch)[0]
     learner.policy.ratio = per_action_log_ratio
-    per_action = learner.policy.log_ratio(batch["obs"], batch["actions"], batch)
+    per_action = learner.policy.log_ratio(batch["obs"], batch["actions"], batch)[0]
     assert per_sample.shape[1] == FPO_PP.n_mc and per_action.shape[1] == 1
     assert per_sample.std(1).mean() > 1e-4
     assert (per_sample.mean(1, keepdim=True) - per_action).abs().max() < 5 * per_sample.std()

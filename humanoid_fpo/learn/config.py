@@ -19,6 +19,8 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class AlgoConfig:
+    """Defaults: FPO++ (configs/algo/fpo_pp.yaml), with the trust region measured on the CPU preset."""
+
     policy: str = "flow"
     """flow (FPO) or gaussian (the PPO baseline): the only difference between an FPO and a PPO run."""
     actor: NetConfig = field(default_factory=NetConfig)
@@ -26,26 +28,32 @@ class AlgoConfig:
     # --- flow policy
     flow_steps: int = 10
     """K Euler steps from x0 to the action."""
-    noise_std: float = 1.0
-    """σ of the source noise x0 and ε ~ N(0, σ²I): the spread of the untrained policy's actions
-    (the design's N(0, I) is σ = 1; a humanoid whose actions span the joint ranges wants ~0.1)."""
+    noise_std: float = 0.05
+    """σ of the source noise x0 and ε ~ N(0, σ²I): the spread of the untrained policy's actions, in
+    normalised action units (half joint ranges; PHC's fixed std is 0.055). CFM losses, ratios and
+    their clamps are measured in units of σ, so they do not depend on it."""
     tau_embed: int = 16
     """Sinusoidal features of the flow time τ fed to the velocity net."""
-    n_mc: int = 8
+    n_mc: int = 16
     """(τ, ε) pairs per action for the CFM losses of the ratio."""
     ratio: str = "per_sample"
     """per_sample: one ratio per (τ, ε) pair (FPO++); per_action: exp of the mean loss change (FPO)."""
     loss_clamp: float | None = 3.0
-    """c: CFM losses are clamped at c before they enter a per-sample ratio."""
+    """c: CFM losses (noise units, mean over action dimensions) are clamped at c before they enter
+    a per-sample ratio."""
     log_ratio_clamp: float | None = 3.0
     """δ: upper clamp of a per-sample log-ratio."""
     # --- gaussian policy
-    init_std: float = 0.5
-    min_std: float = 0.02
+    init_std: float = 0.05
+    """Initial std of the Gaussian (normalised action units); learned, state-independent."""
+    min_std: float = 0.05
+    """Floor of the learned std."""
     # --- PPO machinery shared by both
-    trust_region: str = "clip"
+    trust_region: str = "asymmetric"
     """clip: PPO clip; asymmetric: PPO clip for A > 0, the SPO penalty for A <= 0."""
     clip: float = 0.05
+    """ε: a ratio outside [1 − ε, 1 + ε] is clipped. FPO++ uses 0.01 (with lr_target 1e-4) over thousands
+    of GPU iterations; on the CPU preset's 60 iterations that moves the policy too little to learn."""
     gamma: float = 0.99
     lam: float = 0.95
     epochs: int = 4
@@ -57,10 +65,10 @@ class AlgoConfig:
     value_coef: float = 1.0
     advantage_clamp: float | None = 5.0
     """Normalised advantages are clamped to ±this."""
-    adaptive_lr: bool = False
-    """Scale lr by 1.5 so that one optimiser step changes the policy by about lr_target."""
-    lr_target: float = 1e-4
-    """Flow: mean squared change of the predicted clean action; Gaussian: KL."""
+    adaptive_lr: bool = True
+    """Scale lr by 1.5 to keep the policy's change since the rollout near lr_target (rsl_rl's rule)."""
+    lr_target: float = 1e-3
+    """Flow: mean squared change of the predicted clean action, in noise units; Gaussian: KL."""
     lr_bounds: tuple[float, float] = (1e-5, 1e-2)
     ema: float | None = 0.95
     """Decay of the policy's weight average used for evaluation and export; None: the live weights."""

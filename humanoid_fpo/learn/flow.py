@@ -1,7 +1,9 @@
 """The flow policy: a velocity net v(obs, x_τ, τ), a K-step Euler sampler and per-sample CFM losses.
 
-τ = 0 is noise, τ = 1 the action: x_τ = τ·a + (1 − τ)·ε, target velocity a − ε. Shapes: B batch,
-S flow samples per action, O observation, A action.
+τ = 0 is noise, τ = 1 the action: x_τ = τ·a + (1 − τ)·ε, target velocity a − ε, with x0, ε ~ N(0, σ²I).
+The losses behind the ratio are in units of the noise (divided by σ²): the same policy change gives
+the same ratio whatever σ, so the clip ε and the clamps c, δ mean what they mean in FPO++.
+Shapes: B batch, S flow samples per action, O observation, A action.
 """
 
 from __future__ import annotations
@@ -54,40 +56,41 @@ class FlowPolicy(nn.Module):
             x = x + self.net(obs, x, tau) / steps
         return x[:, 0]
 
-    def cfm_loss(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor,
-                 eps: torch.Tensor) -> torch.Tensor:
-        """Per-sample conditional flow-matching loss: obs (B, O), action (B, A), tau (B, S),
-        eps (B, S, A) → (B, S), the mean over action dimensions of |v − (a − ε)|²."""
-        a = action[:, None]
-        x_tau = tau[..., None] * a + (1 - tau[..., None]) * eps
-        return (self.net(obs, x_tau, tau) - (a - eps)).square().mean(-1)
+    def cfm(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor,
+            eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample conditional flow-matching losses and predicted clean actions, both in units of
+        the noise: obs (B, O), action (B, A), tau (B, S), eps (B, S, A) → loss (B, S), the mean over
+        action dimensions of |v − (a − ε)|² / σ², and clean (B, S, A) = (x_τ + (1 − τ)·v) / σ."""
+        a, t = action[:, None], tau[..., None]
+        x_tau = t * a + (1 - t) * eps
+        v = self.net(obs, x_tau, tau)
+        loss = (v - (a - eps)).square().mean(-1) / self.noise_std ** 2
+        return loss, (x_tau + (1 - t) * v) / self.noise_std
 
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Rollout: a sampled action (B, A) from x0 ~ N(0, σ²I), and what the ratio needs later:
-        tau (B, S), eps (B, S, A) ~ N(0, σ²I) and the CFM losses under the acting weights (B, S)."""
+        """Rollout: a sampled action (B, A) from x0 ~ N(0, σ²I), and what the update needs later:
+        tau (B, S), eps (B, S, A) ~ N(0, σ²I), and under the acting weights the CFM losses (B, S)
+        and the predicted clean actions (B, S, A) of those samples."""
         b, device = obs.shape[0], obs.device
         action = self.sample(obs, self.initial_noise(b, device))
         tau = torch.rand(b, self.n_mc, device=device)
         eps = self.noise_std * torch.randn(b, self.n_mc, self.action_size, device=device)
-        return action, {"tau": tau, "eps": eps, "cfm_loss": self.cfm_loss(obs, action, tau, eps)}
+        loss, clean = self.cfm(obs, action, tau, eps)
+        return action, {"tau": tau, "eps": eps, "cfm_loss": loss, "probe": clean}
 
-    def initial_noise(self, batch: int, device: torch.device) -> torch.Tensor:
+    def initial_noise(self, batch: int, device: torch.device,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
         """x0 (B, A) ~ N(0, σ²I), the sampler's start in rollouts (evaluation and export use 0)."""
-        return self.noise_std * torch.randn(batch, self.action_size, device=device)
+        return self.noise_std * torch.randn(batch, self.action_size, device=device, generator=generator)
 
     def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
-                  stored: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Log-ratio of the current to the acting policy: (B, S) per sample or (B, 1) per action."""
-        return self.ratio(stored["cfm_loss"], self.cfm_loss(obs, action, stored["tau"], stored["eps"]))
-
-    def probe(self, obs: torch.Tensor, action: torch.Tensor, stored: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Predicted clean actions x_τ + (1 − τ)·v at the stored samples, (B, S, A): what the
-        adaptive learning rate watches."""
-        a, tau, eps = action[:, None], stored["tau"][..., None], stored["eps"]
-        x_tau = tau * a + (1 - tau) * eps
-        return x_tau + (1 - tau) * self.net(obs, x_tau, stored["tau"])
+                  stored: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-ratio of the current to the acting policy, (B, S) per sample or (B, 1) per action,
+        and the current predicted clean actions (B, S, A) at the stored samples (the probe)."""
+        loss, clean = self.cfm(obs, action, stored["tau"], stored["eps"])
+        return self.ratio(stored["cfm_loss"], loss), clean
 
     @staticmethod
     def divergence(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-        """Mean squared change of the predicted clean action."""
+        """Mean squared change of the predicted clean action, in units of the noise."""
         return (after - before).square().mean()

@@ -24,10 +24,11 @@ class GaussianPolicy(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.exp().clamp(min=self.min_std).expand_as(mean))
 
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Rollout: a sampled action (B, A) and its log-probability (B,)."""
+        """Rollout: a sampled action (B, A), its log-probability (B,) and the distribution's mean
+        and std (B, 2, A), the probe the update compares against."""
         dist = self.distribution(obs)
         action = dist.sample()
-        return action, {"log_prob": dist.log_prob(action).sum(-1)}
+        return action, {"log_prob": dist.log_prob(action).sum(-1), "probe": _probe(dist)}
 
     def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """mean + std·x0 for standard-normal x0 (B, A): the flow sampler's interface, x0 = 0 gives
@@ -35,22 +36,23 @@ class GaussianPolicy(nn.Module):
         dist = self.distribution(obs)
         return dist.mean + dist.stddev * x0
 
-    def initial_noise(self, batch: int, device: torch.device) -> torch.Tensor:
-        return torch.randn(batch, self.log_std.shape[0], device=device)
+    def initial_noise(self, batch: int, device: torch.device,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(batch, self.log_std.shape[0], device=device, generator=generator)
 
     def log_ratio(self, obs: torch.Tensor, action: torch.Tensor,
-                  stored: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, 1): log π_new(a|o) − log π_old(a|o)."""
-        return (self.distribution(obs).log_prob(action).sum(-1) - stored["log_prob"])[:, None]
-
-    def probe(self, obs: torch.Tensor, action: torch.Tensor, stored: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, 2, A): mean and std, what the adaptive learning rate watches."""
+                  stored: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1) log π_new(a|o) − log π_old(a|o), and the current mean and std (B, 2, A)."""
         dist = self.distribution(obs)
-        return torch.stack([dist.mean, dist.stddev], 1)
+        return (dist.log_prob(action).sum(-1) - stored["log_prob"])[:, None], _probe(dist)
 
     @staticmethod
     def divergence(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-        """Mean KL(before ‖ after) over the batch."""
+        """Mean KL(before ‖ after) over the batch, from probes (B, 2, A)."""
         p = torch.distributions.Normal(before[:, 0], before[:, 1])
         q = torch.distributions.Normal(after[:, 0], after[:, 1])
         return torch.distributions.kl_divergence(p, q).sum(-1).mean()
+
+
+def _probe(dist: torch.distributions.Normal) -> torch.Tensor:
+    return torch.stack([dist.mean, dist.stddev], 1)

@@ -40,6 +40,7 @@ class Learner:
         self.optimizer = optimizer([*self.policy.parameters(), *self.critic.parameters()], lr=cfg.lr,
                                    weight_decay=cfg.weight_decay)
         self.trust_region = TRUST_REGIONS[cfg.trust_region]
+        self.diagnostics_rng = torch.Generator(self.device).manual_seed(0)
 
     @property
     def lr(self) -> float:
@@ -79,15 +80,22 @@ class Learner:
               torch.zeros(n, self.action_size, device=obs.device))
         return policy.sample(self.obs_norm(obs), x0, steps)
 
-    def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Policy loss, value loss and the ratios (B, S) of one minibatch."""
-        ratio = self.policy.log_ratio(batch["obs"], batch["actions"], batch).exp()
-        policy_loss = -self.trust_region(ratio, batch["advantages"][:, None], self.cfg.clip).mean()
+    def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                               torch.Tensor]:
+        """Policy loss, value loss, the log-ratios (B, S) of one minibatch, and the policy's probe
+        (predicted clean actions or mean and std) at the minibatch."""
+        log_ratio, probe = self.policy.log_ratio(batch["obs"], batch["actions"], batch)
+        policy_loss = -self.trust_region(log_ratio.exp(), batch["advantages"][:, None], self.cfg.clip).mean()
         value_loss = (self.critic(batch["critic_obs"])[:, 0] - batch["returns"]).square().mean()
-        return policy_loss, value_loss, ratio
+        return policy_loss, value_loss, log_ratio, probe
 
     def update(self, storage: RolloutStorage, last_values: torch.Tensor) -> dict[str, float]:
-        """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics."""
+        """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics.
+
+        Before each step the policy's change since the rollout is measured on the minibatch:
+        `divergence` (flow: mean squared change of the predicted clean action, in noise units;
+        Gaussian: KL) and `approx_kl` (the ratio's k3 estimate, E[r − 1 − log r]). With
+        adaptive_lr, lr follows rsl_rl's rule on the divergence."""
         cfg = self.cfg
         advantages, returns = compute_gae(storage["rewards"], storage["values"], storage["dones"],
                                           last_values, cfg.gamma, cfg.lam)
@@ -98,46 +106,53 @@ class Learner:
         count = 0
         for batch in storage.minibatches(cfg.minibatches, cfg.epochs, {"advantages": normalised,
                                                                          "returns": returns}):
-            policy_loss, value_loss, ratio = self.losses(batch)
+            policy_loss, value_loss, log_ratio, probe = self.losses(batch)
+            with torch.no_grad():
+                ratio = log_ratio.exp()
+                divergence = self.policy.divergence(batch["probe"], probe).item()
+                step_metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                                "ratio_mean": ratio.mean().item(),
+                                "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
+                                "approx_kl": (ratio - 1 - log_ratio).mean().item(), "divergence": divergence}
             if count == 0:
                 sums["ratio_error_first"] = (ratio - 1).abs().max().item()
-            before = self._probe(batch) if cfg.adaptive_lr else None
+            if cfg.adaptive_lr:
+                self._adapt_lr(divergence)
             self.optimizer.zero_grad(set_to_none=True)
             (policy_loss + cfg.value_coef * value_loss).backward()
-            grad_norm = nn.utils.clip_grad_norm_([*self.policy.parameters(), *self.critic.parameters()],
-                                                 cfg.max_grad_norm)
+            step_metrics["grad_norm"] = nn.utils.clip_grad_norm_(
+                [*self.policy.parameters(), *self.critic.parameters()], cfg.max_grad_norm).item()
             self.optimizer.step()
-            step_metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
-                            "ratio_mean": ratio.mean().item(),
-                            "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
-                            "grad_norm": grad_norm.item()}
-            if before is not None:
-                step_metrics["divergence"] = self._adapt_lr(before, batch)
             for k, v in step_metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
         self._update_ema()
         metrics = {k: (v if k == "ratio_error_first" else v / count) for k, v in sums.items()}
         explained = 1 - (returns - storage["values"]).var() / (returns.var() + 1e-8)
-        return metrics | {"explained_variance": explained.item(), "lr": self.lr}
+        return metrics | {"explained_variance": explained.item(), "lr": self.lr,
+                          "action_spread": self.action_spread(storage["obs"].flatten(0, 1))}
 
     @torch.no_grad()
-    def _probe(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.policy.probe(batch["obs"], batch["actions"], batch)
+    def action_spread(self, obs: torch.Tensor, states: int = 256, samples: int = 8) -> float:
+        """How much the live policy explores: the std over `samples` actions drawn (random x0) at
+        each of up to `states` of the normalised observations (B, O), averaged over states and
+        action dimensions (normalised action units). Its own generator leaves training's RNG alone."""
+        obs = obs[::max(1, obs.shape[0] // states)][:states].repeat_interleave(samples, 0)
+        x0 = self.policy.initial_noise(obs.shape[0], obs.device, self.diagnostics_rng)
+        actions = self.policy.sample(obs, x0)
+        return actions.view(-1, samples, self.action_size).std(1).mean().item()
 
-    def _adapt_lr(self, before: torch.Tensor, batch: dict[str, torch.Tensor]) -> float:
-        """Shrink lr by 1.5 when the last step moved the policy by more than 2× the target, grow it
-        when by less than half (rsl_rl's KL rule, with the flow's clean-action change as divergence)."""
-        divergence = self.policy.divergence(before, self._probe(batch)).item()
+    def _adapt_lr(self, divergence: float) -> None:
+        """rsl_rl's rule: shrink lr by 1.5 when the policy has moved more than 2× lr_target since the
+        rollout, grow it when by less than half (and at all: the first minibatch has not moved)."""
         low, high = self.cfg.lr_bounds
         lr = self.lr
         if divergence > 2 * self.cfg.lr_target:
             lr = max(low, lr / 1.5)
-        elif divergence < self.cfg.lr_target / 2:
+        elif 0 < divergence < self.cfg.lr_target / 2:
             lr = min(high, lr * 1.5)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        return divergence
 
     @torch.no_grad()
     def _update_ema(self) -> None:
