@@ -5,9 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from mujoco import mjx
 
-from humanoid_fpo.sim.curriculum import clip_probabilities, next_levels, update_fail_rate
+from humanoid_fpo.sim.curriculum import (TerminationCurriculum, clip_probabilities, next_levels,
+                                         next_termination_distance, update_fail_rate)
 from humanoid_fpo.sim.randomize import RandomizeConfig, env_model, push, sample_physical
 
 
@@ -32,6 +34,17 @@ def test_levels_move_up_on_success_down_on_failure() -> None:
     terminated = jnp.array([True, False, True, False, False])
     truncated = jnp.array([False, True, False, True, False])
     np.testing.assert_array_equal(next_levels(level, terminated, truncated, 5), [0, 1, 1, 4, 4])
+
+
+def test_termination_distance_tightens_while_episodes_are_long() -> None:
+    c = TerminationCurriculum(start=1.0, rate=0.1, tighten_above=30, loosen_below=20)
+    step = lambda distance, length: next_termination_distance(c, distance, 0.25, length)
+    assert step(1.0, 40) == pytest.approx(0.9) and step(0.5, 40) == pytest.approx(0.45)
+    assert step(0.5, 25) == 0.5 and step(0.5, float("nan")) == 0.5  # between the thresholds; no episode
+    assert step(0.5, 10) == pytest.approx(0.55)
+    assert step(0.26, 40) == 0.25 and step(0.98, 10) == 1.0  # within [final, start]
+    off = TerminationCurriculum()
+    assert next_termination_distance(off, 0.25, 0.25, 100.0) == 0.25
 
 
 def test_physical_randomisation_scales_the_model(model) -> None:

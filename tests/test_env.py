@@ -18,7 +18,7 @@ import pytest
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, eval_config, make_env, reference, replay, reset,
-                                  step, with_levels)
+                                  step, with_levels, with_termination_distance)
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.randomize import RandomizeConfig
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
@@ -111,6 +111,17 @@ def test_zero_actions_fall_and_terminate(flat) -> None:
             break
     assert ended_at.all(), "zero actions should make every standing humanoid fall"
     print(f"zero actions from standing: terminated at control step {ended_at.min()}-{ended_at.max()}")
+
+
+def test_termination_distance_is_part_of_the_state(flat) -> None:
+    """The curriculum's hook moves the distance without a new env: at 0 m every env fails at once."""
+    state = reset(flat, jax.random.key(2), all_clips(flat))
+    assert float(state.termination_distance) == flat.cfg.termination_distance
+    zeros = jnp.zeros((flat.num_envs, flat.action_size))
+    assert not bool(step(flat, state, zeros).terminated.any())
+    strict = with_termination_distance(state, 0.0)
+    after = step(flat, strict, zeros)
+    assert bool(after.terminated.all()) and float(after.termination_distance) == 0.0
 
 
 def test_reference_pd_targets_hold_a_standing_humanoid(flat) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.learn.rollout import Transition
-from humanoid_fpo.sim.env import EnvState, TrackingEnv, reset, step, with_levels
+from humanoid_fpo.sim.env import EnvState, TrackingEnv, reset, step, with_levels, with_termination_distance
 
 LOGGED_INFO = ("reward/pos", "reward/rot", "reward/vel", "reward/ang_vel", "reward/power", "physics_reset",
                "level")
@@ -49,12 +49,25 @@ class MjxVecEnv:
         return Transition(to_torch(s.obs), to_torch(s.critic_obs), to_torch(s.reward), to_torch(s.terminated),
                           to_torch(s.truncated), info)
 
+    @property
+    def termination_distance(self) -> float:
+        """m, training's termination distance now (the termination curriculum moves it)."""
+        return float(self.state.termination_distance)
+
+    @termination_distance.setter
+    def termination_distance(self, distance: float) -> None:
+        self.state = with_termination_distance(self.state, distance)
+
     def progress(self) -> dict[str, np.ndarray]:
-        """What a checkpoint keeps of the env: curriculum levels (N,) and clip failure rates (C,)."""
+        """What a checkpoint keeps of the env: curriculum levels (N,), clip failure rates (C,) and
+        the termination distance ()."""
         return {"level": np.asarray(self.state.episode.level),
-                "clip_fail_rate": np.asarray(self.state.clip_fail_rate)}
+                "clip_fail_rate": np.asarray(self.state.clip_fail_rate),
+                "termination_distance": np.asarray(self.state.termination_distance)}
 
     def restore(self, progress: dict[str, np.ndarray]) -> None:
-        """Continue a run: levels apply at each env's next reset, failure rates at once."""
+        """Continue a run: levels apply at each env's next reset, the rest at once."""
         self.state = with_levels(self.state, progress["level"])
         self.state = _with_fail_rate(self.state, jax.numpy.asarray(progress["clip_fail_rate"]))
+        if "termination_distance" in progress:  # absent from checkpoints written before the curriculum
+            self.termination_distance = progress["termination_distance"]

@@ -1,10 +1,42 @@
-"""Adaptive sampling from episode outcomes: clips that fail are drawn more often, envs that finish
-move up a terrain level and envs that fail move down."""
+"""Curricula from episode outcomes: clips that fail are drawn more often, envs that finish move up a
+terrain level and envs that fail move down, and training's termination distance tightens as
+episodes lengthen."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class TerminationCurriculum:
+    """ASAP's termination curriculum (training only; evaluation keeps its protocol): the termination
+    distance starts lenient at `start` and, after every iteration, shrinks by the factor 1 − rate
+    while the mean episode length is above `tighten_above` control steps, grows by 1 + rate while it
+    is below `loosen_below`, and stays within [env.termination_distance, start]."""
+
+    start: float | None = None
+    """m; None: no curriculum, env.termination_distance throughout."""
+    rate: float = 0.05
+    tighten_above: float = 25.0
+    """Control steps (ASAP: 42 at 50 Hz, about the same 0.8 s)."""
+    loosen_below: float = 20.0
+
+
+def next_termination_distance(curriculum: TerminationCurriculum, distance: float, final: float,
+                              episode_length: float) -> float:
+    """m, the distance for the next iteration after one whose episodes lasted `episode_length`
+    steps on average (NaN where none ended: no change)."""
+    if curriculum.start is None or math.isnan(episode_length):
+        return distance
+    if episode_length > curriculum.tighten_above:
+        distance *= 1 - curriculum.rate
+    elif episode_length < curriculum.loosen_below:
+        distance *= 1 + curriculum.rate
+    return min(max(distance, final), curriculum.start)
 
 
 def clip_probabilities(fail_rate: jax.Array, uniform_share: float) -> jax.Array:

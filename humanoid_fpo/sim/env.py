@@ -60,6 +60,8 @@ class EnvConfig:
     """any_body: any body farther than termination_distance from its reference (training);
     mean_body: the mean error of the 20 protocol bodies (evaluation)."""
     termination_distance: float = 0.25
+    """m, at reset; the trainer's termination curriculum may move it (`with_termination_distance`),
+    never below this value."""
     random_heading: bool = True
     random_start: bool = True
     """Start at a random frame; else at frame 0."""
@@ -124,6 +126,7 @@ class EnvState:
     truncated: jax.Array  # (N,) bool: reached the clip end or max_episode_steps
     episode: Episode
     clip_fail_rate: jax.Array  # (C,) moving average per clip, drives clip sampling
+    termination_distance: jax.Array  # () m, moved by the trainer's termination curriculum
     rng: jax.Array
     info: dict[str, jax.Array]  # of the transition, before any reset (see _evaluate)
 
@@ -256,11 +259,12 @@ def _reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None, modes: 
     if modes is not None:
         episode = episode._replace(mode=modes)
     data, obs, critic_obs = _start(env, episode, k_noise)
-    _, _, info = _evaluate(env, episode, data, _healthy(env, data))
+    distance = jnp.float32(cfg.termination_distance)
+    _, _, info = _evaluate(env, episode, data, _healthy(env, data), distance)
     zeros = jnp.zeros(cfg.num_envs, dtype=bool)
     return EnvState(data=data, obs=obs, critic_obs=critic_obs, reward=jnp.zeros(cfg.num_envs),
                     terminated=zeros, truncated=zeros, episode=episode, clip_fail_rate=fail_rate,
-                    rng=key, info=info)
+                    termination_distance=distance, rng=key, info=info)
 
 
 @jax.jit
@@ -291,6 +295,12 @@ def with_levels(state: EnvState, levels: jax.Array) -> EnvState:
 
 
 @jax.jit
+def with_termination_distance(state: EnvState, distance: jax.Array) -> EnvState:
+    """Curriculum hook: terminate from the next step on at `distance` m."""
+    return state.replace(termination_distance=jnp.asarray(distance, jnp.float32))
+
+
+@jax.jit
 def observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
                    qvel: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations (N, O), without noise, of any physics states qpos (N, nq),
@@ -312,7 +322,7 @@ def _advance(env: TrackingEnv, state: EnvState, data: mjx.Data, key: jax.Array) 
     k_noise, k_reset = jax.random.split(key)
     episode = state.episode._replace(step=state.episode.step + 1)
     healthy = _healthy(env, data)
-    reward, failed, info = _evaluate(env, episode, data, healthy)
+    reward, failed, info = _evaluate(env, episode, data, healthy, state.termination_distance)
     terminated = failed | ~healthy
     t_next = episode.start + (episode.step + 1) * cfg.control_dt
     truncated = t_next > env.library.durations[episode.clip] + 1e-4
@@ -330,7 +340,8 @@ def _advance(env: TrackingEnv, state: EnvState, data: mjx.Data, key: jax.Array) 
                           level)
     state = EnvState(data=data, obs=obs, critic_obs=critic_obs, reward=jnp.where(healthy, reward, 0.0),
                      terminated=terminated, truncated=truncated, episode=episode._replace(level=level),
-                     clip_fail_rate=fail_rate, rng=state.rng, info=info)
+                     clip_fail_rate=fail_rate, termination_distance=state.termination_distance, rng=state.rng,
+                     info=info)
     return jax.lax.cond(done.any(), lambda s: _restart(env, s, k_reset), lambda s: s, state)
 
 
@@ -352,18 +363,19 @@ def _restart(env: TrackingEnv, state: EnvState, key: jax.Array) -> EnvState:
                          episode=jax.tree.map(pick, fresh, state.episode))
 
 
-def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data,
-              healthy: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
-    """Reward (N,), failure flags (N,) and info of `data` against the reference at episode.step."""
+def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data, healthy: jax.Array,
+              distance: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
+    """Reward (N,), failure flags (N,) at termination `distance` m, and info of `data` against the
+    reference at episode.step."""
     cfg = env.cfg
     frame = reference(env, episode, episode.step)
     ref, sim = ref_bodies(frame), sim_bodies(data)
     reward, terms = tracking_reward(cfg.reward, sim, ref, data.actuator_force, data.qvel[:, 6:], episode.step)
     error, local_error = body_errors(sim, ref)
     if cfg.termination == "any_body":
-        failed = error.max(axis=-1) > cfg.termination_distance
+        failed = error.max(axis=-1) > distance
     else:
-        failed = error[:, PROTOCOL_BODIES].mean(axis=-1) > cfg.termination_distance
+        failed = error[:, PROTOCOL_BODIES].mean(axis=-1) > distance
     clean = healthy[:, None]
     info = {f"reward/{name}": jnp.where(healthy, value, 0.0) for name, value in terms.items()}
     info |= {

@@ -58,12 +58,13 @@ def power(actuator_force: jax.Array, joint_vel: jax.Array) -> jax.Array:
 
 def tracking_reward(cfg: RewardConfig, sim: Bodies, ref: Bodies, actuator_force: jax.Array,
                     joint_vel: jax.Array, episode_step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """(N,) reward and its terms by name (unweighted, as logged)."""
+    """(N,) reward and its terms by name (unweighted, as logged: "power" is the joint power in W at
+    every step, also during the warmup, where it is not penalised)."""
     terms = {"pos": reward_pos(sim, ref, cfg.pos[1]), "rot": reward_rot(sim, ref, cfg.rot[1]),
-             "vel": reward_vel(sim, ref, cfg.vel[1]), "ang_vel": reward_ang_vel(sim, ref, cfg.ang_vel[1])}
-    terms["power"] = jnp.where(episode_step > cfg.power_warmup_steps, power(actuator_force, joint_vel), 0.0)
+             "vel": reward_vel(sim, ref, cfg.vel[1]), "ang_vel": reward_ang_vel(sim, ref, cfg.ang_vel[1]),
+             "power": power(actuator_force, joint_vel)}
     total = sum(getattr(cfg, name)[0] * terms[name] for name in ("pos", "rot", "vel", "ang_vel"))
-    total = total - cfg.power_weight * terms["power"]
+    total = total - jnp.where(episode_step > cfg.power_warmup_steps, cfg.power_weight * terms["power"], 0.0)
     return (total if cfg.floor is None else jnp.maximum(total, cfg.floor)), terms
 
 
