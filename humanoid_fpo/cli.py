@@ -78,6 +78,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _TrainHelp(argparse.Action):
+    """`train --help`: the usage, then the config groups and keys (composing the config needs the
+    trainer's imports, so only when asked)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from humanoid_fpo import train
+
+        parser.epilog = train.help_text()
+        parser.print_help()
+        parser.exit()
+
+
 def _trained_env(args: argparse.Namespace):
     """The run's EMA policy and an eval-protocol env over its clips (or --motions), on --terrain."""
     from dataclasses import replace
@@ -198,9 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_motions_render)
 
-    p = sub.add_parser("train", help="train a tracker; Hydra overrides such as algo=ppo conditioning=root "
-                                     "preset=gpu motions.path=DIR run_dir=DIR resume=RUN_DIR")
-    p.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of configs/train.yaml")
+    p = sub.add_parser("train", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="train a tracker; Hydra overrides such as algo=ppo conditioning=root "
+                            "preset=gpu motions.path=DIR run_dir=DIR resume=RUN_DIR")
+    p.add_argument("-h", "--help", action=_TrainHelp, help="show the config groups and frequent keys")
+    p.add_argument("overrides", nargs="*", help="GROUP=OPTION and KEY=VALUE overrides of configs/train.yaml")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="success rate, G-MPJPE, MPJPE, accel error per clip and overall, "

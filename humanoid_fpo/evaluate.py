@@ -24,7 +24,9 @@ from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
 NOISES = ("zero", "random")
 """Sampler start for evaluation: x0 = 0 (deterministic) or x0 drawn as in rollouts."""
-FIGURES = ("success_rate", "g_mpjpe_mm", "mpjpe_mm", "accel_mm")
+ERRORS = ("g_mpjpe_mm", "mpjpe_mm", "accel_mm")
+FIGURES = ("success_rate", "frames", *ERRORS)
+"""Aggregates over clips: success rate, mean frames tracked per clip, and the mean errors."""
 
 
 class _Errors:
@@ -33,7 +35,7 @@ class _Errors:
     def __init__(self, info: dict[str, np.ndarray]):
         self.history = [_positions(info)]  # the last three frames' (sim, ref) positions (N, 20, 3)
         n = len(self.history[0][0])
-        self.sums = {name: np.zeros(n) for name in ("g_mpjpe_mm", "mpjpe_mm", "accel_mm")}
+        self.sums = {name: np.zeros(n) for name in ERRORS}
         self.frames, self.accel_frames = np.zeros(n, int), np.zeros(n, int)
 
     def add(self, active: np.ndarray, info: dict[str, np.ndarray]) -> None:
@@ -63,11 +65,13 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
                    mode: str | None = None, record: int | None = None) -> dict:
     """Play clip i in env i until it ends or fails, with goals of `mode` (default: the env's).
 
-    act: (C, O) torch observations → (C, A) actions. Returns {"success_rate", "g_mpjpe_mm",
-    "mpjpe_mm", "accel_mm", "clips": {name: {"success", "frames", "g_mpjpe_mm", "mpjpe_mm",
-    "accel_mm"}}}: errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in
-    mm/frame², from second differences of the positions). With `record` = a clip index, also
-    "qpos" (T, nq) of that clip's humanoid and "ref_qpos" (T, nq) of its reference, for videos.
+    act: (C, O) torch observations → (C, A) actions. Returns {"success_rate", "frames",
+    "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "clips": {name: {"success", "frames", "g_mpjpe_mm",
+    "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
+    and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
+    second differences of the positions); the aggregates are means over clips. With `record` = a
+    clip index, also "qpos" (T, nq) of that clip's humanoid and "ref_qpos" (T, nq) of its
+    reference, for videos.
     """
     lib = env.library
     num_clips = lib.num_clips
@@ -95,7 +99,7 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
         if not active.any():
             break
     per_clip = {name: {"success": bool(~failed[i]), "frames": int(errors.frames[i]),
-                       **{k: float(errors.per_env(k)[i]) for k in FIGURES[1:]}}
+                       **{k: float(errors.per_env(k)[i]) for k in ERRORS}}
                 for i, name in enumerate(lib.clip_names)}
     result = {"success_rate": float(np.mean(~failed)),
               **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]},
@@ -133,9 +137,10 @@ def markdown_tables(results: list[dict]) -> str:
         cells = [f"{lookup[mode, noise, k]['success_rate']:.3f}" if (mode, noise, k) in lookup else ""
                  for k in steps]
         lines.append(f"| {mode} | {noise} | " + " | ".join(cells) + " |")
-    lines += ["", "| mode | x0 | K | success | G-MPJPE mm | MPJPE mm | accel mm/frame² |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| mode | x0 | K | success | frames | G-MPJPE mm | MPJPE mm | accel mm/frame² |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['mode']} | {r['noise']} | {r['flow_steps']} | {r['success_rate']:.3f} | "
+                     f"{r['frames']:.1f} | "
                      f"{r['g_mpjpe_mm']:.1f} | {r['mpjpe_mm']:.1f} | {r['accel_mm']:.1f} |")
     return "\n".join(lines) + "\n"

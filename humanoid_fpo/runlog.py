@@ -8,9 +8,14 @@ from pathlib import Path
 
 from humanoid_fpo.atomic import atomic_path
 
-CURVES = (("episode_length", "episode length (steps)"), ("episode_return", "episode return"),
-          ("reward", "reward per step"), ("eval/success_rate", "success rate (eval)"),
-          ("mean_body_error", "mean body error (m)"), ("policy_loss", "policy loss"))
+CURVES = (("episode_length", "episode length (steps)"), ("reward", "reward per step"),
+          ("eval/frames", "frames tracked per clip (eval)"), ("eval/success_rate", "success rate (eval)"),
+          ("mean_body_error", "mean body error (m)"), ("reward/power", "joint power (W)"),
+          ("termination_distance", "termination distance (m)"), ("clip_fraction", "clip fraction"),
+          ("approx_kl", "approx. KL from the ratio"),
+          ("divergence", "policy change (flow: clean action², noise units; Gaussian: KL)"),
+          ("action_spread", "action spread (std over samples)"), ("explained_variance", "explained variance"))
+"""(metrics key, panel title) of curves.png: is it tracking, is it stable, is the learner moving."""
 
 
 class MetricsLog:
@@ -44,19 +49,44 @@ class MetricsLog:
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """A grid of the CURVES against env steps, written atomically."""
+    fig, axes = figure(3, 4, (16, 9.5))
+    for ax, (key, label) in zip(axes.flat, CURVES):
+        ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
+        steps_axis(ax, label)
+    save_figure(fig, path, title)
+
+
+def curve(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(env steps, values) of the rows that hold a finite `key`."""
+    points = [(r["env_steps"], r[key]) for r in rows if key in r and not math.isnan(r[key])]
+    return [x for x, _ in points], [y for _, y in points]
+
+
+def figure(rows: int, columns: int, size: tuple[float, float]):
+    """A matplotlib figure and its (rows, columns) axes, headless."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
-    for ax, (key, label) in zip(axes.flat, CURVES):
-        points = [(r["env_steps"], r[key]) for r in rows if key in r and not math.isnan(r[key])]
-        if points:
-            x, y = zip(*points)
-            ax.plot(x, y, marker="o" if key.startswith("eval/") else None, lw=1.2)
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("env steps")
-        ax.grid(alpha=0.3)
+    return plt.subplots(rows, columns, figsize=size, squeeze=False)
+
+
+def steps_axis(ax, title: str) -> None:
+    """A small title and an env-steps x axis that stays readable (50k, 1.5M)."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("env steps", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+
+
+def save_figure(fig, path: Path, title: str) -> None:
+    """Title, layout and an atomic PNG write; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:

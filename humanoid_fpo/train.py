@@ -25,7 +25,7 @@ import yaml
 from tqdm import tqdm
 
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.config import from_dict, to_dict
+from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
 from humanoid_fpo.evaluate import FIGURES, evaluate_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.bridge import MjxVecEnv
@@ -37,6 +37,7 @@ from humanoid_fpo.motion.library import MotionLibrary, build_library, load_libra
 from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.runlog import MetricsLog, plot_curves
+from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
 
@@ -65,6 +66,8 @@ class TrainConfig:
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     motions: MotionsConfig = field(default_factory=MotionsConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    termination_curriculum: TerminationCurriculum = field(default_factory=TerminationCurriculum)
+    """Training's termination distance from lenient (start) to env.termination_distance."""
     device: str = "auto"
     """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
     seed: int = 0
@@ -75,7 +78,8 @@ class TrainConfig:
     """Sets env.default_pose (action 0) when a run starts and it is unset: library_mean (the
     mean pose of the training clips, recorded in config.yaml) or mid_range (PHC's joint-range middle)."""
     eval_every: int = 50
-    """Iterations between success-rate evaluations on the training clips (0: only at the end)."""
+    """Iterations between success-rate evaluations on the training clips; a run also evaluates
+    before its first iteration (iteration 0) and after its last (0: only those two)."""
     eval_flow_steps: int | None = None
     """Euler steps for evaluation (default: algo.flow_steps)."""
     checkpoint_every: int = 10
@@ -96,6 +100,12 @@ def check_config(cfg: TrainConfig) -> None:
                          f"choose from {', '.join(DEFAULT_POSES)}")
     if cfg.device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device: unknown {cfg.device!r}; choose from cpu, cuda, auto")
+    tc = cfg.termination_curriculum
+    if tc.start is not None and not (tc.start >= cfg.env.termination_distance and 0 < tc.rate < 1
+                                     and tc.loosen_below <= tc.tighten_above):
+        raise ValueError(f"termination_curriculum: needs start >= env.termination_distance "
+                         f"({cfg.env.termination_distance}), 0 < rate < 1 and loosen_below <= tighten_above, "
+                         f"got {tc}")
     if cfg.steps_per_env * cfg.env.num_envs < cfg.algo.minibatches:
         raise ValueError(f"a rollout of {cfg.env.num_envs} envs × {cfg.steps_per_env} steps is smaller than "
                          f"algo.minibatches={cfg.algo.minibatches}")
@@ -146,6 +156,8 @@ class Trainer:
         if not resume:
             save_library(library, run_dir / "motions.npz")
             write_config(cfg, run_dir)
+            if cfg.termination_curriculum.start is not None:
+                self.env.termination_distance = cfg.termination_curriculum.start
         self.storage = RolloutStorage(cfg.steps_per_env)
         self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
@@ -207,8 +219,10 @@ class Trainer:
         return {f"eval/{k}": result[k] for k in FIGURES}
 
     def train_iteration(self) -> dict:
-        """One rollout and one update; returns the iteration's metrics."""
+        """One rollout, one update and a step of the termination curriculum; returns the
+        iteration's metrics (termination_distance: the one its rollout ran under)."""
         info: dict[str, torch.Tensor] = {}
+        distance = self.env.termination_distance
         t0 = time.perf_counter()
         last_values = collect(self.learner, self.env, self.storage, self.tracker, info)
         t1 = time.perf_counter()
@@ -217,15 +231,23 @@ class Trainer:
         n = self.cfg.steps_per_env * self.cfg.env.num_envs
         self.iteration += 1
         self.env_steps += n
-        return {"iteration": self.iteration, "env_steps": self.env_steps, **self.tracker.pop(),
+        episodes = self.tracker.pop()
+        self.env.termination_distance = next_termination_distance(
+            self.cfg.termination_curriculum, distance, self.cfg.env.termination_distance,
+            episodes["episode_length"])
+        return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes,
                 **{k: v.item() / self.cfg.steps_per_env for k, v in info.items()}, **update,
+                "termination_distance": distance,
                 "collect_s": t1 - t0, "update_s": t2 - t1, "steps_per_s": n / (t2 - t0)}
 
     def run(self) -> dict:
         cfg = self.cfg
+        row: dict = {}
+        if self.iteration == 0:  # where training starts from: the curves' first point
+            self.last_eval = self.evaluate()
+            self._log({"iteration": 0, "env_steps": 0, **self.last_eval})
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not cfg.progress, unit="it",
                    dynamic_ncols=True)
-        row: dict = {}
         while self.iteration < cfg.iterations:
             row = self.train_iteration()
             final = self.iteration == cfg.iterations
@@ -333,6 +355,7 @@ def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
+    check_overrides(overrides)
     ConfigStore.instance().store(name="schema", node=to_dict(TrainConfig()))  # so any field can be overridden
     resume = [o.split("=", 1)[1] for o in overrides if o.startswith("resume=")]
     overrides = [o for o in overrides if not o.startswith("resume=")]
@@ -348,6 +371,68 @@ def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
             cfg = hydra_compose(config_name="train", overrides=overrides)
     return from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True)), run_dir
+
+
+def config_groups() -> dict[str, list[str]]:
+    """The option groups of configs/ (`algo`: [fpo, fpo_pp, ppo], ...)."""
+    folders = sorted(d for d in CONFIG_DIR.iterdir() if d.is_dir())
+    return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in folders}
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Raise ValueError naming the first override that is not KEY=VALUE, names no config key, or
+    picks an option its group does not have (value types are checked by `from_dict`)."""
+    groups, keys = config_groups(), dotted_keys(TrainConfig)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        key = key.lstrip("+~")
+        if not sep:
+            raise ValueError(f"{override!r}: expected KEY=VALUE (humanoid-fpo train --help lists them)")
+        if key in groups:
+            if value not in groups[key]:
+                raise ValueError(f"{key}={value}: unknown option; choose from {', '.join(groups[key])}")
+        elif key != "resume" and key not in keys and not any(k.startswith(key + ".") for k in keys):
+            raise ValueError(f"{key}: unknown key{suggest(key, [*keys, *groups])}")
+
+
+COMMON_KEYS = {
+    "iterations": "rollout + update cycles",
+    "env.num_envs": "humanoids simulated in parallel",
+    "steps_per_env": "control steps per env in one rollout",
+    "seed": "env and learner seed",
+    "run_dir": "run folder (null: runs/<date>_<time>)",
+    "motions.path": "motion library .npz, clip files or a folder",
+    "algo.lr": "learning rate (the start, with algo.adaptive_lr)",
+    "algo.clip": "trust-region ε of the ratio",
+    "algo.noise_std": "flow: σ of x0 and ε, the exploration",
+    "env.termination_distance": "m, training's (final) termination distance",
+    "termination_curriculum.start": "m, lenient first termination distance (null: no curriculum)",
+    "eval_every": "iterations between evaluations",
+    "device": "cpu | cuda | auto",
+    "wandb.mode": "disabled | offline | online",
+    "progress": "progress bar",
+}
+"""The keys `humanoid-fpo train --help` shows; any field of TrainConfig works (nested: env.*, algo.*)."""
+
+
+def help_text() -> str:
+    """The config groups with their options (* the default) and COMMON_KEYS with their defaults."""
+    cfg = to_dict(compose([])[0])
+    defaults = {k: v for d in yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())["defaults"]
+                if isinstance(d, dict) for k, v in d.items()}
+    lines = ["config groups (GROUP=OPTION, * the default):"]
+    for group, options in config_groups().items():
+        lines.append(f"  {group:<14}" + " | ".join(o + "*" * (o == defaults.get(group)) for o in options))
+    lines += ["", "frequent keys (KEY=VALUE, the default's value; every field of TrainConfig, EnvConfig",
+              "and AlgoConfig can be set, nested as env.*, algo.*, e.g. algo.actor.hidden=[512,256]):"]
+    for key, what in COMMON_KEYS.items():
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        text = value if isinstance(value, str) else json.dumps(value)
+        lines.append(f"  {key}={text:<{43 - len(key)}} {what}")
+    lines += ["  resume=RUN_DIR                               continue a run from its last checkpoint"]
+    return "\n".join(lines)
 
 
 def new_run_dir(cfg: TrainConfig) -> Path:

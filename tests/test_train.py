@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from humanoid_fpo import train
+from humanoid_fpo.cli import main
 from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.sim.curriculum import TerminationCurriculum
 
 from conftest import tiny_train_config
 
@@ -57,11 +59,15 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     library_file = tmp_path / "library.npz"
     save_library(tracking_library, library_file)
     run_dir = tmp_path / "run"
-    cfg = tiny_train_config(library_file, run_dir, wandb=train.WandbConfig(mode="offline"))
+    curriculum = TerminationCurriculum(start=0.8, rate=0.1, tighten_above=30, loosen_below=20)
+    cfg = tiny_train_config(library_file, run_dir, wandb=train.WandbConfig(mode="offline"),
+                            termination_curriculum=curriculum)
     env = cfg.env
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline W&B must work without network or account
 
     trainer = train.Trainer(cfg, run_dir)
+    long_episodes = lambda: {"episodes": 3, "episode_return": 1.0, "episode_length": 40.0}
+    monkeypatch.setattr(trainer.tracker, "pop", long_episodes)  # so the curriculum tightens each time
     iterate = trainer.train_iteration
 
     def killed_in_the_fourth() -> dict:
@@ -73,25 +79,46 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     with pytest.raises(Killed):
         trainer.run()
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [1, 2, 3]
-    assert "eval/success_rate" in rows[1] and 0 <= rows[1]["eval/success_rate"] <= 1
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
+    assert "eval/success_rate" in rows[0] and "eval/success_rate" in rows[2], "evaluated at 0 and 2"
+    assert 0 <= rows[2]["eval/success_rate"] <= 1 and rows[2]["eval/frames"] >= 1
     for name in ("config.yaml", "motions.npz", "curves.png", "eval.json"):
         assert (run_dir / name).stat().st_size > 0, name
     assert (run_dir / "wandb").is_dir()
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     assert saved["iteration"] == 2 and saved["env_steps"] == 2 * 2 * env.num_envs
+    assert [r["termination_distance"] for r in rows[1:]] == pytest.approx([0.8, 0.72, 0.648])
+    assert float(saved["env_progress"]["termination_distance"]) == pytest.approx(0.648)
     assert not list(run_dir.glob(".*")), "a temporary file was left behind"
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     resumed_cfg, resume_dir = train.compose([f"resume={run_dir}"])
     assert resume_dir == run_dir and resumed_cfg == cfg
     resumed = train.Trainer(resumed_cfg, run_dir, resume=True)
-    assert resumed.iteration == 2
+    monkeypatch.setattr(resumed.tracker, "pop", long_episodes)
+    assert resumed.iteration == 2 and resumed.env.termination_distance == pytest.approx(0.648)
     for a, b in zip(resumed.learner.policy.state_dict().values(), saved["learner"]["policy"].values()):
         torch.testing.assert_close(a, b)
     last = resumed.run()
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [1, 2, 3, 4], "the partial interval is redone, once"
+    assert [r["iteration"] for r in rows] == [0, 1, 2, 3, 4], "the partial interval is redone, once"
     assert last["iteration"] == 4 and "eval/success_rate" in rows[-1]
+    assert [r["termination_distance"] for r in rows[1:]] == pytest.approx([0.8, 0.72, 0.648, 0.5832])
     assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["iteration"] == 4
     assert json.loads((run_dir / "eval.json").read_text())["iteration"] == 4
+
+
+def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "algo          fpo | fpo_pp* | ppo" in out and "preset        cpu* | gpu" in out
+    assert "env.num_envs=64" in out and "termination_curriculum.start=" in out
+    for override, message in (("algo=foo", "algo=foo: unknown option; choose from fpo, fpo_pp, ppo"),
+                              ("num_envs=8", "num_envs: unknown key; did you mean env.num_envs?"),
+                              ("env.num_envs=abc", "env.num_envs: expected an integer, got 'abc'"),
+                              ("algo.noise_std=[1]", "algo.noise_std: expected a number, got [1]")):
+        assert main(["train", override]) == 1
+        assert f"error: {message}\n" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
