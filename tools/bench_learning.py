@@ -1,15 +1,17 @@
 """Benchmark learning: FPO++ against the Gaussian PPO baseline on one env-step budget and seeds.
 
-    .venv/bin/python tools/bench_learning.py                    # CPU preset, full and root goals (~1 h)
-    .venv/bin/python tools/bench_learning.py --conditioning root --seeds 0 1 iterations=120
+    .venv/bin/python tools/bench_learning.py --seeds 0 1     # CPU preset, full and root goals, 2 seeds
+    .venv/bin/python tools/bench_learning.py --conditioning root iterations=120
 
 Each (algorithm, conditioning, seed) is one `humanoid-fpo train` run of the composed config (the
 README's main job by default) under RUNS/<algo>_<conditioning>_s<seed>, evaluated every
 --eval-every iterations under the success-rate protocol (x0 = 0, the run's goal mode). A run that
-already finished is read back, a killed one resumed, so the benchmark can be stopped and restarted.
-It writes RUNS/learning.png (frames tracked per clip and success rate against env steps, one panel
-column per conditioning, one colour per algorithm) and a table in BENCHMARKS.md with the figures
-at the start and at the end of the budget. Minutes to hours: never a test.
+already finished is read back, a killed one resumed, so the benchmark can be stopped and restarted
+or split across processes (`--seeds 0 --no-write` and `--seeds 1 --no-write` side by side, then
+`--seeds 0 1` to read both back). It writes RUNS/learning.png (frames tracked per clip and success
+rate against env steps: a panel column per conditioning, a colour per algorithm, a line style per
+seed) and a table in BENCHMARKS.md with the figures at the start and at the end of the budget.
+About 40 minutes a seed on 2 cores: never a test.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def plot(results: dict[tuple[str, str, int], list[dict]], path: Path, title: str
             for (algo, c, seed), rows in sorted(results.items()):
                 if c == conditioning:
                     ax.plot(*curve(rows, key), marker="o", ms=3, color=COLOURS.get(algo),
-                            label=f"{algo} seed {seed}")
+                            linestyle=("-", "--", ":", "-.")[seed % 4], label=f"{algo} seed {seed}")
             steps_axis(ax, f"{conditioning} goals: {label} (eval, x0 = 0)")
             ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
