@@ -53,7 +53,7 @@ class AlgoConfig:
     """clip: PPO clip; asymmetric: PPO clip for A > 0, the SPO penalty for A <= 0."""
     clip: float = 0.05
     """ε: a ratio outside [1 − ε, 1 + ε] is clipped. FPO++ uses 0.01 (with lr_target 1e-4) over thousands
-    of GPU iterations; on the CPU preset's 60 iterations that moves the policy too little to learn."""
+    of GPU iterations; in 60-iteration CPU-preset runs that moved the policy too little to learn."""
     gamma: float = 0.99
     lam: float = 0.95
     epochs: int = 4
