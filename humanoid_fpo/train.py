@@ -426,9 +426,7 @@ def help_text() -> str:
     lines += ["", "frequent keys (KEY=VALUE, the default's value; every field of TrainConfig, EnvConfig",
               "and AlgoConfig can be set, nested as env.*, algo.*, e.g. algo.actor.hidden=[512,256]):"]
     for key, what in COMMON_KEYS.items():
-        value = cfg
-        for part in key.split("."):
-            value = value[part]
+        value = _lookup(cfg, key)
         text = value if isinstance(value, str) else json.dumps(value)
         lines.append(f"  {key}={text:<{43 - len(key)}} {what}")
     lines += ["  resume=RUN_DIR                               continue a run from its last checkpoint"]
