@@ -111,7 +111,8 @@ def _trained_env(args: argparse.Namespace):
         terrain = replace(terrain, seed=args.terrain_seed)
     if args.terrain_level is not None:
         terrain = at_level(terrain, args.terrain_level)
-    env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain), library.num_clips)
+    backend = args.backend or trained.cfg.env.backend
+    env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain, backend=backend), library.num_clips)
     return trained, make_env(env_cfg, library)
 
 
@@ -184,6 +185,8 @@ def _add_env_options(p: argparse.ArgumentParser) -> None:
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
     p.add_argument("--terrain-level", type=int, help="one fixed difficulty (default: the run's start levels)")
+    p.add_argument("--backend", choices=("mjx", "native", "auto"),
+                   help="physics: mjx, native (MuJoCo C, CPU threads) or auto; default: the run's")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
 
 

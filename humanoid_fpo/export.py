@@ -72,7 +72,7 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
         "joint_names": [model.actuator(i).name for i in range(model.nu)],
         "body_names": [model.body(b).name for b in range(1, model.nbody)],
         "kp": model.actuator_gainprm[:, 0].tolist(),
-        "kd": (-model.actuator_biasprm[:, 2]).tolist(),
+        "kd": model.dof_damping[model.jnt_dofadr[model.actuator_trnid[:, 0]]].tolist(),
         "action_offset": offset.tolist(),
         "action_scale": scale.tolist(),
         "obs_layout": as_ranges(obs_layout(env_cfg.obs)),

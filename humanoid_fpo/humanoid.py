@@ -4,7 +4,9 @@ Free root at the pelvis; every other SMPL joint is three hinges about the body's
 (MuJoCo composes them as intrinsic Euler angles in definition order), ordered so that the axis
 along the bone (its twist) is the middle one: the Euler singularity then sits at a 90-degree
 twist, which human joints do not reach, instead of at 90 degrees of knee or hip flexion.
-69 position actuators with their PD gains.
+69 position actuators (stiffness kp, force-limited) and the PD damping kd = kp/10 as each hinge's
+joint damping: both engines integrate joint damping implicitly, while MJX and MuJoCo C treat the
+damping of an actuator at its force limit differently (STACK.md), so they agree on this model.
 Body frames are the humanoid frame of `skeleton` (x forward, y left, z up) at the T-pose rest.
 Geometry: capsules along bones, boxes for feet and toes, a sphere head, scaled to `mass`.
 Body geoms collide with nothing by default: contacts come only from explicit `<pair>`s between
@@ -181,7 +183,7 @@ def build_mjcf(skeleton: Skeleton | None = None, contact: str = "feet", mass: fl
   <option timestep="{timestep:.8g}" integrator="implicitfast" solver="Newton" iterations="4" ls_iterations="8"/>
   <size memory="4M"/>
   <default>
-    <joint type="hinge" armature="0.02" damping="1" limited="true"/>
+    <joint type="hinge" armature="0.02" limited="true"/>
     <geom contype="0" conaffinity="0" condim="3" friction="1 0.005 0.0001" rgba="0.8 0.6 0.45 1"/>
     <position ctrllimited="true" forcelimited="true"/>
   </default>
@@ -218,8 +220,13 @@ def _range(hinge: str) -> tuple[float, float]:
 
 def _actuator_xml(hinge: str) -> str:
     kp, torque, _ = _GROUPS[joint_group(hinge.rsplit("_", 1)[0])]
-    return (f'    <position name="{hinge}" joint="{hinge}" kp="{kp:g}" kv="{kp / 10:g}" '
+    return (f'    <position name="{hinge}" joint="{hinge}" kp="{kp:g}" '
             f'ctrlrange="{_fmt(_range(hinge))}" forcerange="{_fmt((-torque, torque))}"/>')
+
+
+def _kd(hinge: str) -> float:
+    """N·m·s/rad, the PD damping of a hinge: joint damping (see the module docstring)."""
+    return _GROUPS[joint_group(hinge.rsplit("_", 1)[0])][0] / 10
 
 
 def _body_xml(skel: Skeleton, geoms: list[Geom], density: float, j: int, indent: int,
@@ -232,7 +239,8 @@ def _body_xml(skel: Skeleton, geoms: list[Geom], density: float, j: int, indent:
         lines.append(f'{pad}  <freejoint name="{name}"/>')
     else:
         lines += [f'{pad}  <joint name="{name}_{a}" axis="{_fmt(np.eye(3)["xyz".index(a)])}" '
-                  f'range="{_fmt(_range(f"{name}_{a}"))}"/>' for a in hinge_order(name)]
+                  f'range="{_fmt(_range(f"{name}_{a}"))}" damping="{_kd(f"{name}_{a}"):g}"/>'
+                  for a in hinge_order(name)]
     g = geoms[j]
     shape = f'fromto="{_fmt(g.fromto)}"' if g.fromto else f'pos="{_fmt(g.pos)}"'
     lines.append(f'{pad}  <geom name="{g.name}" type="{g.kind}" size="{_fmt(g.size)}" '

@@ -28,7 +28,7 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
 from humanoid_fpo.evaluate import FIGURES, evaluate_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
-from humanoid_fpo.learn.bridge import MjxVecEnv
+from humanoid_fpo.learn.bridge import VecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
@@ -149,7 +149,7 @@ class Trainer:
         if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
             cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
         self.cfg, self.library = cfg, library
-        self.env = MjxVecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))  # bad settings raise here
+        self.env = VecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))  # bad settings raise here
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library)
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
@@ -182,7 +182,7 @@ class Trainer:
         self.learner.load_state_dict(state["learner"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
         torch.set_rng_state(state["torch_rng"])
-        self.env = MjxVecEnv(self.env.env, jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration))
+        self.env = VecEnv(self.env.env, jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration))
         self.env.restore(state["env_progress"])
         self.metrics.truncate(self.iteration)
         evals = [r for r in self.metrics.rows() if "eval/success_rate" in r]

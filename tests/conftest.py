@@ -37,6 +37,18 @@ def tracking_library(model):
 
 
 @pytest.fixture(scope="session")
+def eval_envs(tracking_library) -> dict:
+    """The evaluation-protocol env over `tracking_library` on each physics backend: test_env.py and
+    the trainer tests use native, test_native.py compares it with its MJX twin."""
+    from dataclasses import replace
+
+    from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env
+
+    cfg = eval_config(EnvConfig(backend="native"), tracking_library.num_clips)
+    return {b: make_env(replace(cfg, backend=b), tracking_library) for b in ("native", "mjx")}
+
+
+@pytest.fixture(scope="session")
 def shared_motions() -> Path:
     """../shared/motions: skipped where absent, a failure under CI (CI=true)."""
     if not (SHARED_MOTIONS / "asap_smpl").is_dir():
@@ -60,7 +72,7 @@ def tiny_train_config(library_file: Path, run_dir: Path, **changes):
     tiny = NetConfig((32,))
     num_clips = load_library(library_file).num_clips
     cfg = train.TrainConfig(
-        env=eval_config(EnvConfig(), num_clips),
+        env=eval_config(EnvConfig(backend="native"), num_clips),
         algo=replace(train.AlgoConfig(), actor=tiny, critic=tiny, n_mc=2, flow_steps=2, minibatches=2),
         motions=train.MotionsConfig(str(library_file)), default_pose="mid_range", device="cpu",
         steps_per_env=2, iterations=4, eval_every=2, checkpoint_every=2, plot_every=1, jax_cache=None,

@@ -58,7 +58,9 @@ def test_physical_randomisation_scales_the_model(model) -> None:
     np.testing.assert_allclose(one.body_mass, model.body_mass * p.mass[1], rtol=1e-6)
     np.testing.assert_allclose(one.actuator_gainprm[:, 0], model.actuator_gainprm[:, 0] * p.kp[1], rtol=1e-6)
     np.testing.assert_allclose(one.actuator_biasprm[:, 1], model.actuator_biasprm[:, 1] * p.kp[1], rtol=1e-6)
-    np.testing.assert_allclose(one.actuator_biasprm[:, 2], model.actuator_biasprm[:, 2] * p.kv[1], rtol=1e-6)
+    dofs = model.jnt_dofadr[model.actuator_trnid[:, 0]]
+    np.testing.assert_allclose(one.dof_damping[dofs], model.dof_damping[dofs] * p.kv[1], rtol=1e-6)
+    np.testing.assert_array_equal(one.dof_damping[:6], model.dof_damping[:6])  # the free root's
     off = sample_physical(RandomizeConfig(friction=None, mass=None, kp=None, kv=None), jax.random.key(0), 3,
                           model.nbody, model.nu)
     assert all(bool(jnp.all(x == 1.0)) for x in off)

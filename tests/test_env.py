@@ -1,8 +1,9 @@
-"""The MJX tracking env end to end: kinematic replay, falls, seeds, NaN containment, masks, curriculum.
+"""The tracking env end to end: kinematic replay, falls, seeds, NaN containment, masks, curriculum.
 
-Two envs are compiled once each and shared: FLAT (the evaluation protocol on a plane) and ROUGH
-(training settings on every terrain type, with all randomisation on). The library holds the
-built-in clips, plus the 33 real ASAP clips where ../shared/motions is present.
+Two native-backend envs are compiled once each and shared: FLAT (the evaluation protocol on a
+plane) and ROUGH (training settings on every terrain type, with all randomisation on); kinematic
+replay also runs on FLAT's MJX twin. The library holds the built-in clips, plus the 33 real ASAP
+clips where ../shared/motions is present. test_native.py compares the backends step by step.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, eval_config, make_env, reference, replay, reset,
+from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, make_env, reference, replay, reset,
                                   step, with_levels, with_termination_distance)
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.randomize import RandomizeConfig
@@ -38,13 +39,13 @@ def all_clips(env: TrackingEnv) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def flat(library) -> TrackingEnv:
-    return make_env(eval_config(EnvConfig(), num_envs=library.num_clips), library)
+def flat(eval_envs) -> TrackingEnv:
+    return eval_envs["native"]
 
 
 @pytest.fixture(scope="module")
 def rough(library) -> TrackingEnv:
-    cfg = EnvConfig(num_envs=max(library.num_clips, 16), goal_drop_ratio=0.5,
+    cfg = EnvConfig(num_envs=max(library.num_clips, 16), backend="native", goal_drop_ratio=0.5,
                     terrain=TerrainConfig(types=TERRAIN_TYPES, num_levels=3, init_max_level=2),
                     randomize=RandomizeConfig(push_velocity=0.5, obs_noise=0.01))
     return make_env(cfg, library)
@@ -57,7 +58,9 @@ def assert_tracks(state) -> None:
         assert worst > 0.99, f"{name} fell to {worst:.4f} in kinematic replay"
 
 
-def test_replay_of_real_clips_on_flat_ground(flat, shared_motions) -> None:
+@pytest.mark.parametrize("backend", ["native", "mjx"])
+def test_replay_of_real_clips_on_flat_ground(eval_envs, backend: str, shared_motions) -> None:
+    flat = eval_envs[backend]
     state = reset(flat, jax.random.key(0), all_clips(flat))
     assert sum("asap_smpl" in source for source in flat.library.clip_sources) == 33
     np.testing.assert_array_equal(np.asarray(state.episode.clip), np.arange(flat.num_envs))

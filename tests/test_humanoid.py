@@ -24,7 +24,9 @@ def test_structure(model: mujoco.MjModel) -> None:
     joints = [model.joint(j).name for j in range(1, model.njnt)]
     actuated = [model.joint(model.actuator_trnid[a, 0]).name for a in range(model.nu)]
     assert joints == actuated == hinge_names()  # ctrl i drives qpos 7 + i
-    assert (model.actuator_gainprm[:, 0] > 0).all() and (model.actuator_biasprm[:, 2] < 0).all()
+    assert (model.actuator_gainprm[:, 0] > 0).all() and (model.actuator_biasprm[:, 2] == 0).all()
+    hinge_dofs = model.jnt_dofadr[model.actuator_trnid[:, 0]]  # PD damping kp/10 as joint damping
+    np.testing.assert_allclose(model.dof_damping[hinge_dofs], model.actuator_gainprm[:, 0] / 10)
     assert 68.0 < model.body_subtreemass[1] < 72.0
     np.testing.assert_array_equal(skeleton_of(model).offsets, mean_shape().offsets)
 

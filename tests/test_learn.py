@@ -120,8 +120,14 @@ class Scaled(torch.nn.Module):
         super().__init__()
         self.net, self.scale = net, scale
 
+    def obs_in(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net.obs_in(obs)
+
+    def velocity(self, features: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.net.velocity(features, x / self.scale, tau)
+
     def forward(self, obs: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.net(obs, x / self.scale, tau)
+        return self.velocity(self.obs_in(obs), x, tau)
 
 
 @pytest.mark.parametrize("ratio", ["per_sample", "per_action"])

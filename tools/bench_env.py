@@ -1,12 +1,16 @@
-"""Benchmark the MJX tracking env: compile time and control-steps/s against batch size and terrain.
+"""Benchmark the tracking env on each physics backend: compile time and control-steps/s against
+batch size and terrain, and the physics alone.
 
-    .venv/bin/python tools/bench_env.py                       # CPU sizes, writes BENCHMARKS.md
-    python tools/bench_env.py --envs 4096 8192 16384          # on a GPU
+    .venv/bin/python tools/bench_env.py                               # CPU sizes, writes BENCHMARKS.md
+    python tools/bench_env.py --backend mjx --envs 4096 8192 16384   # on a GPU
 
-A rollout of --steps control steps runs inside one `lax.scan` (as the trainer runs it) with random
-actions U(-0.2, 0.2), so envs fall and reset as in early training. Compile time is the first
-call's time minus a steady call's. Rows for this machine replace earlier rows with the same
-terrain and batch; rows of other machines stay.
+A rollout of --steps control steps runs inside one `lax.scan` with random actions U(-0.2, 0.2), so
+envs fall and reset as in early training; both backends run the same jitted task (native through
+its callback). Compile time is the first call's time minus a steady call's. "physics only" rows
+step the same scene's MuJoCo C envs (`mujoco.batch.Batch`, what the native backend calls) from
+reference states under the same controls with no task at all: the difference to the native row is
+the task's cost. Rows for this machine replace earlier rows with the same backend, terrain and
+batch; rows of other machines stay.
 """
 
 from __future__ import annotations
@@ -20,19 +24,22 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
+import mujoco
+import numpy as np
+from mujoco.batch import Batch
 
 from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
-from humanoid_fpo.sim.env import EnvConfig, EnvState, TrackingEnv, make_env, reset, step
+from humanoid_fpo.sim.env import BACKENDS, EnvConfig, EnvState, TrackingEnv, make_env, reset, step
 from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Environment: tools/bench_env.py"
-HEADER = ("| date | machine | terrain | physics | envs | compile (s) | control-steps/s | command |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| date | machine | backend | terrain | physics | envs | compile (s) | control-steps/s "
+          "| command |\n|---|---|---|---|---|---|---|---|---|")
 TERRAINS = {"flat": ("flat",), "rough": TERRAIN_TYPES}
 
 
@@ -62,13 +69,35 @@ def measure(env: TrackingEnv, steps: int) -> tuple[float, float]:
     return first - steady, env.num_envs * steps / steady
 
 
+def measure_physics(env: TrackingEnv, steps: int, threads: int) -> float:
+    """control-steps/s of MuJoCo C alone: `env`'s scene, every env from a reference state, stepped
+    `decimation` substeps per control step under random PD targets, as the native backend does."""
+    batch = Batch(env.mj_model, env.num_envs, nthread=threads)
+    qpos, ctrl = batch.bind("qpos"), batch.bind("ctrl")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, env.library.qpos.shape[0], env.num_envs)
+    offset, scale = np.asarray(env.action_offset), np.asarray(env.action_scale)
+    times = []
+    for _ in range(3):
+        batch.reset()
+        qpos[:] = np.asarray(env.library.qpos)[frames]
+        start = time.perf_counter()
+        for _ in range(steps):
+            ctrl[:] = offset + scale * rng.uniform(-0.2, 0.2, ctrl.shape)
+            batch.step(nstep=env.cfg.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        times.append(time.perf_counter() - start)
+    return env.num_envs * steps / min(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--envs", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--backend", nargs="+", default=["mjx", "native"], choices=BACKENDS[:2])
+    parser.add_argument("--envs", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--terrain", nargs="+", default=["flat", "rough"], choices=sorted(TERRAINS))
     parser.add_argument("--steps", type=int, default=32, help="control steps per timed rollout")
     parser.add_argument("--physics-dt", type=float, default=1.0 / 120.0)
     parser.add_argument("--solver", default="newton", choices=["newton", "cg"])
+    parser.add_argument("--threads", type=int, default=0, help="native backend threads (0: all cores)")
     parser.add_argument("--motions", type=Path, default=ROOT / "motions", help="folder of clips")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -84,17 +113,25 @@ def main() -> None:
     name, date = machine(), datetime.date.today().isoformat()
     command = "python tools/bench_env.py " + " ".join(sys.argv[1:])
     rows = []
+
+    def add(backend: str, terrain: str, n: int, compile_s: str, rate: float) -> None:
+        physics = f"1/{1 / args.physics_dt:.0f} s, {args.solver} {cfg.solver_iterations} it"
+        rows.append(f"| {date} | {name} | {backend} | {terrain} | {physics} | {n} | {compile_s} "
+                    f"| {rate:,.0f} | `{command}` |")
+        print(rows[-1], flush=True)
+
     for terrain in args.terrain:
         for n in args.envs:
-            cfg = EnvConfig(num_envs=n, terrain=TerrainConfig(types=TERRAINS[terrain]),
-                            physics_dt=args.physics_dt, solver=args.solver)
-            compile_s, rate = measure(make_env(cfg, library), args.steps)
-            physics = f"1/{1 / args.physics_dt:.0f} s, {args.solver} {cfg.solver_iterations} it"
-            rows.append(f"| {date} | {name} | {terrain} | {physics} | {n} | {compile_s:.0f} | {rate:,.0f} "
-                        f"| `{command}` |")
-            print(rows[-1], flush=True)
+            for backend in args.backend:
+                cfg = EnvConfig(num_envs=n, backend=backend, threads=args.threads, physics_dt=args.physics_dt,
+                                solver=args.solver, terrain=TerrainConfig(types=TERRAINS[terrain]))
+                env = make_env(cfg, library)
+                compile_s, rate = measure(env, args.steps)
+                add(backend, terrain, n, f"{compile_s:.0f}", rate)
+                if backend == "native":
+                    add("physics only", terrain, n, "–", measure_physics(env, args.steps, args.threads))
     if not args.no_write:
-        write_rows(args.output, SECTION, HEADER, rows, slice(1, 5))
+        write_rows(args.output, SECTION, HEADER, rows, slice(1, 6))
 
 
 if __name__ == "__main__":

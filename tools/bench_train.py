@@ -2,8 +2,9 @@
 
     .venv/bin/python tools/bench_train.py                        # the CPU preset, writes BENCHMARKS.md
     python tools/bench_train.py preset=gpu --check-transfers     # on a GPU
+    .venv/bin/python tools/bench_train.py --backend mjx native   # both physics backends, side by side
 
-Arguments are `humanoid-fpo train` overrides. Env-only: MjxVecEnv steps with random torch actions
+Arguments are `humanoid-fpo train` overrides. Env-only: VecEnv steps with random torch actions
 (what the trainer's rollout pays for the physics and the DLPack hand-over). End-to-end: whole
 trainer iterations (rollout with the policy, then the update), after one warm-up iteration.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
@@ -60,37 +61,48 @@ def check_transfers(trainer: train.Trainer) -> str:
     return "none (asserted)"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
-    parser.add_argument("--iterations", type=int, default=3, help="timed end-to-end iterations")
-    parser.add_argument("--check-transfers", action="store_true")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-    cfg, _ = train.compose(args.overrides)
-    jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
+    """One table row: env-only and end-to-end env-steps/s of the composed config."""
+    cfg, _ = train.compose(overrides)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = replace(cfg, run_dir=tmp, progress=False, wandb=train.WandbConfig(mode="disabled"))
         trainer = train.Trainer(cfg, Path(tmp))
         start = time.perf_counter()
         trainer.train_iteration()  # compiles the env step
-        print(f"first iteration (compile included): {time.perf_counter() - start:.0f} s", flush=True)
+        compile_s = time.perf_counter() - start
+        print(f"{' '.join(overrides)}: first iteration (compile included) {compile_s:.0f} s", flush=True)
         env_rate = env_only(trainer, cfg.steps_per_env)
-        rows = [trainer.train_iteration() for _ in range(args.iterations)]
-        transfers = check_transfers(trainer) if args.check_transfers else "not checked"
+        rows = [trainer.train_iteration() for _ in range(iterations)]
+        checked = check_transfers(trainer) if transfers else "not checked"
     seconds = sum(r["collect_s"] + r["update_s"] for r in rows)
     end_to_end = len(rows) * cfg.env.num_envs * cfg.steps_per_env / seconds
     update_s = sum(r["update_s"] for r in rows) / len(rows)
     command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
-    label = " ".join(args.overrides) or "defaults (preset=cpu, algo=fpo_pp)"
-    row = (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
-           f"{cfg.steps_per_env} | {env_rate:,.0f} | {end_to_end:,.0f} | {update_s:.2f} | {transfers} "
-           f"| `{command}` |")
-    print(row)
+    label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
+    return (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
+            f"{cfg.steps_per_env} | {env_rate:,.0f} | {end_to_end:,.0f} | {update_s:.2f} | {checked} "
+            f"| `{command}` |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
+    parser.add_argument("--backend", nargs="+", choices=["mjx", "native"],
+                        help="measure each of these physics backends side by side (default: the config's)")
+    parser.add_argument("--iterations", type=int, default=3, help="timed end-to-end iterations")
+    parser.add_argument("--check-transfers", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    runs = [args.overrides + [f"env.backend={b}"] for b in args.backend] if args.backend else [args.overrides]
+    rows = []
+    for overrides in runs:
+        rows.append(measure(overrides, args.iterations, args.check_transfers))
+        print(rows[-1], flush=True)
     if not args.no_write:
-        write_rows(args.output, SECTION, HEADER, [row], slice(1, 4))
+        write_rows(args.output, SECTION, HEADER, rows, slice(1, 4))
 
 
 if __name__ == "__main__":

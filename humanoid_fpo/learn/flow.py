@@ -33,7 +33,11 @@ class VelocityNet(nn.Module):
 
     def forward(self, obs: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """obs (B, O), x (B, S, A), tau (B, S) → velocity (B, S, A)."""
-        h = self.obs_in(obs)[:, None] + self.x_in(torch.cat([x, tau_features(tau, self.tau_embed)], -1))
+        return self.velocity(self.obs_in(obs), x, tau)
+
+    def velocity(self, obs_features: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """`forward` from obs_in(obs) (B, W), which a sampler computes once for its K steps."""
+        h = obs_features[:, None] + self.x_in(torch.cat([x, tau_features(tau, self.tau_embed)], -1))
         return self.body(self.activation(h))
 
 
@@ -50,10 +54,10 @@ class FlowPolicy(nn.Module):
     def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Integrate dx/dτ = v from τ = 0 to 1 in K Euler steps: obs (B, O), x0 (B, A) → action (B, A)."""
         steps = steps or self.steps
-        x = x0[:, None]
+        x, features = x0[:, None], self.net.obs_in(obs)
         for k in range(steps):
             tau = torch.full(x.shape[:2], k / steps, dtype=x.dtype, device=x.device)
-            x = x + self.net(obs, x, tau) / steps
+            x = x + self.net.velocity(features, x, tau) / steps
         return x[:, 0]
 
     def cfm(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor,

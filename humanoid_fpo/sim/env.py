@@ -1,4 +1,4 @@
-"""The MJX tracking env: N humanoids imitating library clips, as pure functions over `EnvState`.
+"""The tracking env: N humanoids imitating library clips, as pure functions over `EnvState`.
 
     env = make_env(EnvConfig(num_envs=4096), library)
     state = reset(env, key)              # reference-state initialisation of every env
@@ -9,6 +9,10 @@
 `TrackingEnv` is a pytree (model, library and terrain arrays are leaves, the config is static), so
 the jitted functions take it as an argument instead of baking megabytes of constants into the
 program. Finished envs are reset inside `step`; `state.info` holds what happened before the reset.
+
+The task is written once over a physics backend (`EnvConfig.backend`), which only sets states
+(`_pose`) and advances them `decimation` physics steps (`_simulate`): `mjx` runs MJX inside the jitted
+functions (batched on a GPU), `native` runs MuJoCo C on CPU threads through a callback (sim/native.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from mujoco import mjx
 
 from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
-from humanoid_fpo.sim import curriculum
+from humanoid_fpo.sim import curriculum, native
 from humanoid_fpo.sim.observations import (MODES, ObsConfig, goal_masks, obs_layout, observe, ref_bodies,
                                            scan_points, sim_bodies)
 from humanoid_fpo.sim.randomize import (NONE, Physical, RandomizeConfig, env_model, is_physical, noisy, push,
@@ -35,11 +39,17 @@ from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import Terrain, TerrainConfig, make_terrain
 
 TERMINATIONS = ("any_body", "mean_body")
+BACKENDS = ("mjx", "native", "auto")
 
 
 @dataclass(frozen=True)
 class EnvConfig:
     num_envs: int = 4096
+    backend: str = "auto"
+    """Physics: mjx (MJX in JAX, batched on a GPU), native (MuJoCo C on CPU threads), or auto (mjx
+    where JAX sees a GPU, else native)."""
+    threads: int = 0
+    """CPU threads of the native backend (0: all cores)."""
     control_dt: float = 1.0 / 30.0
     """s; the library's frame period (motion clips are resampled to 30 fps)."""
     physics_dt: float = 1.0 / 120.0
@@ -118,7 +128,7 @@ class Episode(NamedTuple):
 
 @dataclass(frozen=True)
 class EnvState:
-    data: mjx.Data  # batched (N, ...)
+    data: mjx.Data | native.NativeData  # batched (N, ...), the backend's
     obs: jax.Array  # (N, O) actor
     critic_obs: jax.Array  # (N, O) the same layout with the full goal
     reward: jax.Array  # (N,)
@@ -140,7 +150,7 @@ class EnvState:
 
 @dataclass(frozen=True)
 class TrackingEnv:
-    model: mjx.Model
+    model: mjx.Model | None  # None on the native backend
     library: MotionLibrary
     terrain: Terrain
     action_offset: jax.Array  # (A,) PD target at action 0
@@ -148,7 +158,8 @@ class TrackingEnv:
     masks: jax.Array  # (3, 24, 24) goal feature masks of MODES
     scan: jax.Array  # (S, 2) height-scan points
     noise_columns: jax.Array  # (O,) 1 where observation noise applies
-    cfg: EnvConfig
+    cfg: EnvConfig  # with a concrete backend (make_env resolves auto)
+    nbody: int
     mj_model: mujoco.MjModel | None = None
     """The MuJoCo model, for rendering and checks; not part of the pytree (an MjModel compares by
     identity, so every make_env would retrace the jitted functions), None inside them."""
@@ -172,27 +183,48 @@ class TrackingEnv:
 
 jax.tree_util.register_dataclass(EnvState, data_fields=list(EnvState.__dataclass_fields__), meta_fields=[])
 jax.tree_util.register_dataclass(
-    TrackingEnv, data_fields=[f for f in TrackingEnv.__dataclass_fields__ if f not in ("cfg", "mj_model")],
-    meta_fields=["cfg"], drop_fields=["mj_model"])
+    TrackingEnv, meta_fields=["cfg", "nbody"], drop_fields=["mj_model"],
+    data_fields=[f for f in TrackingEnv.__dataclass_fields__ if f not in ("cfg", "nbody", "mj_model")])
 
 
 def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
-    """Build the scene and move the library and terrain to the device; bad settings raise here."""
+    """Build the scene and move the library and terrain to the device; bad settings raise here,
+    before anything compiles."""
+    cfg = resolve_backend(cfg)
     _check(cfg, library)
     terrain = make_terrain(cfg.terrain)
     mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver, cfg.solver_iterations,
                           cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
+    if cfg.backend == "native":
+        native.register(cfg, mj_model)
     offset, scale = action_transform(cfg, mj_model)
     layout = obs_layout(cfg.obs)
     noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
     for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
         noise[layout[name]] = 1.0
+    model = _mjx_model(mj_model) if cfg.backend == "mjx" else None
     return TrackingEnv(
-        model=mjx.put_model(mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
+        model=model, library=jax.device_put(library), terrain=jax.device_put(terrain),
         action_offset=jnp.asarray(offset), action_scale=jnp.asarray(scale),
         masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
-        noise_columns=jnp.asarray(noise), cfg=cfg, mj_model=mj_model)
+        noise_columns=jnp.asarray(noise), cfg=cfg, nbody=mj_model.nbody, mj_model=mj_model)
+
+
+def resolve_backend(cfg: EnvConfig) -> EnvConfig:
+    """cfg with `auto` replaced by mjx where JAX's default device is a GPU, else native."""
+    if cfg.backend not in BACKENDS:
+        raise ValueError(f"unknown env.backend {cfg.backend!r}; choose from {', '.join(BACKENDS)}")
+    if cfg.backend != "auto":
+        return cfg
+    return replace(cfg, backend="mjx" if jax.default_backend() == "gpu" else "native")
+
+
+def _mjx_model(mj_model: mujoco.MjModel) -> mjx.Model:
+    try:
+        return mjx.put_model(mj_model)
+    except NotImplementedError as error:
+        raise ValueError(f"env.backend=mjx cannot run this scene ({error}); use env.backend=native") from None
 
 
 def action_transform(cfg: EnvConfig, mj_model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +254,8 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
                          f"1/{library.fps:g} s")
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
+    if cfg.threads < 0:
+        raise ValueError(f"threads must be 0 (all cores) or positive, got {cfg.threads}")
     actuated = library.qpos.shape[1] - 7
     if cfg.default_pose is not None and len(cfg.default_pose) != actuated:
         raise ValueError(f"default_pose has {len(cfg.default_pose)} angles, the humanoid {actuated} joints")
@@ -419,7 +453,7 @@ def _new_episodes(env: TrackingEnv, key: jax.Array, level: jax.Array, fail_rate:
     shift = shift_for(query(lib, clip, start), yaw, origin)
     return Episode(clip=clip, start=start, step=jnp.zeros(n, jnp.int32), yaw=yaw, shift=shift, level=level,
                    tile=tile, mode=_sample_modes(cfg, keys[4], n),
-                   physical=sample_physical(cfg.randomize, keys[5], n, env.model.nbody, env.model.nu))
+                   physical=sample_physical(cfg.randomize, keys[5], n, env.nbody, env.action_size))
 
 
 def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
@@ -464,6 +498,9 @@ def _kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
 
 def _simulate(env: TrackingEnv, physical: Physical, data: mjx.Data) -> mjx.Data:
     """`decimation` physics steps per env, then kinematics of the final state."""
+    if env.cfg.backend == "native":
+        return native.simulate(env.cfg, physical, data)
+
     def one(p: Physical, d: mjx.Data) -> mjx.Data:
         m = _model(env, p)
         d = jax.lax.fori_loop(0, env.cfg.decimation, lambda _, x: mjx.step(m, x), d)
@@ -475,6 +512,9 @@ def _simulate(env: TrackingEnv, physical: Physical, data: mjx.Data) -> mjx.Data:
 def _pose(env: TrackingEnv, physical: Physical, qpos: jax.Array, qvel: jax.Array,
           data: mjx.Data | None = None) -> mjx.Data:
     """Data (N) at `qpos`, `qvel`: fresh (reset) or `data` with its state replaced (replay)."""
+    if env.cfg.backend == "native":
+        return native.pose(env.cfg, physical, qpos, qvel, data)
+
     def one(p: Physical, qp: jax.Array, qv: jax.Array, d: mjx.Data | None) -> mjx.Data:
         m = _model(env, p)
         d = mjx.make_data(m) if d is None else d

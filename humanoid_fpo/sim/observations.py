@@ -46,7 +46,7 @@ class Bodies(NamedTuple):
 
 
 def sim_bodies(data) -> Bodies:
-    """Bodies of batched MJX data (after kinematics and com_vel)."""
+    """Bodies of batched data (mjx.Data or NativeData, after kinematics and com_vel)."""
     ang_vel = data.cvel[:, 1:, :3]
     pos = data.xpos[:, 1:]
     # cvel's linear part is the velocity of the point at the root's subtree centre of mass.

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from mujoco import mjx
 
 
@@ -23,7 +24,7 @@ class RandomizeConfig:
     kp: tuple[float, float] | None = (0.9, 1.1)
     """Scale of each actuator's stiffness."""
     kv: tuple[float, float] | None = (0.9, 1.1)
-    """Scale of each actuator's damping."""
+    """Scale of each actuated joint's damping (the PD damping; see humanoid.py)."""
     push_velocity: float | None = None
     """m/s, largest horizontal velocity kick given to the root."""
     push_interval: float = 4.0
@@ -61,15 +62,42 @@ def is_physical(cfg: RandomizeConfig) -> bool:
     return any(r is not None for r in (cfg.friction, cfg.mass, cfg.kp, cfg.kv))
 
 
+RANDOMIZED_FIELDS = ("pair_friction", "body_mass", "body_inertia", "actuator_gainprm", "actuator_biasprm",
+                     "dof_damping")
+"""The model fields physical randomisation scales."""
+
+
+def scaled_fields(model, p: Physical) -> dict:
+    """RANDOMIZED_FIELDS of `model` (an mjx.Model or MjModel) scaled by `p`: sliding friction,
+    masses and inertias, stiffness kp (gain and bias) and the actuated joints' damping kv. With one env's `p`
+    (inside MJX's vmap) the fields keep their shapes; with (N,) scales from numpy they gain a
+    leading N, for the native backend's per-env models."""
+    friction = p.friction[..., None]
+    return {
+        "pair_friction": _scale_columns(model.pair_friction, {0: friction, 1: friction}),
+        "body_mass": model.body_mass * p.mass,
+        "body_inertia": model.body_inertia * p.mass[..., None],
+        "actuator_gainprm": _scale_columns(model.actuator_gainprm, {0: p.kp}),
+        "actuator_biasprm": _scale_columns(model.actuator_biasprm, {1: p.kp}),
+        "dof_damping": model.dof_damping * (1 + (p.kv - 1) @ _actuated_dofs(model)),
+    }
+
+
+def _actuated_dofs(model):
+    """(nu, nv) 1 where actuator i drives dof j: maps per-actuator scales onto dofs."""
+    dof = model.jnt_dofadr[model.actuator_trnid[:, 0]]
+    return (dof[:, None] == np.arange(model.dof_damping.shape[-1])).astype(np.float32)
+
+
+def _scale_columns(x, scales: dict):
+    """x (rows, width) with column i times scales[i] (..., rows or 1): numpy or JAX alike."""
+    columns = np.arange(x.shape[-1])
+    return x * (1 + sum((s[..., None] - 1) * (columns == i) for i, s in scales.items()))
+
+
 def env_model(model: mjx.Model, p: Physical) -> mjx.Model:
     """The model of one env (inside vmap: `p` holds one env's scales)."""
-    return model.tree_replace({
-        "pair_friction": model.pair_friction.at[:, :2].multiply(p.friction),
-        "body_mass": model.body_mass * p.mass,
-        "body_inertia": model.body_inertia * p.mass[:, None],
-        "actuator_gainprm": model.actuator_gainprm.at[:, 0].multiply(p.kp),
-        "actuator_biasprm": model.actuator_biasprm.at[:, 1].multiply(p.kp).at[:, 2].multiply(p.kv),
-    })
+    return model.tree_replace(scaled_fields(model, p))
 
 
 def push(cfg: RandomizeConfig, key: jax.Array, qvel: jax.Array, control_dt: float) -> jax.Array:
