@@ -386,7 +386,7 @@ def _restart(env: TrackingEnv, state: EnvState, key: jax.Array) -> EnvState:
     fresh = _new_episodes(env, k_episode, state.episode.level, state.clip_fail_rate, keep)
     if not env.cfg.resample_clips:
         fresh = fresh._replace(mode=state.episode.mode)
-    data, obs, critic_obs = _start(env, fresh, k_noise)
+    data, obs, critic_obs = _start(env, fresh, k_noise, state.done)
     done = state.done
 
     def pick(new, old):
@@ -467,10 +467,12 @@ def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
     return jnp.where(drop, base + 1 + jax.random.randint(k_pick, (n,), 0, sparser), base).astype(jnp.int32)
 
 
-def _start(env: TrackingEnv, episode: Episode, key: jax.Array) -> tuple[mjx.Data, jax.Array, jax.Array]:
-    """Physics state and observations at step 0 of `episode` (reference-state initialisation)."""
+def _start(env: TrackingEnv, episode: Episode, key: jax.Array,
+           active: jax.Array | None = None) -> tuple[mjx.Data, jax.Array, jax.Array]:
+    """Physics state and observations at step 0 of `episode` (reference-state initialisation); the
+    native backend computes only the `active` (N,) envs' kinematics (the others are discarded)."""
     ref = reference(env, episode, episode.step)
-    data = _pose(env, episode.physical, ref.qpos, ref.qvel)
+    data = _pose(env, episode.physical, ref.qpos, ref.qvel, active=active)
     return (data, *_observe(env, episode, data, key))
 
 
@@ -510,10 +512,11 @@ def _simulate(env: TrackingEnv, physical: Physical, data: mjx.Data) -> mjx.Data:
 
 
 def _pose(env: TrackingEnv, physical: Physical, qpos: jax.Array, qvel: jax.Array,
-          data: mjx.Data | None = None) -> mjx.Data:
-    """Data (N) at `qpos`, `qvel`: fresh (reset) or `data` with its state replaced (replay)."""
+          data: mjx.Data | None = None, active: jax.Array | None = None) -> mjx.Data:
+    """Data (N) at `qpos`, `qvel`: fresh (reset) or `data` with its state replaced (replay).
+    `active` (N,): the only envs whose result is used (native computes just those)."""
     if env.cfg.backend == "native":
-        return native.pose(env.cfg, physical, qpos, qvel, data)
+        return native.pose(env.cfg, physical, qpos, qvel, data, active)
 
     def one(p: Physical, qp: jax.Array, qv: jax.Array, d: mjx.Data | None) -> mjx.Data:
         m = _model(env, p)

@@ -69,6 +69,7 @@ class Engine:
         self.batch = Batch(model, num_envs, nthread=threads)
         self.fields = {name: self.batch.bind(name) for name in _STATE + _DERIVED}
         self.models = {name: self.batch.expand(name) for name in RANDOMIZED_FIELDS} if randomized else {}
+        self.scales: np.ndarray | None = None  # (N, k) physical scales the models were last set to
         self.lock = threading.Lock()
         # Blow-ups are counted per env (batch.warning) and reset by the task; MuJoCo's default
         # handler would also print each one and append it to MUJOCO_LOG.TXT in the working folder.
@@ -80,15 +81,24 @@ class Engine:
             self._load(physical, qpos, qvel, warmstart, ctrl)
             return self._run(lambda: self.batch.step(nstep=self.decimation, stage=_KINEMATICS))
 
-    def pose(self, physical: Physical, qpos: np.ndarray, qvel: np.ndarray,
-             warmstart: np.ndarray) -> tuple[np.ndarray, ...]:
+    def pose(self, physical: Physical, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+             active: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Kinematics of the `active` envs at the given states; the other envs' results are stale."""
         with self.lock:
             self._load(physical, qpos, qvel, warmstart, np.zeros_like(self.fields["ctrl"]))
-            return self._run(lambda: self.batch.forward(stage=_KINEMATICS))
+            return self._run(lambda: self.batch.forward(np.flatnonzero(active), stage=_KINEMATICS))
 
     def _load(self, physical: Physical, qpos, qvel, warmstart, ctrl) -> None:
-        for name, value in scaled_fields(self.model, physical).items() if self.randomized else ():
-            self.models[name][:] = value
+        if self.randomized:  # the per-env models of the envs whose scales changed (at their reset)
+            scales = np.concatenate([np.asarray(x).reshape(len(qpos), -1) for x in physical], axis=1)
+            if self.scales is None:
+                self.scales = np.full_like(scales, np.nan)
+            rows = np.flatnonzero((scales != self.scales).any(1))
+            if len(rows):
+                picked = Physical(*(x[rows] for x in physical))
+                for name, value in scaled_fields(self.model, picked).items():
+                    self.models[name][rows] = value
+                self.scales[rows] = scales[rows]
         for name, value in zip(_STATE, (qpos, qvel, warmstart, ctrl)):
             self.fields[name][:] = value
 
@@ -136,12 +146,14 @@ def simulate(cfg, physical: Physical, data: NativeData) -> NativeData:
     return NativeData(qpos, qvel, warmstart, data.ctrl, *derived)
 
 
-def pose(cfg, physical: Physical, qpos: jax.Array, qvel: jax.Array,
-         data: NativeData | None = None) -> NativeData:
+def pose(cfg, physical: Physical, qpos: jax.Array, qvel: jax.Array, data: NativeData | None = None,
+         active: jax.Array | None = None) -> NativeData:
     """Every env set to `qpos` (N, nq), `qvel` (N, nv), with its kinematics (traceable); the solver's
-    warm start, controls and actuator forces are `data`'s (replay) or zero (reset), as in MJX."""
+    warm start, controls and actuator forces are `data`'s (replay) or zero (reset), as in MJX.
+    `active` (N,) bool: only those envs' kinematics are computed, the others' are left stale."""
     n, nu = qpos.shape[0], _ENGINES[cfg].model.nu
     warmstart = jnp.zeros_like(qvel) if data is None else data.qacc_warmstart
     ctrl, force = (jnp.zeros((n, nu)),) * 2 if data is None else (data.ctrl, data.actuator_force)
-    qpos, qvel, warmstart, *derived = _call(cfg, "pose", physical, qpos, qvel, warmstart)
+    active = jnp.ones(n, bool) if active is None else active
+    qpos, qvel, warmstart, *derived = _call(cfg, "pose", physical, qpos, qvel, warmstart, active)
     return NativeData(qpos, qvel, warmstart, ctrl, *derived[:-1], force)
