@@ -51,23 +51,26 @@ class FlowPolicy(nn.Module):
                               log_ratio_clamp=cfg.log_ratio_clamp)
                       if cfg.ratio == "per_sample" else per_action_log_ratio)
 
-    def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Integrate dx/dτ = v from τ = 0 to 1 in K Euler steps: obs (B, O), x0 (B, A) → action (B, A)."""
+    def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None,
+               features: torch.Tensor | None = None) -> torch.Tensor:
+        """Integrate dx/dτ = v from τ = 0 to 1 in K Euler steps: obs (B, O), x0 (B, A) → action (B, A).
+        `features`: net.obs_in(obs) where the caller has it."""
         steps = steps or self.steps
-        x, features = x0[:, None], self.net.obs_in(obs)
+        x = x0[:, None]
+        features = self.net.obs_in(obs) if features is None else features
         for k in range(steps):
             tau = torch.full(x.shape[:2], k / steps, dtype=x.dtype, device=x.device)
             x = x + self.net.velocity(features, x, tau) / steps
         return x[:, 0]
 
-    def cfm(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor,
-            eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def cfm(self, obs: torch.Tensor, action: torch.Tensor, tau: torch.Tensor, eps: torch.Tensor,
+            features: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample conditional flow-matching losses and predicted clean actions, both in units of
         the noise: obs (B, O), action (B, A), tau (B, S), eps (B, S, A) → loss (B, S), the mean over
         action dimensions of |v − (a − ε)|² / σ², and clean (B, S, A) = (x_τ + (1 − τ)·v) / σ."""
         a, t = action[:, None], tau[..., None]
         x_tau = t * a + (1 - t) * eps
-        v = self.net(obs, x_tau, tau)
+        v = self.net.velocity(self.net.obs_in(obs) if features is None else features, x_tau, tau)
         loss = (v - (a - eps)).square().mean(-1) / self.noise_std ** 2
         return loss, (x_tau + (1 - t) * v) / self.noise_std
 
@@ -76,10 +79,11 @@ class FlowPolicy(nn.Module):
         tau (B, S), eps (B, S, A) ~ N(0, σ²I), and under the acting weights the CFM losses (B, S)
         and the predicted clean actions (B, S, A) of those samples."""
         b, device = obs.shape[0], obs.device
-        action = self.sample(obs, self.initial_noise(b, device))
+        features = self.net.obs_in(obs)
+        action = self.sample(obs, self.initial_noise(b, device), features=features)
         tau = torch.rand(b, self.n_mc, device=device)
         eps = self.noise_std * torch.randn(b, self.n_mc, self.action_size, device=device)
-        loss, clean = self.cfm(obs, action, tau, eps)
+        loss, clean = self.cfm(obs, action, tau, eps, features)
         return action, {"tau": tau, "eps": eps, "cfm_loss": loss, "probe": clean}
 
     def initial_noise(self, batch: int, device: torch.device,
