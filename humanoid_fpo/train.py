@@ -398,6 +398,7 @@ def check_overrides(overrides: list[str]) -> None:
 COMMON_KEYS = {
     "iterations": "rollout + update cycles",
     "env.num_envs": "humanoids simulated in parallel",
+    "env.backend": "physics: mjx (GPU) | native (MuJoCo C, CPU threads) | auto",
     "steps_per_env": "control steps per env in one rollout",
     "seed": "env and learner seed",
     "run_dir": "run folder (null: runs/<date>_<time>)",

@@ -61,8 +61,8 @@ jax.tree_util.register_dataclass(NativeData, data_fields=list(NativeData.__datac
 
 
 class Engine:
-    """One `Batch` of N envs of a scene; calls are serialised (JAX may run callbacks on several
-    threads) and leave nothing behind that the next call reads."""
+    """One `Batch` of N envs of a scene. A call's result depends on its arguments only (the batch
+    is a workspace); calls are serialised, as JAX may run callbacks on several threads."""
 
     def __init__(self, model: mujoco.MjModel, num_envs: int, threads: int, decimation: int, randomized: bool):
         self.model, self.decimation, self.randomized = model, decimation, randomized
