@@ -133,6 +133,7 @@ def _call(cfg, method: str, *args) -> tuple[jax.Array, ...]:
     """Run engine `method` of cfg's envs from inside a jitted function."""
     fields = _ENGINES[cfg].fields
     shapes = tuple(jax.ShapeDtypeStruct(fields[name].shape, jnp.float32) for name in _STATE[:3] + _DERIVED)
+
     def run(*arrays):  # JAX hands over its arrays; any JAX op on them here would deadlock XLA's threads
         return getattr(_ENGINES[cfg], method)(*jax.tree.map(np.asarray, arrays))
 
