@@ -19,7 +19,8 @@ import pytest
 
 from humanoid_fpo.humanoid import ASSET_PATH
 from humanoid_fpo.sim import native
-from humanoid_fpo.sim.env import EnvConfig, TrackingEnv, make_env, mean_pose, reference, reset, step
+from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, make_env, mean_pose, observe_states, reference,
+                                  reset, step)
 from humanoid_fpo.sim.randomize import scaled_fields
 
 
@@ -53,6 +54,10 @@ def test_reset_states_agree(envs) -> None:
     np.testing.assert_allclose(np.asarray(native_state.obs), np.asarray(mjx_state.obs), atol=2e-5)
     np.testing.assert_allclose(np.asarray(native_state.info["body_error"]),
                                np.asarray(mjx_state.info["body_error"]), atol=1e-5)
+    # any number of states, not only the env's batch (the native engine is sized per call)
+    few = jax.tree.map(lambda x: x[:3], native_state.episode)
+    actor, _ = observe_states(envs["native"], few, native_state.data.qpos[:3], native_state.data.qvel[:3])
+    np.testing.assert_allclose(np.asarray(actor), np.asarray(native_state.obs[:3]), atol=1e-6)
 
 
 def test_one_control_step_agrees(envs) -> None:
@@ -111,7 +116,7 @@ def test_randomised_envs_get_their_own_native_models(tracking_library) -> None:
     state = reset(env, jax.random.key(3))
     physical = jax.tree.map(np.asarray, state.episode.physical)
     expected = scaled_fields(env.mj_model, physical)
-    batch = native._ENGINES[env.cfg].batch
+    batch = native.engine(env.cfg, env.num_envs).batch
     models = [batch.get_model(i) for i in range(env.num_envs)]
     for name, values in expected.items():
         got = np.stack([getattr(m, name) for m in models])

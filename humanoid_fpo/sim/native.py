@@ -120,22 +120,32 @@ def _ignore(message: str) -> None:
     pass
 
 
+_MODELS: dict = {}
 _ENGINES: dict = {}
 
 
 def register(cfg, model: mujoco.MjModel) -> None:
-    """Make the engine of env config `cfg` (its scene `model`), which the jitted task finds by cfg."""
-    if cfg not in _ENGINES:
-        _ENGINES[cfg] = Engine(model, cfg.num_envs, cfg.threads, cfg.decimation, is_physical(cfg.randomize))
+    """Record the scene `model` of env config `cfg`, which the jitted task finds by cfg."""
+    _MODELS.setdefault(cfg, model)
+
+
+def engine(cfg, num_envs: int) -> Engine:
+    """The engine of `num_envs` envs of cfg's scene (the env's batch, or another size for
+    `observe_states` of any number of states), made at first use."""
+    if (cfg, num_envs) not in _ENGINES:
+        _ENGINES[cfg, num_envs] = Engine(_MODELS[cfg], num_envs, cfg.threads, cfg.decimation,
+                                         is_physical(cfg.randomize))
+    return _ENGINES[cfg, num_envs]
 
 
 def _call(cfg, method: str, *args) -> tuple[jax.Array, ...]:
-    """Run engine `method` of cfg's envs from inside a jitted function."""
-    fields = _ENGINES[cfg].fields
+    """Run engine `method` on the envs of `args` (qpos first, (N, nq)) from inside a jitted function."""
+    n = args[1].shape[0]
+    fields = engine(cfg, n).fields
     shapes = tuple(jax.ShapeDtypeStruct(fields[name].shape, jnp.float32) for name in _STATE[:3] + _DERIVED)
 
     def run(*arrays):  # JAX hands over its arrays; any JAX op on them here would deadlock XLA's threads
-        return getattr(_ENGINES[cfg], method)(*jax.tree.map(np.asarray, arrays))
+        return getattr(engine(cfg, n), method)(*jax.tree.map(np.asarray, arrays))
 
     return jax.pure_callback(run, shapes, *args)
 
@@ -152,7 +162,7 @@ def pose(cfg, physical: Physical, qpos: jax.Array, qvel: jax.Array, data: Native
     """Every env set to `qpos` (N, nq), `qvel` (N, nv), with its kinematics (traceable); the solver's
     warm start, controls and actuator forces are `data`'s (replay) or zero (reset), as in MJX.
     `active` (N,) bool: only those envs' kinematics are computed, the others' are left stale."""
-    n, nu = qpos.shape[0], _ENGINES[cfg].model.nu
+    n, nu = qpos.shape[0], _MODELS[cfg].nu
     warmstart = jnp.zeros_like(qvel) if data is None else data.qacc_warmstart
     ctrl, force = (jnp.zeros((n, nu)),) * 2 if data is None else (data.ctrl, data.actuator_force)
     active = jnp.ones(n, bool) if active is None else active
