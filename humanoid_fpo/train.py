@@ -31,6 +31,7 @@ from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.bridge import VecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.learn.prior import PriorConfig, check_prior, fit, reference_dataset
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
@@ -67,6 +68,8 @@ class TrainConfig:
     motions: MotionsConfig = field(default_factory=MotionsConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     termination_curriculum: TerminationCurriculum = field(default_factory=TerminationCurriculum)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    """Motion-prior warm start: the actor fitted to the reference before the first iteration."""
     """Training's termination distance from lenient (start) to env.termination_distance."""
     device: str = "auto"
     """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
@@ -93,6 +96,7 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     check_algo(cfg.algo)
+    check_prior(cfg.prior)
     if cfg.wandb.mode not in WANDB_MODES:
         raise ValueError(f"wandb.mode: unknown {cfg.wandb.mode!r}; choose from {', '.join(WANDB_MODES)}")
     if cfg.default_pose not in DEFAULT_POSES:
@@ -218,6 +222,15 @@ class Trainer:
             tmp.write_text(json.dumps(result | {"iteration": self.iteration}, indent=1))
         return {f"eval/{k}": result[k] for k in FIGURES}
 
+    def fit_prior(self) -> dict:
+        """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
+        start = time.perf_counter()
+        data = reference_dataset(self.env.env, self.cfg.prior, jax.random.key(self.cfg.seed))
+        losses = fit(self.learner, data, self.cfg.prior, self.cfg.seed)
+        last = losses[-50:]
+        return {"prior/samples": data["actions"].shape[0], "prior/loss_first": losses[0],
+                "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
+
     def train_iteration(self) -> dict:
         """One rollout, one update and a step of the termination curriculum; returns the
         iteration's metrics (termination_distance: the one its rollout ran under)."""
@@ -226,7 +239,8 @@ class Trainer:
         t0 = time.perf_counter()
         last_values = collect(self.learner, self.env, self.storage, self.tracker, info)
         t1 = time.perf_counter()
-        update = self.learner.update(self.storage, last_values)
+        held = self.cfg.prior.steps > 0 and self.iteration < self.cfg.prior.critic_iterations
+        update = self.learner.update(self.storage, last_values, actor=not held)
         t2 = time.perf_counter()
         n = self.cfg.steps_per_env * self.cfg.env.num_envs
         self.iteration += 1
@@ -237,15 +251,18 @@ class Trainer:
             episodes["episode_length"])
         return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes,
                 **{k: v.item() / self.cfg.steps_per_env for k, v in info.items()}, **update,
-                "termination_distance": distance,
+                "termination_distance": distance, "actor_held": float(held),
                 "collect_s": t1 - t0, "update_s": t2 - t1, "steps_per_s": n / (t2 - t0)}
 
     def run(self) -> dict:
         cfg = self.cfg
         row: dict = {}
         if self.iteration == 0:  # where training starts from: the curves' first point
+            prior = self.fit_prior() if cfg.prior.steps else {}
             self.last_eval = self.evaluate()
-            self._log({"iteration": 0, "env_steps": 0, **self.last_eval})
+            self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
+            if cfg.iterations == 0:  # a run of the prior (or the untrained policy) alone
+                self.save_checkpoint()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not cfg.progress, unit="it",
                    dynamic_ncols=True)
         while self.iteration < cfg.iterations:

@@ -230,3 +230,20 @@ def test_point_mass_return_improves() -> None:
     _, returns = train(replace(FPO_PP, lr=1e-3, clip=0.2), PointMass(64), iterations=30, steps=40)
     first, last = returns[0], sum(returns[-3:]) / 3
     assert first < -35 and last > first / 2, returns
+
+
+@pytest.mark.parametrize("cfg", [FPO_PP, replace(PPO, adaptive_lr=True)], ids=["flow", "gaussian"])
+def test_an_update_with_the_actor_held_trains_the_critic_only(cfg: AlgoConfig) -> None:
+    """After a motion prior the critic learns first: the policy and lr stay, the critic moves."""
+    torch.manual_seed(0)
+    env = PointMass(32)
+    learner = Learner(cfg, env.obs_size, env.critic_obs_size, env.action_size)
+    storage = RolloutStorage(16)
+    last = collect(learner, env, storage, EpisodeTracker(env.num_envs, torch.device("cpu")))
+    policy = [p.clone() for p in learner.policy.parameters()]
+    critic = [p.clone() for p in learner.critic.parameters()]
+    lr = learner.lr
+    learner.update(storage, last, actor=False)
+    assert all(torch.equal(a, b) for a, b in zip(policy, learner.policy.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(critic, learner.critic.parameters()))
+    assert learner.lr == lr

@@ -89,8 +89,10 @@ class Learner:
         value_loss = (self.critic(batch["critic_obs"])[:, 0] - batch["returns"]).square().mean()
         return policy_loss, value_loss, log_ratio, probe
 
-    def update(self, storage: RolloutStorage, last_values: torch.Tensor) -> dict[str, float]:
-        """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics.
+    def update(self, storage: RolloutStorage, last_values: torch.Tensor,
+               actor: bool = True) -> dict[str, float]:
+        """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics. With
+        `actor` False only the critic learns (after a motion prior, before the actor may move).
 
         Before each step the policy's change since the rollout is measured on the minibatch:
         `divergence` (flow: mean squared change of the predicted clean action, in noise units;
@@ -116,10 +118,10 @@ class Learner:
                                 "approx_kl": (ratio - 1 - log_ratio).mean().item(), "divergence": divergence}
             if count == 0:
                 sums["ratio_error_first"] = (ratio - 1).abs().max().item()
-            if cfg.adaptive_lr:
+            if cfg.adaptive_lr and actor:
                 self._adapt_lr(divergence)
             self.optimizer.zero_grad(set_to_none=True)
-            (policy_loss + cfg.value_coef * value_loss).backward()
+            (cfg.value_coef * value_loss + (policy_loss if actor else 0.0)).backward()
             step_metrics["grad_norm"] = nn.utils.clip_grad_norm_(
                 [*self.policy.parameters(), *self.critic.parameters()], cfg.max_grad_norm).item()
             self.optimizer.step()

@@ -342,6 +342,20 @@ def observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
     return _observe_clean(env, episode, _pose(env, episode.physical, qpos, qvel))
 
 
+@jax.jit
+def episodes_at(env: TrackingEnv, clip: jax.Array, start: jax.Array, mode: jax.Array) -> Episode:
+    """Episodes (M,) of `clip` (M,) starting `start` s (M,) into it, with goal `mode` (M,): on the
+    first tile, no heading change, physics unrandomised. With `reference` and `observe_states` they
+    give the env's observation of chosen reference frames (the motion prior's data)."""
+    m = clip.shape[0]
+    origin = jnp.broadcast_to(env.terrain.tile_centres[0, 0], (m, 2))
+    yaw, zeros = jnp.zeros(m), jnp.zeros(m, jnp.int32)
+    ones = lambda *shape: jnp.ones((m, *shape))
+    physical = Physical(ones(), ones(env.nbody), ones(env.action_size), ones(env.action_size))
+    return Episode(clip=clip, start=start, step=zeros, yaw=yaw, level=zeros, tile=zeros, mode=mode,
+                   shift=shift_for(query(env.library, clip, start), yaw, origin), physical=physical)
+
+
 def reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFrame:
     """Reference of every env at `step` (N,) control steps into its episode, in the env's world."""
     frame = query(env.library, episode.clip, episode.start + step * env.cfg.control_dt)

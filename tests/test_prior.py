@@ -1,0 +1,63 @@
+"""The motion prior: its data is the env's own observation of reference states, fitting lowers the
+loss, bad settings are named."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from humanoid_fpo.learn.config import AlgoConfig, NetConfig
+from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.learn.prior import PriorConfig, check_prior, fit, reference_dataset, run_modes
+from humanoid_fpo.sim.env import reference, reset
+
+
+def test_a_reference_state_gives_the_env_observation(eval_envs) -> None:
+    """Unperturbed samples (copies=1) of each clip's first frame equal the env's observation at a
+    reset to that frame (the evaluation env: frame 0, no heading change, no noise)."""
+    env = eval_envs["native"]
+    data = reference_dataset(env, PriorConfig(copies=1), jax.random.key(0))
+    lengths = np.asarray(env.library.clip_length)
+    first = np.concatenate([[0], np.cumsum(lengths - 1)[:-1]])  # row of each clip's frame 0
+    assert data["obs"].shape == (int((lengths - 1).sum()), env.obs_size)
+    state = reset(env, jax.random.key(1), np.arange(env.num_envs))
+    np.testing.assert_allclose(data["obs"][first].numpy(), np.asarray(state.obs), atol=1e-5)
+    np.testing.assert_allclose(data["critic_obs"][first].numpy(), np.asarray(state.critic_obs), atol=1e-5)
+    target = reference(env, state.episode, state.episode.step + 1).qpos[:, 7:]
+    expected = np.clip((target - env.action_offset) / env.action_scale, -1, 1)
+    np.testing.assert_allclose(data["actions"][first].numpy(), np.asarray(expected), atol=1e-6)
+
+
+def test_perturbed_copies_differ_and_keep_their_targets(eval_envs) -> None:
+    env = eval_envs["native"]
+    data = reference_dataset(env, PriorConfig(copies=3), jax.random.key(0))
+    obs = data["obs"].numpy().reshape(-1, 3, env.obs_size)  # (frames, copies, O)
+    assert np.abs(obs[:, 1] - obs[:, 0]).max() > 0.05 and np.abs(obs[:, 2] - obs[:, 1]).max() > 0.05
+    actions = data["actions"].numpy().reshape(-1, 3, env.action_size)
+    np.testing.assert_array_equal(actions[:, 1], actions[:, 0])  # same targets: the next reference frame
+    assert run_modes("full", 0.0) == [0] and run_modes("hands", 0.5) == [1, 2]
+    assert run_modes("root", 0.3) == [2]
+
+
+@pytest.mark.parametrize("policy", ["flow", "gaussian"])
+def test_fitting_lowers_the_loss_on_a_tiny_set(policy: str) -> None:
+    torch.manual_seed(0)
+    tiny = NetConfig((32,))
+    learner = Learner(replace(AlgoConfig(), policy=policy, actor=tiny, critic=tiny, n_mc=4), 6, 6, 3)
+    obs = torch.randn(64, 6)
+    data = {"obs": obs, "critic_obs": obs, "actions": torch.tanh(obs[:, :3] @ torch.randn(3, 3))}
+    losses = fit(learner, data, PriorConfig(steps=300, batch=32, lr=3e-3))
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    ema = learner.eval_policy.state_dict()
+    assert all(torch.equal(v, learner.policy.state_dict()[k]) for k, v in ema.items())
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="prior.steps must be non-negative, got -5"):
+        check_prior(PriorConfig(steps=-5))
+    with pytest.raises(ValueError, match="prior.copies must be positive, got 0"):
+        check_prior(PriorConfig(copies=0))
