@@ -28,7 +28,7 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
 from humanoid_fpo.evaluate import FIGURES, evaluate_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
-from humanoid_fpo.learn.bridge import VecEnv
+from humanoid_fpo.learn.bridge import TrackingVecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import PriorConfig, check_prior, fit, reference_dataset
@@ -68,9 +68,9 @@ class TrainConfig:
     motions: MotionsConfig = field(default_factory=MotionsConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     termination_curriculum: TerminationCurriculum = field(default_factory=TerminationCurriculum)
+    """Training's termination distance from lenient (start) to env.termination_distance."""
     prior: PriorConfig = field(default_factory=PriorConfig)
     """Motion-prior warm start: the actor fitted to the reference before the first iteration."""
-    """Training's termination distance from lenient (start) to env.termination_distance."""
     device: str = "auto"
     """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
     seed: int = 0
@@ -153,7 +153,8 @@ class Trainer:
         if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
             cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
         self.cfg, self.library = cfg, library
-        self.env = VecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))  # bad settings raise here
+        # bad settings raise here
+        self.env = TrackingVecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library)
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
@@ -186,7 +187,8 @@ class Trainer:
         self.learner.load_state_dict(state["learner"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
         torch.set_rng_state(state["torch_rng"])
-        self.env = VecEnv(self.env.env, jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration))
+        key = jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration)
+        self.env = TrackingVecEnv(self.env.env, key)
         self.env.restore(state["env_progress"])
         self.metrics.truncate(self.iteration)
         evals = [r for r in self.metrics.rows() if "eval/success_rate" in r]

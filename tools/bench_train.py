@@ -4,7 +4,7 @@
     python tools/bench_train.py preset=gpu --check-transfers     # on a GPU
     .venv/bin/python tools/bench_train.py --backend mjx native   # both physics backends, side by side
 
-Arguments are `humanoid-fpo train` overrides. Env-only: VecEnv steps with random torch actions
+Arguments are `humanoid-fpo train` overrides. Env-only: TrackingVecEnv steps with random torch actions
 (what the trainer's rollout pays for the physics and the DLPack hand-over). End-to-end: whole
 trainer iterations (rollout with the policy, then the update), after one warm-up iteration.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,

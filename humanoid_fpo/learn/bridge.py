@@ -1,5 +1,6 @@
-"""The tracking env (either physics backend) as a torch `VecEnv`: arrays cross between JAX and torch
-by DLPack, zero copy on the same device (no host round trip in the rollout loop on a GPU)."""
+"""The tracking env (either physics backend) as a torch `VecEnv` (learn/rollout.py's protocol):
+arrays cross between JAX and torch by DLPack, zero copy on the same device (no host round trip in
+the rollout loop on a GPU)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _with_fail_rate(state: EnvState, clip_fail_rate: jax.Array) -> EnvState:
     return state.replace(clip_fail_rate=clip_fail_rate)
 
 
-class VecEnv:
+class TrackingVecEnv:
     """Holds the env state; `step` takes torch actions (N, A) and returns a torch `Transition`."""
 
     def __init__(self, env: TrackingEnv, key: jax.Array):
