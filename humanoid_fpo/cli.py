@@ -7,6 +7,8 @@
   humanoid-fpo eval RUN [--modes ...] [--noise ...] [--flow-steps ...]   success rate → RUN/eval/
   humanoid-fpo export RUN [-o DIR]                 policy.onnx, velocity.onnx with metadata
   humanoid-fpo render RUN --clip NAME [-o out.mp4] the policy with a translucent reference ghost
+  humanoid-fpo inspect RUN [RUN ...] --clip NAME --frame T --mode root -o actions.png
+                                                   many actions sampled at one state, run beside run
 
 RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 """
@@ -103,7 +105,8 @@ def _trained_env(args: argparse.Namespace):
 
     trained = train.load_trained(args.run, args.device)
     train.use_jax_cache(trained.cfg.jax_cache)
-    library = train.load_motions(args.motions) if getattr(args, "motions", None) else trained.library
+    library = (train.load_motions(args.motions, trained.cfg.env.model_path) if getattr(args, "motions", None)
+               else trained.library)
     terrain = trained.cfg.env.terrain
     if args.terrain:
         terrain = replace(terrain, types=tuple(args.terrain.split(",")))
@@ -179,8 +182,40 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_env_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from humanoid_fpo.action_samples import plot_action_samples, reference_observation, sample_actions
+
+    columns, names = [], None
+    for run in args.runs:
+        args.run = run
+        trained, env = _trained_env(args)
+        names = [env.mj_model.joint(i).name for i in range(1, env.mj_model.njnt)]
+        missing = [j for j in args.joints if j not in names]
+        if missing:
+            raise ValueError(f"{run}: no joint {missing[0]!r}; joints: {', '.join(names)}")
+        mode = args.mode or trained.cfg.env.conditioning
+        obs = reference_observation(env, args.clip, args.frame, mode)
+        actions = sample_actions(trained.learner, obs, args.samples, args.seed)
+        angles = np.asarray(env.action_offset) + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
+        label = f"{_run_dir(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"
+        columns.append((label, angles))
+    joints = tuple(names.index(j) for j in args.joints)
+    title = f"{args.samples} actions at {args.clip} frame {args.frame}, {mode} goals"
+    stats = plot_action_samples(columns, joints, tuple(args.joints), args.output, title)
+    rows = [[s["run"], f"{s['spread_rad']:.4f}", f"{s['pc1_share']:.2f}", f"{s['pc1_bimodality']:.2f}"]
+            for s in stats]
+    print(format_table(["run", "spread rad", "PC1 share", "PC1 bimodality"], rows))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        p.add_argument("runs", nargs="+", type=Path, help="run folders or checkpoints, one column each")
+    else:
+        p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
     p.add_argument("--terrain", help="terrain types, comma-separated (flat,rough,slopes,waves,steps); "
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
@@ -251,6 +286,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("inspect", help="many actions sampled at one reference state (flow: many x0; "
+                                       "Gaussian: many draws), on two joints and two principal components")
+    _add_env_options(p, many=True)
+    p.add_argument("--clip", required=True)
+    p.add_argument("--frame", type=int, required=True, help="control step into the clip (30 fps)")
+    p.add_argument("--mode", choices=MODES, help="goal mode (default: each run's conditioning)")
+    p.add_argument("--joints", nargs=2, default=["L_Hip_y", "R_Hip_y"], help="two joints to draw "
+                   "(default: left and right hip flexion)")
+    p.add_argument("--samples", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, required=True, help=".png")
+    p.set_defaults(func=cmd_inspect)
     return parser
 
 

@@ -10,7 +10,7 @@ modes, sampler noises and flow-step counts (one compiled env serves them all) an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import product
+from itertools import count, product
 
 import jax
 import numpy as np
@@ -122,6 +122,23 @@ def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], nois
         result = evaluate_clips(env, act, jax.random.key(seed), mode)
         results.append({"mode": mode, "noise": noise, "flow_steps": steps, **result})
     return results
+
+
+def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Open-loop reference targets as a policy for `evaluate_clips` (a fresh one per call of it): at
+    its k-th call, each clip's frame k joint angles as a normalised action (C, A), the ceiling of a
+    prior that copies the reference. Observations are ignored."""
+    lib = env.library
+    start, length = np.asarray(lib.clip_start), np.asarray(lib.clip_length)
+    joints = np.asarray(lib.qpos)[:, 7:]
+    offset, scale = np.asarray(env.action_offset), np.asarray(env.action_scale)
+    calls = count(1)
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        target = joints[start + np.minimum(next(calls), length - 1)]
+        return torch.as_tensor(np.clip((target - offset) / scale, -1.0, 1.0), dtype=torch.float32)
+
+    return act
 
 
 def markdown_tables(results: list[dict]) -> str:

@@ -31,7 +31,7 @@ from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.bridge import TrackingVecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.learn.prior import PriorConfig, check_prior, fit, reference_dataset
+from humanoid_fpo.learn.prior import PriorConfig, check_prior, warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
@@ -115,16 +115,18 @@ def check_config(cfg: TrainConfig) -> None:
                          f"algo.minibatches={cfg.algo.minibatches}")
 
 
-def load_motions(path: str | Path) -> MotionLibrary:
-    """A packed library file, or clip files/folders retargeted onto the default humanoid."""
+def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibrary:
+    """A packed library file (checked against the humanoid: a library made for another one is an
+    error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
+    (env.model_path), else the built-in one."""
     path = Path(path).expanduser()
     if not path.exists():
         raise MotionFileError(path, "no such motion library, clip or folder")
+    model = load_model(model_path or ASSET_PATH)
     if path.is_file() and path.suffix == ".npz":
         with np.load(path) as data:
             if "format_version" in data.files:
-                return load_library(path, load_model())
-    model = load_model()
+                return load_library(path, model)
     files = find_motion_files([path])
     clips, rows = retarget_files(files, model, progress=False)
     for row in rows:
@@ -149,7 +151,8 @@ class Trainer:
         self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                                    "cpu" if cfg.device == "auto" else cfg.device)
         torch.manual_seed(cfg.seed)
-        library = load_library(run_dir / "motions.npz") if resume else load_motions(cfg.motions.path)
+        library = (load_library(run_dir / "motions.npz") if resume else
+                   load_motions(cfg.motions.path, cfg.env.model_path))
         if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
             cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
         self.cfg, self.library = cfg, library
@@ -167,6 +170,7 @@ class Trainer:
         self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.iteration, self.env_steps, self.last_eval = 0, 0, {}
+        self.resumed = resume
         if resume:
             self._load_checkpoint()
         self.wandb = self._init_wandb()
@@ -227,10 +231,9 @@ class Trainer:
     def fit_prior(self) -> dict:
         """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
-        data = reference_dataset(self.env.env, self.cfg.prior, jax.random.key(self.cfg.seed))
-        losses = fit(self.learner, data, self.cfg.prior, self.cfg.seed)
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed)
         last = losses[-50:]
-        return {"prior/samples": data["actions"].shape[0], "prior/loss_first": losses[0],
+        return {"prior/samples": samples, "prior/loss_first": losses[0],
                 "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
 
     def train_iteration(self) -> dict:
@@ -259,11 +262,11 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         row: dict = {}
-        if self.iteration == 0:  # where training starts from: the curves' first point
+        if self.iteration == 0 and not self.resumed:  # where training starts: the curves' first point
             prior = self.fit_prior() if cfg.prior.steps else {}
             self.last_eval = self.evaluate()
             self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
-            if cfg.iterations == 0:  # a run of the prior (or the untrained policy) alone
+            if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
                 self.save_checkpoint()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not cfg.progress, unit="it",
                    dynamic_ncols=True)

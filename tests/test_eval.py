@@ -145,6 +145,37 @@ def test_bad_input_is_named_and_writes_nothing(run_dir: Path, tmp_path: Path, ca
     assert not (tmp_path / "out").exists()
 
 
+def test_inspect_draws_flow_and_gaussian_samples_side_by_side(run_dir: Path, tmp_path: Path, capsys) -> None:
+    from dataclasses import replace
+
+    cfg = train.load_trained(run_dir).cfg
+    gaussian = tmp_path / "gaussian"
+    train.Trainer(replace(cfg, algo=replace(cfg.algo, policy="gaussian"), run_dir=str(gaussian)),
+                  gaussian).save_checkpoint()
+    out = tmp_path / "actions.png"
+    assert main(["inspect", str(run_dir), str(gaussian), "--clip", "stand", "--frame", "3", "--mode", "root",
+                 "--samples", "64", "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if "(flow" in line or "(gaussian" in line]
+    assert [r[1] for r in rows] == ["(flow,", "(gaussian,"]
+    assert all(float(r[4]) > 0 for r in rows), "samples differ"
+    assert imageio.imread(out).shape[1] > imageio.imread(out).shape[0], "two columns"
+    assert main(["inspect", str(run_dir), "--clip", "stand", "--frame", "999", "-o", str(out)]) == 1
+    assert "frame 999 is outside clip 'stand'" in capsys.readouterr().err
+    assert main(["inspect", str(run_dir), "--clip", "stand", "--frame", "1", "--joints", "L_Hip_y", "Tail",
+                 "-o", str(out)]) == 1
+    assert "no joint 'Tail'" in capsys.readouterr().err
+
+
+def test_bimodality_tells_one_mode_from_two() -> None:
+    from humanoid_fpo.action_samples import bimodality
+
+    rng = np.random.default_rng(0)
+    one = rng.normal(size=4000)
+    two = np.concatenate([rng.normal(-3, 1, 2000), rng.normal(3, 1, 2000)])
+    assert abs(bimodality(one) - 1 / 3) < 0.03 and bimodality(two) > 0.56
+
+
 def test_terrain_at_a_fixed_level() -> None:
     cfg = TerrainConfig(types=("rough", "steps"), num_levels=5)
     hardest = at_level(cfg, 4)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from humanoid_fpo.evaluate import reference_policy
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.learn.prior import PriorConfig, check_prior, fit, reference_dataset, run_modes
+from humanoid_fpo.learn.prior import (PriorConfig, check_prior, fit, reference_dataset, run_modes,
+                                      visited_dataset, warm_start)
 from humanoid_fpo.sim.env import reference, reset
 
 
@@ -27,6 +29,9 @@ def test_a_reference_state_gives_the_env_observation(eval_envs) -> None:
     state = reset(env, jax.random.key(1), np.arange(env.num_envs))
     np.testing.assert_allclose(data["obs"][first].numpy(), np.asarray(state.obs), atol=1e-5)
     np.testing.assert_allclose(data["critic_obs"][first].numpy(), np.asarray(state.critic_obs), atol=1e-5)
+    chunked = reference_dataset(env, PriorConfig(copies=1), jax.random.key(0), chunk=7)  # padded last chunk
+    for name, x in data.items():
+        np.testing.assert_allclose(chunked[name].numpy(), x.numpy(), atol=1e-5, err_msg=name)
     target = reference(env, state.episode, state.episode.step + 1).qpos[:, 7:]
     expected = np.clip((target - env.action_offset) / env.action_scale, -1, 1)
     np.testing.assert_allclose(data["actions"][first].numpy(), np.asarray(expected), atol=1e-6)
@@ -56,8 +61,60 @@ def test_fitting_lowers_the_loss_on_a_tiny_set(policy: str) -> None:
     assert all(torch.equal(v, learner.policy.state_dict()[k]) for k, v in ema.items())
 
 
+def test_action_noise_keeps_the_flow_s_spread() -> None:
+    """Fitted to noiseless targets a flow narrows towards one action per state; with action_noise
+    σ it keeps about σ of spread for RL to explore with."""
+    obs = torch.randn(64, 6)
+    data = {"obs": obs, "critic_obs": obs, "actions": 0.5 * torch.tanh(obs[:, :3])}
+    spreads = []
+    for noise in (0.0, 0.05):
+        torch.manual_seed(0)
+        small = NetConfig((64, 64))
+        learner = Learner(replace(AlgoConfig(), actor=small, critic=small, n_mc=4, noise_std=0.05), 6, 6, 3)
+        fit(learner, data, PriorConfig(steps=1000, batch=64, lr=3e-3, action_noise=noise))
+        spreads.append(learner.action_spread(obs, samples=32))
+    assert spreads[0] < 0.5 * spreads[1] and 0.04 < spreads[1] < 0.07, spreads  # measured: 0.018, 0.053
+
+
+def test_dagger_relabels_the_states_the_actor_reaches(eval_envs) -> None:
+    env = eval_envs["native"]
+    tiny = NetConfig((32,))
+    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, n_mc=2, flow_steps=2), env.obs_size,
+                      env.obs_size, env.action_size)
+    visited = visited_dataset(env, learner, 3, jax.random.key(2))
+    n = env.num_envs
+    assert visited["obs"].shape == (3 * n, env.obs_size)
+    assert visited["actions"].shape == (3 * n, env.action_size)
+    state = reset(env, jax.random.key(2))
+    np.testing.assert_allclose(visited["obs"][:n].numpy(), np.asarray(state.obs), atol=1e-6)
+    target = reference(env, state.episode, state.episode.step + 3).qpos[:, 7:]  # the third state's label
+    expected = np.clip((target - env.action_offset) / env.action_scale, -1, 1)
+    np.testing.assert_allclose(visited["actions"][2 * n:].numpy(), np.asarray(expected), atol=1e-5)
+    assert np.abs(visited["obs"][2 * n:].numpy() - visited["obs"][:n].numpy()).max() > 0.01, "it moved"
+
+    cfg = PriorConfig(steps=5, batch=8, copies=1, dagger_rounds=2, dagger_steps=3)
+    losses, samples = warm_start(learner, env, cfg)
+    frames = int((np.asarray(env.library.clip_length) - 1).sum())
+    assert len(losses) == 15 and samples == frames + 2 * 3 * n
+
+
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="prior.steps must be non-negative, got -5"):
         check_prior(PriorConfig(steps=-5))
     with pytest.raises(ValueError, match="prior.copies must be positive, got 0"):
         check_prior(PriorConfig(copies=0))
+    with pytest.raises(ValueError, match="prior.dagger_steps must be positive, got 0"):
+        check_prior(PriorConfig(dagger_steps=0))
+    with pytest.raises(ValueError, match="prior.action_noise must be non-negative, got -0.1"):
+        check_prior(PriorConfig(action_noise=-0.1))
+
+
+def test_reference_policy_plays_the_next_frames(eval_envs) -> None:
+    """The open-loop ceiling of a prior: its k-th action is each clip's frame k as a target."""
+    env = eval_envs["native"]
+    state = reset(env, jax.random.key(1), np.arange(env.num_envs))
+    act = reference_policy(env)
+    for k in (1, 2):
+        target = reference(env, state.episode, state.episode.step + k).qpos[:, 7:]
+        expected = np.clip((target - env.action_offset) / env.action_scale, -1, 1)
+        np.testing.assert_allclose(act(torch.zeros(1)).numpy(), np.asarray(expected), atol=1e-5)

@@ -14,6 +14,7 @@ import torch
 
 from humanoid_fpo import train
 from humanoid_fpo.cli import main
+from humanoid_fpo.learn.prior import PriorConfig
 from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.curriculum import TerminationCurriculum
@@ -106,6 +107,45 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     assert [r["termination_distance"] for r in rows[1:]] == pytest.approx([0.8, 0.72, 0.648, 0.5832])
     assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["iteration"] == 4
     assert json.loads((run_dir / "eval.json").read_text())["iteration"] == 4
+
+
+def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
+    """iterations=0 with a prior saves the fitted policy (logged: samples, loss, seconds); resume=
+    with more iterations trains on from it without fitting again."""
+    library_file = tmp_path / "library.npz"
+    save_library(tracking_library, library_file)
+    run_dir = tmp_path / "prior"
+    cfg = tiny_train_config(library_file, run_dir, iterations=0, prior=PriorConfig(steps=20, batch=16))
+    trainer = train.Trainer(cfg, run_dir)
+    untrained = {k: v.clone() for k, v in trainer.learner.policy.state_dict().items()}
+    trainer.run()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0] and rows[0]["prior/loss"] < rows[0]["prior/loss_first"]
+    assert rows[0]["prior/samples"] > 0 and rows[0]["prior/seconds"] > 0 and "eval/frames" in rows[0]
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    assert saved["iteration"] == 0
+    fitted = saved["learner"]["policy"]
+    assert any(not torch.equal(v, untrained[k]) for k, v in fitted.items())
+
+    resumed = train.Trainer(replace(cfg, iterations=2), run_dir, resume=True)
+    for k, v in resumed.learner.policy.state_dict().items():
+        torch.testing.assert_close(v, fitted[k])
+    resumed.run()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    assert [("prior/loss" in r) for r in rows] == [True, False, False], "the prior is fitted once"
+
+
+def test_a_prior_on_a_library_for_another_humanoid_is_named(tracking_library, tmp_path, capsys) -> None:
+    foreign = tmp_path / "foreign.npz"
+    save_library(replace(tracking_library, body_names=tuple(f"b{i}" for i in range(24))), foreign)
+    run_dir = tmp_path / "run"
+    assert main(["train", f"motions.path={foreign}", "prior.steps=100", f"run_dir={run_dir}",
+                 "progress=false", "jax_cache=null"]) == 1
+    assert f"{foreign}: made for another humanoid" in capsys.readouterr().err
+    assert not (run_dir / "config.yaml").exists()
+    assert main(["train", "prior.steps=-1", f"run_dir={run_dir}"]) == 1
+    assert "prior.steps must be non-negative, got -1" in capsys.readouterr().err
 
 
 def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch, capsys) -> None:

@@ -2,9 +2,10 @@
 
 Data: every frame t of every clip (but the last), as the reference state and as perturbed copies of
 it (joint angles, root position and orientation, velocities), observed by the env's own code
-(`sim.env.observe_states`) under each goal mode the run trains; target: the next frame's joint
-angles as a normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1). The flow is fitted with
-its CFM loss, the Gaussian with its likelihood. Shapes: M samples, O observation, A action.
+(`sim.env.observe_states`) under each goal mode the run trains; then, DAgger-style, the states the
+fitted actor itself reaches in the training env. Target: the next frame's joint angles as a
+normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1). The flow is fitted with its CFM
+loss, the Gaussian with its likelihood. Shapes: M samples, O observation, A action.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from humanoid_fpo.learn.bridge import to_torch
+from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference
+from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.quat import quat_mul
 
@@ -26,9 +27,13 @@ from humanoid_fpo.sim.quat import quat_mul
 @dataclass(frozen=True)
 class PriorConfig:
     steps: int = 0
-    """Supervised steps before the first RL iteration (0: no prior)."""
+    """Supervised steps of each fit: the first and one per DAgger round (0: no prior)."""
     batch: int = 512
     lr: float = 1e-3
+    action_noise: float = 0.0
+    """Std (normalised action units) of noise added to the targets at every step. A flow fitted to
+    noiseless targets collapses to one action per state and leaves RL nothing to explore with;
+    algo.noise_std keeps an untrained flow's spread."""
     copies: int = 4
     """States per reference frame: the reference itself and copies - 1 perturbed ones."""
     joint_noise: float = 0.1
@@ -37,17 +42,24 @@ class PriorConfig:
     """m and rad, std of the root position and orientation perturbation."""
     velocity_noise: float = 0.3
     """m/s and rad/s, std of the velocity perturbation."""
+    dagger_rounds: int = 0
+    """Rounds of relabelling after the first fit: the actor plays the training env (actions sampled
+    as in rollouts, restarts as in training) for dagger_steps control steps; the states it reaches,
+    labelled with the reference's next frame, join the data and the fit goes on."""
+    dagger_steps: int = 64
     critic_iterations: int = 0
     """RL iterations after the prior in which only the critic learns, so that a random critic's
     advantages do not undo the prior."""
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "critic_iterations"):
-        value, positive = getattr(cfg, name), name in ("batch", "copies")
+    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "critic_iterations"):
+        value, positive = getattr(cfg, name), name in ("batch", "copies", "dagger_steps")
         if value < positive:
             kind = "positive" if positive else "non-negative"
             raise ValueError(f"prior.{name} must be {kind}, got {value}")
+    if cfg.action_noise < 0:
+        raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -56,21 +68,78 @@ def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
     return list(range(base, len(MODES) if goal_drop_ratio > 0 else base + 1))
 
 
-def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array) -> dict[str, torch.Tensor]:
-    """{"obs": (M, O), "critic_obs": (M, O), "actions": (M, A)} over every frame, copy and mode."""
+def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
+                      chunk: int = 4096) -> dict[str, torch.Tensor]:
+    """{"obs": (M, O), "critic_obs": (M, O), "actions": (M, A)} over every frame, copy and mode,
+    observed `chunk` states at a time (one compiled size; bounded memory on the native backend)."""
     lib = env.library
     clip = np.concatenate([np.full(n - 1, c) for c, n in enumerate(np.asarray(lib.clip_length))])
     frame = np.concatenate([np.arange(n - 1) for n in np.asarray(lib.clip_length)])
     modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
     grid = np.stack(np.meshgrid(np.arange(len(clip)), np.arange(cfg.copies), modes, indexing="ij"), -1)
-    index, copy, mode = grid.reshape(-1, 3).T
-    episode = episodes_at(env, jnp.asarray(clip[index]), jnp.asarray(frame[index] / lib.fps, jnp.float32),
+    rows = grid.reshape(-1, 3)
+    size = min(chunk, len(rows))
+    parts = []
+    for k, start in enumerate(range(0, len(rows), size)):
+        part = rows[start:start + size]
+        index, copy, mode = np.concatenate([part, np.repeat(part[-1:], size - len(part), 0)]).T  # padded
+        samples = _samples(env, cfg, clip[index], frame[index], copy, mode, jax.random.fold_in(key, k))
+        parts.append({name: to_torch(x[:len(part)]) for name, x in samples.items()})
+    return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+
+def _samples(env: TrackingEnv, cfg: PriorConfig, clip: np.ndarray, frame: np.ndarray, copy: np.ndarray,
+             mode: np.ndarray, key: jax.Array) -> dict[str, jax.Array]:
+    """The observations and target actions of frames `frame` (M,) of clips `clip` (M,) under goal
+    modes `mode` (M,), perturbed where `copy` (M,) > 0."""
+    episode = episodes_at(env, jnp.asarray(clip), jnp.asarray(frame / env.library.fps, jnp.float32),
                           jnp.asarray(mode, jnp.int32))
     now, then = reference(env, episode, episode.step), reference(env, episode, episode.step + 1)
     qpos, qvel = _perturb(cfg, now.qpos, now.qvel, jnp.asarray(copy > 0), key)
     obs, critic_obs = observe_states(env, episode, qpos, qvel)
-    actions = jnp.clip((then.qpos[:, 7:] - env.action_offset) / env.action_scale, -1.0, 1.0)
-    return {"obs": to_torch(obs), "critic_obs": to_torch(critic_obs), "actions": to_torch(actions)}
+    return {"obs": obs, "critic_obs": critic_obs, "actions": _target(env, then.qpos)}
+
+
+def _target(env: TrackingEnv, qpos: jax.Array) -> jax.Array:
+    """(M, A) the normalised action whose PD targets are the joint angles of `qpos` (M, nq)."""
+    return jnp.clip((qpos[:, 7:] - env.action_offset) / env.action_scale, -1.0, 1.0)
+
+
+def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
+                    key: jax.Array) -> dict[str, torch.Tensor]:
+    """DAgger relabelling: the states the actor reaches in `env` (the training env: random starts,
+    randomisation, restarts) over `steps` control steps, as the env observed them, each labelled
+    with its episode's next reference frame; steps × N samples."""
+    state, parts = reset(env, key), []
+    for _ in range(steps):
+        obs = to_torch(state.obs)
+        target = _target(env, reference(env, state.episode, state.episode.step + 1).qpos)
+        parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
+        action = learner.eval_action(obs.to(learner.device), random_x0=True)
+        state = step(env, state, to_jax(action.cpu()))
+    return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+
+def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig,
+               seed: int = 0) -> tuple[list[float], int]:
+    """The whole prior: fit on the reference dataset, then `cfg.dagger_rounds` rounds of relabelled
+    visited states and more fitting. Observations enter the normalisers once each. Returns the
+    loss of every step and the number of samples fitted."""
+    key = jax.random.key(seed)
+    data = reference_dataset(env, cfg, key)
+    _observe(learner, data)
+    losses = fit(learner, data, cfg, seed)
+    for round_ in range(1, cfg.dagger_rounds + 1):
+        visited = visited_dataset(env, learner, cfg.dagger_steps, jax.random.fold_in(key, round_))
+        _observe(learner, visited)
+        data = {name: torch.cat([data[name], visited[name].to(data[name].device)]) for name in data}
+        losses += fit(learner, data, cfg, seed + round_)
+    return losses, data["actions"].shape[0]
+
+
+def _observe(learner: Learner, data: dict[str, torch.Tensor]) -> None:
+    learner.obs_norm.update(data["obs"].to(learner.device))
+    learner.critic_norm.update(data["critic_obs"].to(learner.device))
 
 
 def _perturb(cfg: PriorConfig, qpos: jax.Array, qvel: jax.Array, which: jax.Array,
@@ -89,19 +158,20 @@ def _perturb(cfg: PriorConfig, qpos: jax.Array, qvel: jax.Array, which: jax.Arra
 
 
 def fit(learner: Learner, data: dict[str, torch.Tensor], cfg: PriorConfig, seed: int = 0) -> list[float]:
-    """`cfg.steps` supervised steps of the actor on `data` (after folding its observations into the
-    normalisers); the EMA weights start from the result. Returns the loss of every step: the flow's
-    CFM loss in noise units, or the Gaussian's negative log-likelihood per action dimension."""
+    """`cfg.steps` supervised steps of the actor on `data`, its observations normalised by the
+    learner's normalisers as they stand; the EMA weights start from the result. Returns the loss of
+    every step: the flow's CFM loss in noise units, or the Gaussian's negative log-likelihood per
+    action dimension."""
     device = learner.device
     data = {k: v.to(device) for k, v in data.items()}
-    learner.obs_norm.update(data["obs"])
-    learner.critic_norm.update(data["critic_obs"])
     policy, generator = learner.policy, torch.Generator(device).manual_seed(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     losses = []
     for _ in range(cfg.steps):
         idx = torch.randint(0, data["actions"].shape[0], (cfg.batch,), device=device, generator=generator)
         obs, action = learner.obs_norm(data["obs"][idx]), data["actions"][idx]
+        if cfg.action_noise:
+            action = action + cfg.action_noise * torch.randn(action.shape, device=device, generator=generator)
         loss = _loss(learner, obs, action, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
