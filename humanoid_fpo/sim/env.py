@@ -334,11 +334,18 @@ def with_termination_distance(state: EnvState, distance: jax.Array) -> EnvState:
     return state.replace(termination_distance=jnp.asarray(distance, jnp.float32))
 
 
-@jax.jit
 def observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
                    qvel: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations (N, O), without noise, of any physics states qpos (N, nq),
     qvel (N, nv) against the episodes' next reference frames: what deploy/ rebuilds with numpy."""
+    # The native backend hands the states to a host callback; one still being computed when the
+    # program starts hangs XLA's CPU runtime there (seen with one XLA thread), so wait for them.
+    return _observe_states(env, *jax.block_until_ready((episode, qpos, qvel)))
+
+
+@jax.jit
+def _observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
+                    qvel: jax.Array) -> tuple[jax.Array, jax.Array]:
     return _observe_clean(env, episode, _pose(env, episode.physical, qpos, qvel))
 
 
