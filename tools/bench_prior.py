@@ -8,9 +8,9 @@ The clips of --motions (default: ../shared/motions/asap_smpl) are retargeted int
 for the --held-out names, RUNS/held_out.npz. Runs (`humanoid-fpo train`, conditioning=mixed so that
 one policy serves every goal mode, the CPU preset otherwise, fitted on RUNS/fit.npz):
 
-    untrained                            iterations=0
+    untrained                            prior.steps=0 iterations=0
     flow_prior, gaussian_prior           prior.steps=N iterations=0 (algo=fpo_pp, algo=ppo)
-    flow_rl, gaussian_rl                 from scratch, iterations=B
+    flow_rl, gaussian_rl                 from scratch (prior.steps=0), iterations=B
     flow_prior_rl, gaussian_prior_rl     the prior's run copied and resumed to iterations=B
 
 A finished run is read back, a killed one resumed. Every final policy, and open-loop reference
@@ -60,7 +60,7 @@ def runs_of(policy: str, prior_steps: int, iterations: int) -> dict[str, tuple[l
     prior = [algo, f"prior.steps={prior_steps}"]
     return {f"{policy}_prior": ([*prior, "iterations=0"], None),
             f"{policy}_prior_rl": ([*prior, f"iterations={iterations}"], f"{policy}_prior"),
-            f"{policy}_rl": ([algo, f"iterations={iterations}"], None)}
+            f"{policy}_rl": ([algo, "prior.steps=0", f"iterations={iterations}"], None)}
 
 
 def split_library(motions: Path, held_out: list[str], runs: Path) -> tuple[Path, Path]:
@@ -90,8 +90,8 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
     if base and not (run_dir / "checkpoint.pt").exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(runs / base, run_dir)
-    if (run_dir / "checkpoint.pt").exists():
-        train.main([f"resume={run_dir}", *overrides])
+    if (run_dir / "checkpoint.pt").exists():  # the run's config.yaml holds the rest
+        train.main([f"resume={run_dir}", f"iterations={cfg.iterations}", "progress=false"])
     else:
         shutil.rmtree(run_dir, ignore_errors=True)
         train.main([*overrides, f"run_dir={run_dir}"])
@@ -173,7 +173,8 @@ def main() -> None:
     args.runs.mkdir(parents=True, exist_ok=True)
     fit, held_out = split_library(args.motions, args.held_out, args.runs)
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
-    plan = {"untrained": (["algo=fpo_pp", "iterations=0"], None)} if "flow" in args.only else {}
+    untrained = {"untrained": (["algo=fpo_pp", "prior.steps=0", "iterations=0"], None)}
+    plan = untrained if "flow" in args.only else {}
     for policy in args.only:
         plan |= runs_of(policy, args.prior_steps, args.iterations)
     rows = {name: train_run(name, [*common, *overrides], base, args.runs)
