@@ -169,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.motions.exists():
         raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
-    command = "python tools/bench_prior.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python tools/bench_prior.py", *sys.argv[1:]])
     args.runs.mkdir(parents=True, exist_ok=True)
     fit, held_out = split_library(args.motions, args.held_out, args.runs)
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
@@ -185,8 +185,10 @@ def main() -> None:
     results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1))
-    plot(rows, args.runs / "prior_vs_scratch.png", f"{machine()}: {' '.join(common[2:]) or 'CPU preset'}")
     clips = {name: load_library(path).num_clips for name, path in libraries.items()}
+    title = (f"{machine()}: {clips['fit']} ASAP clips, mixed goals, prior.steps={args.prior_steps}, "
+             f"{args.iterations} iterations {' '.join(args.overrides)}")
+    plot(rows, args.runs / "prior_vs_scratch.png", title.rstrip())
     write_rows(args.output, SECTION, HEADER, table_rows(results, rows, clips, command), slice(1, 5))
 
 
