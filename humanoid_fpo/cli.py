@@ -195,14 +195,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         missing = [j for j in args.joints if j not in names]
         if missing:
             raise ValueError(f"{run}: no joint {missing[0]!r}; joints: {', '.join(names)}")
-        mode = args.mode or trained.cfg.env.conditioning
-        obs = reference_observation(env, args.clip, args.frame, mode)
+        obs = reference_observation(env, args.clip, args.frame, args.mode or trained.cfg.env.conditioning)
         actions = sample_actions(trained.learner, obs, args.samples, args.seed)
         angles = np.asarray(env.action_offset) + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
         label = f"{_run_dir(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"
         columns.append((label, angles))
     joints = tuple(names.index(j) for j in args.joints)
-    title = f"{args.samples} actions at {args.clip} frame {args.frame}, {mode} goals"
+    goals = f"{args.mode} goals" if args.mode else "each run's goals"
+    title = f"{args.samples} actions at {args.clip} frame {args.frame}, {goals}"
     stats = plot_action_samples(columns, joints, tuple(args.joints), args.output, title)
     rows = [[s["run"], f"{s['spread_rad']:.4f}", f"{s['pc1_share']:.2f}", f"{s['pc1_bimodality']:.2f}"]
             for s in stats]
