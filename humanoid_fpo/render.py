@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -67,5 +68,9 @@ def write_render(model: mujoco.MjModel, qpos: np.ndarray, fps: float, out: str |
         if kind == ".png":
             imageio.imwrite(tmp, tile(frames))
         else:
-            imageio.mimwrite(tmp, list(frames), fps=fps, macro_block_size=8)
+            with warnings.catch_warnings():
+                # imageio-ffmpeg starts ffmpeg by fork and an immediate exec: JAX's at-fork warning
+                # (its threads in the child) does not apply to a child that only execs.
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+                imageio.mimwrite(tmp, list(frames), fps=fps, macro_block_size=8)
     return out

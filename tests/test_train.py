@@ -7,6 +7,8 @@ compiles, so this file adds no env compile of its own.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -146,6 +148,14 @@ def test_a_prior_on_a_library_for_another_humanoid_is_named(tracking_library, tm
     assert not (run_dir / "config.yaml").exists()
     assert main(["train", "prior.steps=-1", f"run_dir={run_dir}"]) == 1
     assert "prior.steps must be non-negative, got -1" in capsys.readouterr().err
+
+
+def test_commands_print_no_warp_message() -> None:
+    """mujoco.mjx's "Failed to import warp" lines (its optional backend, unused here) are dropped."""
+    done = subprocess.run([sys.executable, "-m", "humanoid_fpo.cli", "train", "--help"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "env.num_envs" in done.stdout
+    assert "warp" not in done.stdout + done.stderr
 
 
 def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch, capsys) -> None:
