@@ -95,15 +95,16 @@ class _TrainHelp(argparse.Action):
         parser.exit()
 
 
-def _trained_env(args: argparse.Namespace):
-    """The run's EMA policy and an eval-protocol env over its clips (or --motions), on --terrain."""
+def _trained_env(args: argparse.Namespace, run: Path | None = None):
+    """The EMA policy of `run` (default: args.run) and an eval-protocol env over its clips (or
+    --motions), on --terrain."""
     from dataclasses import replace
 
     from humanoid_fpo import train
     from humanoid_fpo.sim.env import eval_config, make_env
     from humanoid_fpo.sim.terrain import at_level
 
-    trained = train.load_trained(args.run, args.device)
+    trained = train.load_trained(run or args.run, args.device)
     train.use_jax_cache(trained.cfg.jax_cache)
     library = (train.load_motions(args.motions, trained.cfg.env.model_path) if getattr(args, "motions", None)
                else trained.library)
@@ -189,8 +190,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     columns, names = [], None
     for run in args.runs:
-        args.run = run
-        trained, env = _trained_env(args)
+        trained, env = _trained_env(args, run)
         names = [env.mj_model.joint(i).name for i in range(1, env.mj_model.njnt)]
         missing = [j for j in args.joints if j not in names]
         if missing:

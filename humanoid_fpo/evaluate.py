@@ -18,7 +18,7 @@ import torch
 
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import TrackingEnv, reset, step
+from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
@@ -131,12 +131,10 @@ def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]
     lib = env.library
     start, length = np.asarray(lib.clip_start), np.asarray(lib.clip_length)
     joints = np.asarray(lib.qpos)[:, 7:]
-    offset, scale = np.asarray(env.action_offset), np.asarray(env.action_scale)
     calls = count(1)
 
     def act(obs: torch.Tensor) -> torch.Tensor:
-        target = joints[start + np.minimum(next(calls), length - 1)]
-        return torch.as_tensor(np.clip((target - offset) / scale, -1.0, 1.0), dtype=torch.float32)
+        return to_torch(action_for(env, joints[start + np.minimum(next(calls), length - 1)]))
 
     return act
 

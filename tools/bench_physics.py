@@ -22,7 +22,8 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import numpy as np
 
-from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose, reference, reset, step
+from humanoid_fpo.sim.env import (EnvConfig, action_for, eval_config, make_env, mean_pose, reference, reset,
+                                  step)
 from humanoid_fpo.train import load_motions
 
 from bench_env import measure_physics
@@ -42,7 +43,7 @@ def reference_tracking(cfg: EnvConfig, library) -> tuple[float, float]:
     frames, errors = np.zeros(env.num_envs), []
     for _ in range(int(library.clip_length.max()) - 1):
         target = reference(env, state.episode, state.episode.step + 1).qpos[:, 7:]
-        state = step(env, state, (target - env.action_offset) / env.action_scale)
+        state = step(env, state, action_for(env, target))
         errors.append(np.asarray(state.info["body_error"]).mean(1)[active])
         frames += active
         active &= ~np.asarray(state.done)

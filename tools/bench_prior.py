@@ -98,23 +98,27 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
     return MetricsLog(run_dir / "metrics.jsonl").rows()
 
 
-def evaluate_run(run_dir: Path, libraries: dict[str, Path]) -> dict[str, dict[str, dict]]:
-    """{set: {mode: protocol figures}} of a run's final policy, and under "<set>/reference" those
-    of open-loop reference targets (one figure for every mode: they ignore the goals)."""
+def evaluate_run(run_dir: Path, libraries: dict[str, Path],
+                 reference: bool = False) -> dict[str, dict[str, dict]]:
+    """{set: {mode: protocol figures}} of a run's final policy; with `reference`, those of open-loop
+    reference targets on the run's envs instead (one figure for every mode: they ignore the goals)."""
     trained = train.load_trained(run_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, path in libraries.items():
         library = load_library(path)
         env = make_env(eval_config(trained.cfg.env, library.num_clips), library)
-        grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])
-        results[name] = {r["mode"]: r for r in grid}
-        reference = evaluate_clips(env, reference_policy(env), jax.random.key(0))
-        results[f"{name}/reference"] = {mode: reference for mode in MODES}
+        if reference:
+            figures = evaluate_clips(env, reference_policy(env), jax.random.key(0))
+            results[name] = {mode: figures for mode in MODES}
+        else:
+            grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])
+            results[name] = {r["mode"]: r for r in grid}
     return results
 
 
 def table_rows(results: dict, rows: dict[str, list[dict]], clips: dict[str, int], command: str) -> list[str]:
-    """Per clip set: open-loop reference targets, then every run's final policy."""
+    """Per clip set: open-loop reference targets (results["reference"]), then every run's final
+    policy."""
     def cells(figures: dict[str, dict]) -> list[str]:
         return [f"{figures[m]['success_rate']:.2f} / {figures[m]['frames']:.1f} / "
                 f"{figures[m]['g_mpjpe_mm']:.0f}" for m in MODES]
@@ -125,10 +129,10 @@ def table_rows(results: dict, rows: dict[str, list[dict]], clips: dict[str, int]
         loss = f"{first['prior/loss_first']:.2f} → {first['prior/loss']:.2f}"
         return f"{first['prior/seconds']:.0f} s, loss {loss}"
 
-    out, any_run = [], next(iter(rows))
+    out = []
     date = datetime.date.today().isoformat()
     for name, label in (("fit", "ASAP, fitted"), ("held_out", "ASAP, held out")):
-        policies = [("open-loop reference targets", results[any_run][f"{name}/reference"], 0, "–")]
+        policies = [("open-loop reference targets", results["reference"][name], 0, "–")]
         policies += [(run.replace("_", " "), results[run][name], run_rows[-1]["env_steps"], fit(run_rows[0]))
                      for run, run_rows in rows.items()]
         for policy, figures, steps, prior in policies:
@@ -183,6 +187,7 @@ def main() -> None:
         return
     libraries = {"fit": fit, "held_out": held_out}
     results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
+    results["reference"] = evaluate_run(args.runs / next(iter(rows)), libraries, reference=True)
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1))
     clips = {name: load_library(path).num_clips for name, path in libraries.items()}

@@ -19,7 +19,8 @@ import torch
 
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference, reset, step
+from humanoid_fpo.sim.env import (TrackingEnv, action_for, episodes_at, observe_states, reference, reset,
+                                  step)
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.quat import quat_mul
 
@@ -97,12 +98,7 @@ def _samples(env: TrackingEnv, cfg: PriorConfig, clip: np.ndarray, frame: np.nda
     now, then = reference(env, episode, episode.step), reference(env, episode, episode.step + 1)
     qpos, qvel = _perturb(cfg, now.qpos, now.qvel, jnp.asarray(copy > 0), key)
     obs, critic_obs = observe_states(env, episode, qpos, qvel)
-    return {"obs": obs, "critic_obs": critic_obs, "actions": _target(env, then.qpos)}
-
-
-def _target(env: TrackingEnv, qpos: jax.Array) -> jax.Array:
-    """(M, A) the normalised action whose PD targets are the joint angles of `qpos` (M, nq)."""
-    return jnp.clip((qpos[:, 7:] - env.action_offset) / env.action_scale, -1.0, 1.0)
+    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:])}
 
 
 def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
@@ -113,7 +109,7 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     state, parts = reset(env, key), []
     for _ in range(steps):
         obs = to_torch(state.obs)
-        target = _target(env, reference(env, state.episode, state.episode.step + 1).qpos)
+        target = action_for(env, reference(env, state.episode, state.episode.step + 1).qpos[:, 7:])
         parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
         action = learner.eval_action(obs.to(learner.device), random_x0=True)
         state = step(env, state, to_jax(action.cpu()))

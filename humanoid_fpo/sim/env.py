@@ -235,6 +235,12 @@ def action_transform(cfg: EnvConfig, mj_model: mujoco.MjModel) -> tuple[np.ndarr
     return offset.astype(np.float32), ((high - low) / 2).astype(np.float32)
 
 
+def action_for(env: TrackingEnv, joints: jax.Array) -> jax.Array:
+    """(N, A) the normalised actions whose PD targets are the joint angles `joints` (N, A), clipped
+    to [-1, 1] as `step` clips them: what a policy that copies the reference outputs."""
+    return jnp.clip((joints - env.action_offset) / env.action_scale, -1.0, 1.0)
+
+
 def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
     if library.num_clips == 0:
         raise ValueError("the motion library is empty: no clips to track")
