@@ -16,6 +16,7 @@ RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -228,6 +229,8 @@ def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="humanoid-fpo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error "
+                        "(also HUMANOID_FPO_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("retarget", help="retarget clips (npz, bvh, folders) into a motion library")
@@ -307,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (MotionFileError, ValueError, FileExistsError, FileNotFoundError) as e:
+        if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -403,13 +403,22 @@ def config_groups() -> dict[str, list[str]]:
 
 def check_overrides(overrides: list[str]) -> None:
     """Raise ValueError naming the first override that is not KEY=VALUE, names no config key, or
-    picks an option its group does not have (value types are checked by `from_dict`)."""
+    picks an option its group does not have, or that Hydra's grammar cannot parse (value types are
+    checked by `from_dict`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
     groups, keys = config_groups(), dotted_keys(TrainConfig)
     for override in overrides:
         key, sep, value = override.partition("=")
         key = key.lstrip("+~")
         if not sep:
             raise ValueError(f"{override!r}: expected KEY=VALUE (humanoid-fpo train --help lists them)")
+        try:
+            OverridesParser.create().parse_overrides([override])
+        except OverrideParseException as e:
+            raise ValueError(f"{override!r}: cannot parse ({str(e).splitlines()[0]}); lists are key=[1,2], "
+                             "strings with spaces key='a b'") from None
         if key in groups:
             if value not in groups[key]:
                 raise ValueError(f"{key}={value}: unknown option; choose from {', '.join(groups[key])}")

@@ -36,18 +36,21 @@ def test_retarget_skips_bad_clips_and_writes_the_rest(library_file: Path, capsys
 def test_retarget_reports_each_clip(tmp_path: Path, capsys) -> None:
     shutil.copy(BUILTIN_MOTIONS / "stand.npz", tmp_path)
     (tmp_path / "empty.bvh").write_text("")
-    assert main(["retarget", str(tmp_path / "stand.npz"), str(tmp_path / "empty.bvh"),
-                 "-o", str(tmp_path / "lib.npz")]) == 0
+    (tmp_path / "notes.npz").write_text("a text file renamed")
+    np.savez(tmp_path / "other.npz", trans=np.zeros((3, 3)))
+    files = [str(tmp_path / f) for f in ("stand.npz", "empty.bvh", "notes.npz", "other.npz")]
+    assert main(["retarget", *files, "-o", str(tmp_path / "lib.npz")]) == 0
     out = capsys.readouterr().out
     assert "stand" in out and "ok" in out
     assert "empty" in out and "skipped: " in out and "empty.bvh: no HIERARCHY section" in out
-    assert "1 clips, 1 skipped" in out
+    assert "notes.npz: not a NumPy .npz archive" in out and "other.npz: npz without poses" in out
+    assert "1 clips, 3 skipped" in out
 
 
 def test_retarget_with_no_good_clip_writes_nothing(tmp_path: Path, capsys) -> None:
     np.savez(tmp_path / "bad.npz", trans=np.zeros((3, 3)))
     assert main(["retarget", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "lib.npz")]) == 1
-    assert "bad.npz: missing key 'poses'" in capsys.readouterr().out
+    assert "bad.npz: npz without poses" in capsys.readouterr().out
     assert not (tmp_path / "lib.npz").exists()
 
 

@@ -171,4 +171,8 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
                               ("algo.noise_std=[1]", "algo.noise_std: expected a number, got [1]")):
         assert main(["train", override]) == 1
         assert f"error: {message}\n" in capsys.readouterr().err
+    assert main(["train", "env.num_envs=["]) == 1
+    assert capsys.readouterr().err.startswith("error: 'env.num_envs=[': cannot parse (no viable alternative")
+    with pytest.raises(ValueError, match="algo=foo: unknown option"):  # the traceback, on demand
+        main(["--debug", "train", "algo=foo"])
     assert not (tmp_path / "runs").exists()

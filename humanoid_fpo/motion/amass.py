@@ -22,17 +22,32 @@ FPS_KEYS = ("mocap_framerate", "mocap_frame_rate", "fps")
 SMPLH_BODY_JOINTS = 22  # SMPL-H: 22 body joints, then 2 x 15 hand joints (SMPL's 22, 23 are hands)
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # an npz is a zip archive of .npy files
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+
+
 def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an npz file, refusing pickled objects."""
+    """All arrays of an npz file, refusing pickled objects; what a file is not is said plainly."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise MotionFileError(path, "file not found") from None
+    except OSError as e:
+        raise MotionFileError(path, f"cannot be read ({e.strerror})") from None
+    if head not in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
+        kind = "empty" if not head else f"starts with {head!r}"
+        raise MotionFileError(path, f"not a NumPy .npz archive ({kind}; an npz is a zip of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise MotionFileError(path, "file not found") from None
     except ValueError as e:
-        raise MotionFileError(path, f"holds pickled objects or is corrupt ({e})") from None
+        if "allow_pickle" in str(e):
+            raise MotionFileError(path, "holds Python objects (object arrays), which are not loaded for "
+                                        "safety; save plain numeric arrays") from None
+        raise MotionFileError(path, f"a damaged .npz archive ({e})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise MotionFileError(path, f"not a readable npz archive ({e})") from None
+        raise MotionFileError(path, f"a damaged .npz archive ({e})") from None
 
 
 def _finite(path: Path, key: str, arr: np.ndarray) -> np.ndarray:
@@ -61,7 +76,8 @@ def read_smpl_npz(path: str | Path, skeleton: Skeleton | None = None) -> SourceM
     data = read_npz_arrays(path)
     for key in ("poses", "trans"):
         if key not in data:
-            raise MotionFileError(path, f"missing key '{key}' (has: {', '.join(sorted(data))})")
+            raise MotionFileError(path, f"npz without {key} (an AMASS/SMPL clip has poses, trans and a frame "
+                                        f"rate; this one has: {', '.join(sorted(data)) or 'no arrays'})")
     poses = _finite(path, "poses", data["poses"])
     trans = _finite(path, "trans", data["trans"])
     if poses.ndim != 2 or poses.shape[1] not in (72, 156):
