@@ -174,13 +174,19 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 1
     steps = args.flow_steps or trained.cfg.eval_flow_steps
     act = lambda obs: trained.learner.eval_action(obs.to(trained.learner.device), steps)
-    result = evaluate_clips(env, act, jax.random.key(0), args.mode, record=names.index(args.clip))
+    mode = args.mode or trained.cfg.env.conditioning
+    result = evaluate_clips(env, act, jax.random.key(0), mode, record=names.index(args.clip),
+                            play_on=args.play_on)
     clip = result["clips"][args.clip]
+    failed_at = None if clip["success"] else clip["frames"]
+    notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" + ("" if failed_at is None or t < failed_at else
+                                                               f"\nfailed at frame {failed_at}")
+             for t, e in enumerate(result["error"])]
     out = args.output or _run_dir(args.run) / f"{args.clip}.mp4"
     write_render(env.mj_model, result["qpos"], env.library.fps, out, args.width, args.height,
-                 ghost=result["ref_qpos"])
-    print(f"wrote {out}: {clip['frames']} frames, {'success' if clip['success'] else 'failed'}, "
-          f"G-MPJPE {clip['g_mpjpe_mm']:.0f} mm")
+                 ghost=result["ref_qpos"], notes=notes, failed_at=failed_at)
+    print(f"wrote {out}: {len(result['qpos'])} frames; tracked {clip['frames']}, "
+          f"{'success' if clip['success'] else 'failed'}, G-MPJPE {clip['g_mpjpe_mm']:.0f} mm")
     return 0
 
 
@@ -288,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help=".mp4 or .png (default: RUN/<clip>.mp4)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
+    p.add_argument("--continue", dest="play_on", action="store_true",
+                   help="keep playing after a failure to the clip's end (frames from the failure on in red)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("inspect", help="many actions sampled at one reference state (flow: many x0; "

@@ -18,7 +18,7 @@ import torch
 
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step
+from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step, with_termination_distance
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
@@ -62,7 +62,7 @@ def _positions(info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array,
-                   mode: str | None = None, record: int | None = None) -> dict:
+                   mode: str | None = None, record: int | None = None, play_on: bool = False) -> dict:
     """Play clip i in env i until it ends or fails, with goals of `mode` (default: the env's).
 
     act: (C, O) torch observations → (C, A) actions. Returns {"success_rate", "frames",
@@ -70,8 +70,9 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
     and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
     second differences of the positions); the aggregates are means over clips. With `record` = a
-    clip index, also "qpos" (T, nq) of that clip's humanoid and "ref_qpos" (T, nq) of its
-    reference, for videos.
+    clip index, also "qpos" (T, nq) of that clip's humanoid, "ref_qpos" (T, nq) of its reference and
+    "error" (T,) its mean protocol-body error (m), for videos. With `play_on`, a clip that fails plays
+    on to its end (for videos; the figures still stop at the failure).
     """
     lib = env.library
     num_clips = lib.num_clips
@@ -81,22 +82,28 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     mode = mode or env.cfg.conditioning
     if mode not in MODES:
         raise ValueError(f"unknown conditioning mode {mode!r}; choose from {', '.join(MODES)}")
+    fail_distance = env.cfg.termination_distance  # the protocol's, as eval_config sets it
     state = reset(env, key, np.arange(num_clips), np.full(num_clips, MODES.index(mode)))
+    if play_on:  # the env no longer ends a failed clip; the failure is found here, by the same rule
+        state = with_termination_distance(state, np.inf)
     errors = _Errors(state.info)
-    active = np.ones(num_clips, bool)
+    playing = np.ones(num_clips, bool)  # before the clip's end (or its failure, without play_on)
+    active = np.ones(num_clips, bool)  # before the clip's end or its failure: the frames scored
     failed = np.zeros(num_clips, bool)
     scored = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
     videos = ("qpos", "ref_qpos")
-    recorded = [] if record is None else [[np.asarray(state.info[k][record]) for k in videos]]
+    recorded = [] if record is None else [_frame(state.info, record)]
     for _ in range(int(np.max(lib.clip_length)) - 1):
         state = step(env, state, to_jax(act(to_torch(state.obs))))
-        if record is not None and active[record]:
-            recorded.append([np.asarray(state.info[k][record]) for k in videos])
-        errors.add(active, {k: np.asarray(state.info[k]) for k in scored})
-        done = np.asarray(state.done) & active
-        failed |= done & np.asarray(state.terminated)
-        active &= ~done
-        if not active.any():
+        info = {k: np.asarray(state.info[k]) for k in (*scored, *videos)}
+        if record is not None and playing[record]:
+            recorded.append(_frame(info, record))
+        errors.add(active, info)
+        mean_error = info["body_error"][:, np.asarray(PROTOCOL_BODIES)].mean(-1)
+        failed |= active & (np.asarray(state.terminated) | (mean_error > fail_distance))
+        playing &= ~np.asarray(state.done)
+        active &= playing & ~failed
+        if not (active.any() or (play_on and record is not None and playing[record])):
             break
     per_clip = {name: {"success": bool(~failed[i]), "frames": int(errors.frames[i]),
                        **{k: float(errors.per_env(k)[i]) for k in ERRORS}}
@@ -105,8 +112,14 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
               **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]},
               "clips": per_clip}
     if record is not None:
-        result["qpos"], result["ref_qpos"] = (np.stack(x) for x in zip(*recorded))
+        result["qpos"], result["ref_qpos"], result["error"] = (np.stack(x) for x in zip(*recorded))
     return result
+
+
+def _frame(info: dict, i: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(qpos, ref_qpos, mean protocol-body error in m) of env i, for videos."""
+    error = np.asarray(info["body_error"][i])[np.asarray(PROTOCOL_BODIES)].mean()
+    return np.asarray(info["qpos"][i]), np.asarray(info["ref_qpos"][i]), float(error)
 
 
 def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], noises: Iterable[str],

@@ -1,10 +1,14 @@
-"""What a training run writes besides checkpoints: metrics as JSONL, a learning-curve PNG, W&B."""
+"""What a training run writes besides checkpoints: metrics as JSONL, a learning-curve PNG, and its
+progress on the terminal (or as plain lines in a log)."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+import time
 from pathlib import Path
+from typing import TextIO
 
 from humanoid_fpo.atomic import atomic_path
 
@@ -47,12 +51,67 @@ class MetricsLog:
             tmp.write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in keep))
 
 
+class Progress:
+    """Training progress: a bar on a terminal, else one plain line every `every` iterations (and the
+    last). The ETA counts only the iterations after this process's first, which compiles."""
+
+    def __init__(self, total: int, start: int, every: int = 10, stream: TextIO | None = None):
+        self.total, self.done, self.every = total, start, max(1, every)
+        self.stream = stream or sys.stdout
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, file=self.stream, dynamic_ncols=True, unit="it",
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self.first: tuple[float, int] | None = None  # (time, iterations done) after the first iteration
+        self.started = time.monotonic()
+
+    def eta(self) -> float:
+        """s to the last iteration at the pace since the first one; NaN until that pace is known."""
+        if self.first is None or self.done == self.first[1]:
+            return math.nan
+        seconds, done = time.monotonic() - self.first[0], self.done - self.first[1]
+        return seconds / done * (self.total - self.done)
+
+    def update(self, row: dict, success: float) -> None:
+        """One iteration done: `row` its metrics, `success` the latest evaluation's (NaN: none yet)."""
+        self.done += 1
+        if self.first is None:
+            self.first = (time.monotonic(), self.done)
+        fields = {"steps/s": f"{row['steps_per_s']:.0f}", "reward": f"{row['reward']:.3f}",
+                  "ep_len": f"{row['episode_length']:.1f}",
+                  "success": "–" if math.isnan(success) else f"{success:.2f}", "ETA": _clock(self.eta())}
+        if self.bar is not None:
+            self.bar.set_postfix(fields, refresh=False)
+            self.bar.update(1)
+        elif self.done % self.every == 0 or self.done == self.total:
+            elapsed = _clock(time.monotonic() - self.started)
+            print(f"it {self.done}/{self.total}  {'  '.join(f'{k} {v}' for k, v in fields.items())}  "
+                  f"elapsed {elapsed}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _clock(seconds: float) -> str:
+    """'1:02:03', '2:03', or '–' for NaN."""
+    if math.isnan(seconds):
+        return "–"
+    minutes, s = divmod(round(seconds), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """A grid of the CURVES against env steps, written atomically."""
     fig, axes = figure(3, 4, (16, 9.5))
     for ax, (key, label) in zip(axes.flat, CURVES):
         ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
         steps_axis(ax, label)
+        if key == "eval/success_rate":
+            ax.set_ylim(-0.05, 1.05)
     save_figure(fig, path, title)
 
 

@@ -22,7 +22,6 @@ import jax
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
@@ -37,7 +36,7 @@ from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
 from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.runlog import MetricsLog, plot_curves
+from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
@@ -92,9 +91,15 @@ class TrainConfig:
     jax_cache: str | None = ".cache/jax"
     """Persistent JAX compilation cache (compiles of the env step take minutes on a CPU)."""
     progress: bool = True
+    """A progress bar on a terminal; one line every `log_every` iterations when stdout is not one."""
+    log_every: int = 10
 
 
 def check_config(cfg: TrainConfig) -> None:
+    for key, value, least in (("env.num_envs", cfg.env.num_envs, 1), ("steps_per_env", cfg.steps_per_env, 1),
+                              ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1)):
+        if value < least:
+            raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
     check_algo(cfg.algo)
     check_prior(cfg.prior)
     if cfg.wandb.mode not in WANDB_MODES:
@@ -268,8 +273,7 @@ class Trainer:
             self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
             if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
                 self.save_checkpoint()
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=not cfg.progress, unit="it",
-                   dynamic_ncols=True)
+        progress = Progress(cfg.iterations, self.iteration, cfg.log_every) if cfg.progress else None
         while self.iteration < cfg.iterations:
             row = self.train_iteration()
             final = self.iteration == cfg.iterations
@@ -281,11 +285,10 @@ class Trainer:
                 self.save_checkpoint()
             if final or self.iteration % cfg.plot_every == 0:
                 plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir))
-            bar.update(1)
-            bar.set_postfix({"steps/s": f"{row['steps_per_s']:.0f}", "reward": f"{row['reward']:.3f}",
-                             "ep_len": f"{row['episode_length']:.1f}",
-                             "success": f"{self.last_eval.get('eval/success_rate', float('nan')):.2f}"})
-        bar.close()
+            if progress is not None:
+                progress.update(row, self.last_eval.get("eval/success_rate", float("nan")))
+        if progress is not None:
+            progress.close()
         if self.wandb is not None:
             self.wandb.finish()
         return row
@@ -442,7 +445,7 @@ COMMON_KEYS = {
     "eval_every": "iterations between evaluations",
     "device": "cpu | cuda | auto",
     "wandb.mode": "disabled | offline | online",
-    "progress": "progress bar",
+    "progress": "progress bar (a line every log_every iterations when not a terminal)",
 }
 """The keys `humanoid-fpo train --help` shows; any field of TrainConfig works (nested: env.*, algo.*)."""
 

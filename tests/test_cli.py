@@ -63,9 +63,13 @@ def test_motions_list(library_file: Path, capsys) -> None:
 def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> None:
     png, mp4 = tmp_path / "squat.png", tmp_path / "stand.mp4"
     assert main(["motions", "render", str(library_file), "--clip", "squat", "-o", str(png),
-                 "--width", "96", "--height", "96"]) == 0
+                 "--height", "144"]) == 0
     sheet = imageio.imread(png)
-    assert sheet.shape == (192, 384, 3) and sheet.std() > 5  # 8 frames, 4 per row, not blank
+    assert sheet.shape == (288, 384, 3) and sheet.std() > 5  # 8 frames of 96x144, 4 per row, not blank
+    tiles = sheet.reshape(2, 144, 4, 96, 3).transpose(0, 2, 1, 3, 4).reshape(8, 144, 96, 3)
+    label, sky = tiles[:, :14, :40].max(-1), tiles[:, 20:30, 60:].max(-1)
+    assert ((label > 200).any((1, 2)) & (label < 20).any((1, 2))).all(), "white text on black in each"
+    assert (sky > 20).all(), "the floor fills the frame: no black sky above the horizon"
     assert main(["motions", "render", str(library_file), "--clip", "stand", "-o", str(mp4),
                  "--width", "48", "--height", "48"]) == 0
     frames = imageio.mimread(mp4)

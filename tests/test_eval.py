@@ -23,7 +23,7 @@ from humanoid_fpo.cli import main
 from humanoid_fpo.evaluate import evaluate_clips
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.motion.library import load_library, save_library
-from humanoid_fpo.render import render_frames
+from humanoid_fpo.render import FAILED_RGB, render_frames
 from humanoid_fpo.sim.env import eval_config, make_env, reset, step
 from humanoid_fpo.sim.observations import MODES, goal_masks
 from humanoid_fpo.sim.terrain import TerrainConfig, at_level
@@ -84,6 +84,19 @@ def test_protocol_figures(trained) -> None:
     np.testing.assert_allclose(result["ref_qpos"][:, 7:], lib.qpos[:first["frames"] + 1, 7:], atol=1e-5)
 
 
+def test_play_on_keeps_the_figures_and_plays_a_failed_clip_to_its_end(trained) -> None:
+    policy, env = trained
+    stop = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full", record=0)
+    on = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full", record=0, play_on=True)
+    assert on["clips"] == stop["clips"], "the figures stop at the failure either way"
+    frames, length = stop["clips"][env.library.clip_names[0]]["frames"], env.library.clip_length[0]
+    assert frames < length - 1, "the fixture's policy fails"
+    assert len(stop["qpos"]) == frames + 1 and len(on["qpos"]) == len(on["error"]) == length
+    np.testing.assert_allclose(on["qpos"][:frames + 1], stop["qpos"], atol=1e-6)
+    np.testing.assert_allclose(on["ref_qpos"][:, 7:], env.library.qpos[:length, 7:], atol=1e-5)
+    assert on["error"][frames] > 0.5 >= on["error"][:frames].max(), "fails where the error passes 0.5 m"
+
+
 def test_eval_command_writes_the_flow_steps_table(run_dir: Path, capsys) -> None:
     out = run_dir / "grid"
     assert main(["eval", str(run_dir), "--modes", "full", "root", "--noise", "zero", "random",
@@ -117,6 +130,12 @@ def test_export_and_render_commands(run_dir: Path, tmp_path: Path) -> None:
         warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
         frames = imageio.mimread(video)
     assert len(frames) >= 2 and frames[0].shape == (64, 96, 3)
+    sheet = tmp_path / "stand.png"
+    assert main(["render", str(run_dir), "--clip", "stand", "-o", str(sheet), "--height", "64",
+                 "--continue"]) == 0
+    tiles = imageio.imread(sheet).reshape(2, 64, 4, 42, 3).transpose(0, 2, 1, 3, 4).reshape(8, 64, 42, 3)
+    red = np.abs(tiles[:, -1, -1].astype(int) - FAILED_RGB).max(-1) < 30  # a red border: failed by then
+    assert not red[0] and red[-1], "the first frame tracks, the last is past the failure"
 
 
 def test_ghost_is_drawn(trained) -> None:

@@ -1,0 +1,77 @@
+"""What a run prints and plots: the progress lines and bar, the curves' axes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+
+from humanoid_fpo import runlog
+from humanoid_fpo.runlog import Progress
+
+ROW = {"steps_per_s": 700.0, "reward": 0.5, "episode_length": 30.0}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_lines_when_not_a_terminal_and_eta_after_the_compile(monkeypatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(runlog.time, "monotonic", clock)
+    out = io.StringIO()
+    progress = Progress(total=10, start=0, every=2, stream=out)
+    clock.now = 100.0  # the first iteration compiles
+    progress.update(ROW, math.nan)
+    assert math.isnan(progress.eta()) and out.getvalue() == ""
+    for _ in range(3):  # then 1 s each
+        clock.now += 1.0
+        progress.update(ROW, 0.5 if progress.done >= 2 else math.nan)
+    assert progress.eta() == pytest.approx(6.0)  # 6 left at 1 s, the compile not counted
+    lines = out.getvalue().splitlines()
+    assert lines == ["it 2/10  steps/s 700  reward 0.500  ep_len 30.0  success –  ETA 0:08  elapsed 1:41",
+                     "it 4/10  steps/s 700  reward 0.500  ep_len 30.0  success 0.50  ETA 0:06  elapsed 1:43"]
+    assert "\r" not in out.getvalue()
+
+
+def test_a_bar_on_a_terminal(monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    progress = Progress(total=5, start=3, stream=out)
+    progress.update(ROW, math.nan)
+    progress.close()
+    text = out.getvalue()
+    assert "\r" in text and "4/5" in text and "success=–" in text and "ETA=–" in text
+
+
+@pytest.mark.parametrize("iterations", [61, 600])
+def test_every_curves_panel_has_readable_ticks(tmp_path, monkeypatch, iterations) -> None:
+    """No two tick labels of a panel overlap (as "100000120000" did on the success panel's two
+    evaluations at 100 k and 120 k steps), early in a run and at a million env steps."""
+    figures = []
+    monkeypatch.setattr(runlog, "save_figure", lambda fig, path, title: figures.append(fig))
+    evals = {k for k, _ in runlog.CURVES if k.startswith("eval/")}
+    rows = [{"iteration": i, "env_steps": 2048 * i,
+             **{k: 0.5 + 0.001 * i for k, _ in runlog.CURVES if k not in evals or (i >= 50 and i % 10 == 0)}}
+            for i in range(iterations)]
+    runlog.plot_curves(rows, tmp_path / "curves.png", "run")
+    fig = figures[0]
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for labels, (low, high), xy in ((ax.get_xticklabels(), ax.get_xlim(), 0),
+                                        (ax.get_yticklabels(), ax.get_ylim(), 1)):
+            boxes = [t.get_window_extent(renderer) for t in labels
+                     if t.get_text() and low <= t.get_position()[xy] <= high]
+            assert len(boxes) >= 3, ax.get_title()
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
+    assert fig.axes[3].get_ylim() == (-0.05, 1.05)  # success rate on its whole range
