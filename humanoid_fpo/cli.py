@@ -9,6 +9,7 @@
   humanoid-fpo render RUN --clip NAME [-o out.mp4] the policy with a translucent reference ghost
   humanoid-fpo inspect RUN [RUN ...] --clip NAME --frame T --mode root -o actions.png
                                                    many actions sampled at one state, run beside run
+  humanoid-fpo play RUN [--clip NAME] [--port P]   web viewer (viser) of the policy and its reference
 
 RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 """
@@ -218,6 +219,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    try:
+        from humanoid_fpo.play import Player, Viewer
+    except ModuleNotFoundError as e:
+        if e.name != "viser":
+            raise
+        print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
+        return 1
+    from humanoid_fpo import train
+
+    trained = train.load_trained(args.run, args.device)
+    train.use_jax_cache(trained.cfg.jax_cache)
+    names = trained.library.clip_names
+    if args.clip and args.clip not in names:
+        print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)
+        return 1
+    steps = args.flow_steps or trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps
+    player = Player(trained.cfg.env, trained.library, trained.learner, steps,
+                    args.mode or trained.cfg.env.conditioning, args.clip)
+    viewer = Viewer(player, args.host, args.port)
+    print(f"playing {trained.checkpoint} (iteration {trained.iteration}) at {viewer.url}; Ctrl-C stops")
+    try:
+        viewer.wait()
+    finally:
+        viewer.stop()
+    return 0
+
+
 def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     if many:
         p.add_argument("runs", nargs="+", type=Path, help="run folders or checkpoints, one column each")
@@ -310,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help=".png")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("play", help="web viewer (viser) of the policy beside its translucent reference, "
+                                    "physics on the CPU; needs pip install -e .[viewer]")
+    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("--clip", help="the clip shown first (default: the library's first)")
+    p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
+    p.add_argument("--flow-steps", type=int, help="Euler steps K (default: the run's)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (0: a free one)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    p.add_argument("--device", default="cpu", help="torch device of the policy")
+    p.set_defaults(func=cmd_play)
     return parser
 
 

@@ -59,6 +59,26 @@ def shared_motions() -> Path:
     return SHARED_MOTIONS
 
 
+@pytest.fixture(scope="session")
+def run_dir(tracking_library, tmp_path_factory) -> Path:
+    """A run folder with an untrained (iteration 0) checkpoint whose policy drives the legs to their
+    limits, so that every clip fails within a few frames (short rollouts); the arms still follow
+    the observation."""
+    import torch
+
+    from humanoid_fpo import train
+    from humanoid_fpo.motion.library import save_library
+
+    leg_hinges = 24  # the first 8 bodies in MuJoCo order are the legs' (hips, knees, ankles, toes)
+    folder = tmp_path_factory.mktemp("run")
+    save_library(tracking_library, folder / "library.npz")
+    trainer = train.Trainer(tiny_train_config(folder / "library.npz", folder / "run"), folder / "run")
+    with torch.no_grad():
+        trainer.learner.ema.net.body[-1].bias[:leg_hinges] = 2.0
+    trainer.save_checkpoint()
+    return folder / "run"
+
+
 def tiny_train_config(library_file: Path, run_dir: Path, **changes):
     """A trainer config whose env is the evaluation-protocol env over `tracking_library`, the env
     test_env.py compiles, with tiny networks: trainer, eval and export tests add no env compile."""

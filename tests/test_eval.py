@@ -15,7 +15,6 @@ import imageio.v2 as imageio
 import jax
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from humanoid_fpo import train
@@ -27,25 +26,6 @@ from humanoid_fpo.render import FAILED_RGB, render_frames
 from humanoid_fpo.sim.env import eval_config, make_env, reset, step
 from humanoid_fpo.sim.observations import MODES, goal_masks
 from humanoid_fpo.sim.terrain import TerrainConfig, at_level
-
-from conftest import tiny_train_config
-
-LEG_HINGES = 24  # the first 8 bodies in MuJoCo order are the legs' (hips, knees, ankles, toes)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tracking_library, tmp_path_factory) -> Path:
-    """A run folder with an untrained (iteration 0) checkpoint whose policy drives the legs to their
-    limits, so that every clip fails within a few frames (short rollouts); the arms still follow
-    the observation."""
-    folder = tmp_path_factory.mktemp("eval")
-    save_library(tracking_library, folder / "library.npz")
-    cfg = tiny_train_config(folder / "library.npz", folder / "run")
-    trainer = train.Trainer(cfg, folder / "run")
-    with torch.no_grad():
-        trainer.learner.ema.net.body[-1].bias[:LEG_HINGES] = 2.0
-    trainer.save_checkpoint()
-    return folder / "run"
 
 
 @pytest.fixture(scope="module")

@@ -17,4 +17,4 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # An unpinned torch (pulled in through smplx) would be a multi-GB CUDA build: take the CPU one.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[dev]"
+.venv/bin/pip install -q -e ".[dev,viewer]"
