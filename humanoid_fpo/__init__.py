@@ -13,3 +13,11 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 # 300 000 by default), which kept a core busy while the physics ran: a shorter spin made the CPU
 # preset's training 1.2x faster (BENCHMARKS.md, "Training"). Set before torch loads its OpenMP.
 os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+
+# Under torchrun each rank uses only its own GPU: JAX and torch both see it as device 0 (picked from
+# a CUDA_VISIBLE_DEVICES the job was given, if any). Set before either starts CUDA.
+if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+    _visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+    _local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if len(_visible) > 1 or _visible == [""]:
+        os.environ["CUDA_VISIBLE_DEVICES"] = _visible[_local_rank] if len(_visible) > 1 else str(_local_rank)

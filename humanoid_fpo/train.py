@@ -8,11 +8,15 @@ A run folder holds:
     metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
     curves.png        learning curves, refreshed during training
     eval.json         the latest success-rate evaluation, per clip
+
+Under torchrun every rank runs a Trainer on its own env and device (learn/distributed.py keeps their
+weights identical); rank 0 alone writes the run folder, logs, plots and evaluates.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -27,6 +31,7 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
 from humanoid_fpo.evaluate import FIGURES, evaluate_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
+from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
@@ -153,22 +158,32 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False):
         check_config(cfg)
         self.run_dir = run_dir
+        self.ranks = distributed.from_environment()
         self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                                    "cpu" if cfg.device == "auto" else cfg.device)
+        if self.ranks.local_world > 1 and cfg.env.threads == 0:  # the node's cores shared among its ranks
+            cfg = replace(cfg, env=replace(cfg.env, threads=max(1, os.cpu_count() // self.ranks.local_world)))
+            torch.set_num_threads(cfg.env.threads)
         torch.manual_seed(cfg.seed)
-        library = (load_library(run_dir / "motions.npz") if resume else
-                   load_motions(cfg.motions.path, cfg.env.model_path))
+        library = distributed.broadcast_object(
+            None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
+            load_motions(cfg.motions.path, cfg.env.model_path))
         if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
             cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
         self.cfg, self.library = cfg, library
         # bad settings raise here
-        self.env = TrackingVecEnv(make_env(cfg.env, library), jax.random.key(cfg.seed))
-        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library)
+        self.env = TrackingVecEnv(make_env(cfg.env, library), self._env_key())
+        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library) if self.ranks.main \
+            else None
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
+        distributed.broadcast_tensors(self.learner.tensors())
+        if self.ranks.rank:  # rank 0 keeps the single-process stream; the others explore with their own
+            torch.manual_seed(cfg.seed + 7919 * self.ranks.rank)
         if not resume:
-            save_library(library, run_dir / "motions.npz")
-            write_config(cfg, run_dir)
+            if self.ranks.main:
+                save_library(library, run_dir / "motions.npz")
+                write_config(cfg, run_dir)
             if cfg.termination_curriculum.start is not None:
                 self.env.termination_distance = cfg.termination_curriculum.start
         self.storage = RolloutStorage(cfg.steps_per_env)
@@ -178,29 +193,50 @@ class Trainer:
         self.resumed = resume
         if resume:
             self._load_checkpoint()
-        self.wandb = self._init_wandb()
+        self.wandb = self._init_wandb() if self.ranks.main else None
+
+    def _env_key(self, resumed_at: int | None = None) -> jax.Array:
+        """The env's key at the start or when resumed at an iteration, its own on every rank (rank 0:
+        the single-process one)."""
+        key = jax.random.key(self.cfg.seed)
+        key = key if resumed_at is None else jax.random.fold_in(key, resumed_at)
+        return jax.random.fold_in(key, 100_003 * self.ranks.rank) if self.ranks.rank else key
 
     # --- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
+        """Rank 0 writes every rank's env progress and RNG state (a collective: all ranks call it)."""
+        ranks = distributed.gather_objects({"env_progress": self.env.progress(),
+                                            "torch_rng": torch.get_rng_state()})
+        if not self.ranks.main:
+            return
         state = {"version": CHECKPOINT_VERSION, "iteration": self.iteration, "env_steps": self.env_steps,
-                 "config": to_dict(self.cfg), "learner": self.learner.state_dict(),
-                 "env_progress": self.env.progress(), "torch_rng": torch.get_rng_state(),
+                 "config": to_dict(self.cfg), "learner": self.learner.state_dict(), **ranks[0],
                  "obs_layout": as_ranges(self.env.env.layout),
                  "clip_names": list(self.library.clip_names)}
+        if len(ranks) > 1:
+            state["ranks"] = ranks
         with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
             torch.save(state, tmp)
 
     def _load_checkpoint(self) -> None:
-        state = read_checkpoint(self.run_dir / "checkpoint.pt", self.cfg, self.device)
+        """Rank 0 reads the checkpoint and hands it to every rank; each takes its own env progress and
+        RNG state where the checkpoint has its rank (else rank 0's progress and a fresh RNG)."""
+        state = distributed.broadcast_object(
+            read_checkpoint(self.run_dir / "checkpoint.pt", self.cfg, "cpu") if self.ranks.main else None)
         self.learner.load_state_dict(state["learner"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
-        torch.set_rng_state(state["torch_rng"])
-        key = jax.random.fold_in(jax.random.key(self.cfg.seed), self.iteration)
-        self.env = TrackingVecEnv(self.env.env, key)
-        self.env.restore(state["env_progress"])
-        self.metrics.truncate(self.iteration)
-        evals = [r for r in self.metrics.rows() if "eval/success_rate" in r]
+        saved = state.get("ranks", [state])
+        mine = saved[self.ranks.rank] if self.ranks.rank < len(saved) else None
+        if mine is not None:
+            torch.set_rng_state(mine["torch_rng"])
+        else:
+            torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank + self.iteration)
+        self.env = TrackingVecEnv(self.env.env, self._env_key(self.iteration))
+        self.env.restore((mine or saved[0])["env_progress"])
+        if self.ranks.main:
+            self.metrics.truncate(self.iteration)
+        evals = [r for r in self.metrics.rows() if "eval/success_rate" in r] if self.ranks.main else []
         self.last_eval = {k: v for k, v in evals[-1].items() if k.startswith("eval/")} if evals else {}
 
     # --- logging -------------------------------------------------------------------------------
@@ -218,6 +254,8 @@ class Trainer:
                           resume="allow", name=self.run_dir.name, config=to_dict(self.cfg))
 
     def _log(self, row: dict) -> None:
+        if not self.ranks.main:
+            return
         self.metrics.append(row)
         if self.wandb is not None:
             self.wandb.log(row, step=row["env_steps"])
@@ -225,7 +263,10 @@ class Trainer:
     # --- the loop ------------------------------------------------------------------------------
 
     def evaluate(self) -> dict:
-        """Success rate of the EMA policy on every training clip (protocol of DESIGN.md)."""
+        """Success rate of the EMA policy on every training clip (protocol of DESIGN.md); rank 0's
+        job ({} on the others)."""
+        if not self.ranks.main:
+            return {}
         steps = self.cfg.eval_flow_steps
         act = lambda obs: self.learner.eval_action(obs.to(self.device), steps)
         result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed))
@@ -237,6 +278,7 @@ class Trainer:
         """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
         losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed)
+        distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
         return {"prior/samples": samples, "prior/loss_first": losses[0],
                 "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
@@ -252,17 +294,21 @@ class Trainer:
         held = self.cfg.prior.steps > 0 and self.iteration < self.cfg.prior.critic_iterations
         update = self.learner.update(self.storage, last_values, actor=not held)
         t2 = time.perf_counter()
-        n = self.cfg.steps_per_env * self.cfg.env.num_envs
+        n = self.cfg.steps_per_env * self.cfg.env.num_envs * self.ranks.world
         self.iteration += 1
         self.env_steps += n
+        self.tracker.totals = distributed.total(self.tracker.totals)  # every rank's episodes
         episodes = self.tracker.pop()
         self.env.termination_distance = next_termination_distance(
             self.cfg.termination_curriculum, distance, self.cfg.env.termination_distance,
             episodes["episode_length"])
-        return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes,
-                **{k: v.item() / self.cfg.steps_per_env for k, v in info.items()}, **update,
-                "termination_distance": distance, "actor_held": float(held),
-                "collect_s": t1 - t0, "update_s": t2 - t1, "steps_per_s": n / (t2 - t0)}
+        row = distributed.mean_floats({**{k: v.item() / self.cfg.steps_per_env for k, v in info.items()},
+                                       **update, "collect_s": t1 - t0, "update_s": t2 - t1})
+        if self.ranks.world > 1:
+            self.env.clip_fail_rate = distributed.mean(self.env.clip_fail_rate)
+            row["weights_difference"] = distributed.weights_difference(self.learner.tensors())
+        return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes, **row,
+                "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / (t2 - t0)}
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -273,7 +319,8 @@ class Trainer:
             self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
             if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
                 self.save_checkpoint()
-        progress = Progress(cfg.iterations, self.iteration, cfg.log_every) if cfg.progress else None
+        shown = cfg.progress and self.ranks.main
+        progress = Progress(cfg.iterations, self.iteration, cfg.log_every) if shown else None
         while self.iteration < cfg.iterations:
             row = self.train_iteration()
             final = self.iteration == cfg.iterations
@@ -283,7 +330,7 @@ class Trainer:
             self._log(row)
             if final or self.iteration % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
-            if final or self.iteration % cfg.plot_every == 0:
+            if self.ranks.main and (final or self.iteration % cfg.plot_every == 0):
                 plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir))
             if progress is not None:
                 progress.update(row, self.last_eval.get("eval/success_rate", float("nan")))
@@ -485,14 +532,32 @@ def use_jax_cache(path: str | None) -> None:
 
 
 def main(overrides: list[str]) -> dict:
-    """`humanoid-fpo train [overrides]`: compose, set up the run folder, train; the last metrics row."""
-    cfg, resume_dir = compose(overrides)
+    """`humanoid-fpo train [overrides]`, in one process or as one torchrun rank: the last metrics row."""
+    ranks = distributed.init()
+    try:
+        row = _train(ranks, overrides)
+    except BaseException:
+        distributed.close(barrier=False)  # the other ranks may wait in a collective: torchrun stops them
+        raise
+    distributed.close()
+    return row
+
+
+def _train(ranks: distributed.Ranks, overrides: list[str]) -> dict:
+    """Compose, set up the run folder, train."""
+    if ranks.main:  # under torchrun rank 0 composes and names the run folder; the others take them
+        cfg, resume_dir = compose(overrides)
+        run_dir = resume_dir or new_run_dir(cfg)
+    shared = (cfg, run_dir, resume_dir) if ranks.main else None
+    cfg, run_dir, resume_dir = distributed.broadcast_object(shared)
     use_jax_cache(cfg.jax_cache)
-    run_dir = resume_dir or new_run_dir(cfg)
     trainer = Trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
-    print(f"run folder: {run_dir} ({trainer.device}, {cfg.env.num_envs} envs, "
-          f"{trainer.library.num_clips} clips, from iteration {trainer.iteration})")
+    if ranks.main:
+        job = f"{ranks.world} ranks × " if ranks.world > 1 else ""
+        print(f"run folder: {run_dir} ({trainer.device}, {job}{cfg.env.num_envs} envs, "
+              f"{trainer.library.num_clips} clips, from iteration {trainer.iteration})")
     row = trainer.run()
-    print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
-          f"success {trainer.last_eval.get('eval/success_rate', float('nan')):.2f}")
+    if ranks.main:
+        print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
+              f"success {trainer.last_eval.get('eval/success_rate', float('nan')):.2f}")
     return row

@@ -3,18 +3,25 @@
     .venv/bin/python tools/bench_train.py                        # the CPU preset, writes BENCHMARKS.md
     python tools/bench_train.py preset=gpu --check-transfers     # on a GPU
     .venv/bin/python tools/bench_train.py --backend mjx native   # both physics backends, side by side
+    python tools/bench_train.py preset=gpu --ranks 1 2 4 8         # whole-job env-steps/s under torchrun
 
 Arguments are `humanoid-fpo train` overrides. Env-only: TrackingVecEnv steps with random torch actions
 (what the trainer's rollout pays for the physics and the DLPack hand-over). End-to-end: whole
 trainer iterations (rollout with the policy, then the update), after one warm-up iteration.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
 `torch.cuda.set_sync_debug_mode("error")`: any host copy or sync in the rollout loop raises.
+--ranks N ... launches `torchrun --standalone --nproc_per_node=N humanoid-fpo train` for each N
+(every rank with the config's envs: weak scaling) and reports the whole job's env-steps/s over the
+iterations after the first, and its ratio to the first N's.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Training: tools/bench_train.py"
 HEADER = ("| date | machine | config | envs × steps | env-only steps/s | end-to-end steps/s | update s/it "
           "| host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|")
+RANKS_SECTION = "## Training on several ranks: tools/bench_train.py --ranks"
+RANKS_HEADER = ("| date | machine | config | ranks | envs × steps per rank | job env-steps/s | × first row's "
+                "| command |\n|---|---|---|---|---|---|---|---|")
 
 
 def env_only(trainer: train.Trainer, steps: int) -> float:
@@ -84,6 +94,40 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
             f"| `{command}` |")
 
 
+def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, str]:
+    """Whole-job env-steps/s of `ranks` torchrun ranks over `iterations` timed iterations (after a
+    first that compiles), and the envs × steps of one rank."""
+    cfg, _ = train.compose(overrides)
+    last = iterations + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
+                   "-m", "humanoid_fpo.cli", "train", *overrides, f"iterations={last}", "prior.steps=0",
+                   "eval_every=0", f"checkpoint_every={last}", f"plot_every={last}", "progress=false",
+                   f"run_dir={tmp}/run", f"jax_cache={ROOT / '.cache' / 'jax'}"]
+        done = subprocess.run(command, env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"{ranks} ranks failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        rows = [json.loads(line) for line in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
+    per_iteration, timed = rows[1]["env_steps"], rows[2:]  # rows[0]: before training; rows[1] compiles
+    return per_iteration * len(timed) / sum(r["collect_s"] + r["update_s"] for r in timed), \
+        f"{cfg.env.num_envs} × {cfg.steps_per_env}"
+
+
+def measure_ranks(overrides: list[str], ranks: list[int], iterations: int) -> list[str]:
+    """One table row per number of ranks."""
+    rows, first = [], None
+    command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
+    label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
+    for n in ranks:
+        rate, batch = job_rate(overrides, n, iterations)
+        first = first or rate
+        rows.append(f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {n} | {batch} | "
+                    f"{rate:,.0f} | {rate / first:.2f} | `{command}` |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
@@ -91,11 +135,17 @@ def main() -> None:
                         help="measure each of these physics backends side by side (default: the config's)")
     parser.add_argument("--iterations", type=int, default=3, help="timed end-to-end iterations")
     parser.add_argument("--check-transfers", action="store_true")
+    parser.add_argument("--ranks", nargs="+", type=int, help="torchrun ranks to measure the whole job with")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    if args.ranks:
+        rows = measure_ranks(args.overrides, args.ranks, args.iterations)
+        if not args.no_write:
+            write_rows(args.output, RANKS_SECTION, RANKS_HEADER, rows, slice(1, 4))
+        return
     runs = [args.overrides + [f"env.backend={b}"] for b in args.backend] if args.backend else [args.overrides]
     rows = []
     for overrides in runs:

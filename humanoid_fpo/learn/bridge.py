@@ -59,6 +59,15 @@ class TrackingVecEnv:
     def termination_distance(self, distance: float) -> None:
         self.state = with_termination_distance(self.state, distance)
 
+    @property
+    def clip_fail_rate(self) -> torch.Tensor:
+        """(C,) each clip's running failure rate, which weights the clips drawn at resets."""
+        return to_torch(self.state.clip_fail_rate)
+
+    @clip_fail_rate.setter
+    def clip_fail_rate(self, rate: torch.Tensor) -> None:
+        self.state = _with_fail_rate(self.state, to_jax(rate))
+
     def progress(self) -> dict[str, np.ndarray]:
         """What a checkpoint keeps of the env: curriculum levels (N,), clip failure rates (C,) and
         the termination distance ()."""

@@ -14,6 +14,7 @@ import copy
 import torch
 from torch import nn
 
+from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.flow import FlowPolicy
 from humanoid_fpo.learn.gae import compute_gae
@@ -37,10 +38,19 @@ class Learner:
         self.critic_norm = Normalizer(critic_obs_size).to(self.device)
         self.ema = copy.deepcopy(self.policy).requires_grad_(False) if cfg.ema is not None else None
         optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer([*self.policy.parameters(), *self.critic.parameters()], lr=cfg.lr,
-                                   weight_decay=cfg.weight_decay)
+        self.optimizer = optimizer(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.trust_region = TRUST_REGIONS[cfg.trust_region]
         self.diagnostics_rng = torch.Generator(self.device).manual_seed(0)
+
+    def parameters(self) -> list[nn.Parameter]:
+        """What the optimiser moves: the policy's and the critic's."""
+        return [*self.policy.parameters(), *self.critic.parameters()]
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor the ranks must agree on: weights, EMA weights, normaliser statistics."""
+        modules = [self.policy, self.critic, self.obs_norm, self.critic_norm]
+        modules += [self.ema] if self.ema is not None else []
+        return [t for m in modules for t in (*m.parameters(), *m.buffers())]
 
     @property
     def lr(self) -> float:
@@ -101,7 +111,8 @@ class Learner:
         cfg = self.cfg
         advantages, returns = compute_gae(storage["rewards"], storage["values"], storage["dones"],
                                           last_values, cfg.gamma, cfg.lam)
-        normalised = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        n, mean, var = distributed.moments(advantages.flatten())  # over every rank's rollout
+        normalised = (advantages - mean) / ((var * n / (n - 1)).sqrt() + 1e-8)
         if cfg.advantage_clamp is not None:
             normalised = normalised.clamp(-cfg.advantage_clamp, cfg.advantage_clamp)
         sums: dict[str, float] = {}
@@ -111,7 +122,7 @@ class Learner:
             policy_loss, value_loss, log_ratio, probe = self.losses(batch)
             with torch.no_grad():
                 ratio = log_ratio.exp()
-                divergence = self.policy.divergence(batch["probe"], probe).item()
+                divergence = distributed.mean(self.policy.divergence(batch["probe"], probe)).item()
                 step_metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                                 "ratio_mean": ratio.mean().item(),
                                 "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
@@ -122,8 +133,8 @@ class Learner:
                 self._adapt_lr(divergence)
             self.optimizer.zero_grad(set_to_none=True)
             (cfg.value_coef * value_loss + (policy_loss if actor else 0.0)).backward()
-            step_metrics["grad_norm"] = nn.utils.clip_grad_norm_(
-                [*self.policy.parameters(), *self.critic.parameters()], cfg.max_grad_norm).item()
+            distributed.average_gradients(self.parameters())
+            step_metrics["grad_norm"] = nn.utils.clip_grad_norm_(self.parameters(), cfg.max_grad_norm).item()
             self.optimizer.step()
             for k, v in step_metrics.items():
                 sums[k] = sums.get(k, 0.0) + v

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from humanoid_fpo.learn import distributed
+
 
 class Normalizer(nn.Module):
     def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-4):
@@ -20,9 +22,8 @@ class Normalizer(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        """Fold a batch (B, O) into the statistics."""
-        n = x.shape[0]
-        mean, var = x.mean(0), x.var(0, unbiased=False)
+        """Fold a batch (B, O) into the statistics (under torchrun: every rank's batch)."""
+        n, mean, var = distributed.moments(x)
         total = self.count + n
         delta = mean - self.mean
         w = (n / total).to(x.dtype)  # a device tensor: no host sync in the rollout loop
