@@ -225,3 +225,20 @@ def test_bad_input_is_named(library, model) -> None:
         make_env(EnvConfig(num_envs=2, conditioning="feet"), library)
     with pytest.raises(ValueError, match="does not divide control_dt"):
         make_env(EnvConfig(num_envs=2, physics_dt=0.01), library)
+
+
+def test_step_compiles_once_for_torch_actions(library) -> None:
+    """reset's state is committed to the device like every later state (the trainer's actions come
+    from torch by DLPack, which commits them), so an env's step compiles once, not once for the
+    first call and again for the rest (8 s each for a native env here, more for MJX)."""
+    import torch
+
+    from humanoid_fpo.learn.bridge import to_jax
+
+    env = make_env(EnvConfig(num_envs=2, backend="native"), library)
+    action = to_jax(torch.zeros(2, env.action_size))
+    before = step._cache_size()
+    state = reset(env, jax.random.key(0))
+    for _ in range(3):
+        state = step(env, state, action)
+    assert step._cache_size() - before == 1

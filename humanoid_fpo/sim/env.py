@@ -276,7 +276,10 @@ def reset(env: TrackingEnv, key: jax.Array, clip_ids: jax.Array | None = None,
     Without resample_clips, envs keep their clip and mode at every restart, so one compiled env
     evaluates every conditioning mode."""
     clip_ids = _indices(clip_ids, env.num_envs, env.library.num_clips, "clip_ids")
-    return _reset(env, key, clip_ids, _indices(modes, env.num_envs, len(MODES), "modes"))
+    state = _reset(env, key, clip_ids, _indices(modes, env.num_envs, len(MODES), "modes"))
+    # Committed to the device, as every later state is (actions come from torch by DLPack, which
+    # commits them): otherwise the first and the second `step` compile separately.
+    return jax.device_put(state, jax.devices()[0])
 
 
 def _indices(x: jax.Array | None, n: int, bound: int, name: str) -> jax.Array | None:
