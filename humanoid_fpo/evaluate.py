@@ -91,7 +91,7 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     active = np.ones(num_clips, bool)  # before the clip's end or its failure: the frames scored
     failed = np.zeros(num_clips, bool)
     scored = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
-    videos = ("qpos", "ref_qpos")
+    videos = ("qpos", "ref_qpos") if record is not None else ()
     recorded = [] if record is None else [_frame(state.info, record)]
     for _ in range(int(np.max(lib.clip_length)) - 1):
         state = step(env, state, to_jax(act(to_torch(state.obs))))

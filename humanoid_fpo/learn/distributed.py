@@ -94,8 +94,8 @@ def moments(x: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
 
 def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
     """Replace every rank's gradients with their mean over ranks, in one all-reduce."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not active() or not grads:
+    grads = [p.grad for p in parameters if p.grad is not None] if active() else []
+    if not grads:
         return
     flat = torch.cat([g.flatten() for g in grads])
     dist.all_reduce(flat)
