@@ -180,9 +180,9 @@ def cmd_render(args: argparse.Namespace) -> int:
                             play_on=args.play_on)
     clip = result["clips"][args.clip]
     failed_at = None if clip["success"] else clip["frames"]
-    notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" + ("" if failed_at is None or t < failed_at else
-                                                               f"\nfailed at frame {failed_at}")
-             for t, e in enumerate(result["error"])]
+    notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" for e in result["error"]]
+    if failed_at is not None:
+        notes[failed_at:] = [f"{n}\nfailed at frame {failed_at}" for n in notes[failed_at:]]
     out = args.output or _run_dir(args.run) / f"{args.clip}.mp4"
     write_render(env.mj_model, result["qpos"], env.library.fps, out, args.width, args.height,
                  ghost=result["ref_qpos"], notes=notes, failed_at=failed_at)

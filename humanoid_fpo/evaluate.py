@@ -29,6 +29,12 @@ FIGURES = ("success_rate", "frames", *ERRORS)
 """Aggregates over clips: success rate, mean frames tracked per clip, and the mean errors."""
 
 
+def protocol_error(body_error: np.ndarray) -> np.ndarray:
+    """(...,) m: the mean position error of the 20 protocol bodies, from per-body errors (..., 24);
+    a clip fails where it exceeds 0.5 m."""
+    return np.asarray(body_error)[..., np.asarray(PROTOCOL_BODIES)].mean(-1)
+
+
 class _Errors:
     """Per-env running sums of the protocol errors; accel from the last three positions."""
 
@@ -40,9 +46,8 @@ class _Errors:
 
     def add(self, active: np.ndarray, info: dict[str, np.ndarray]) -> None:
         """Fold in one step's info (host arrays) for the envs still `active` (N,)."""
-        bodies = np.asarray(PROTOCOL_BODIES)
-        self.sums["g_mpjpe_mm"] += np.where(active, info["body_error"][:, bodies].mean(-1), 0.0)
-        self.sums["mpjpe_mm"] += np.where(active, info["body_error_local"][:, bodies].mean(-1), 0.0)
+        self.sums["g_mpjpe_mm"] += np.where(active, protocol_error(info["body_error"]), 0.0)
+        self.sums["mpjpe_mm"] += np.where(active, protocol_error(info["body_error_local"]), 0.0)
         self.history = [*self.history[-2:], _positions(info)]
         if len(self.history) == 3:
             (s0, r0), (s1, r1), (s2, r2) = self.history
@@ -99,8 +104,8 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
         if record is not None and playing[record]:
             recorded.append(_frame(info, record))
         errors.add(active, info)
-        mean_error = info["body_error"][:, np.asarray(PROTOCOL_BODIES)].mean(-1)
-        failed |= active & (np.asarray(state.terminated) | (mean_error > fail_distance))
+        failing = np.asarray(state.terminated) | (protocol_error(info["body_error"]) > fail_distance)
+        failed |= active & failing
         playing &= ~np.asarray(state.done)
         active &= playing & ~failed
         if not (active.any() or (play_on and record is not None and playing[record])):
@@ -118,8 +123,8 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
 
 def _frame(info: dict, i: int) -> tuple[np.ndarray, np.ndarray, float]:
     """(qpos, ref_qpos, mean protocol-body error in m) of env i, for videos."""
-    error = np.asarray(info["body_error"][i])[np.asarray(PROTOCOL_BODIES)].mean()
-    return np.asarray(info["qpos"][i]), np.asarray(info["ref_qpos"][i]), float(error)
+    error = float(protocol_error(info["body_error"][i]))
+    return np.asarray(info["qpos"][i]), np.asarray(info["ref_qpos"][i]), error
 
 
 def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], noises: Iterable[str],

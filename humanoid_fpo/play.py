@@ -21,14 +21,13 @@ import numpy as np
 import trimesh
 import viser
 
-from humanoid_fpo.evaluate import NOISES
+from humanoid_fpo.evaluate import NOISES, protocol_error
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.render import GHOST_RGBA
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, reset, step, with_termination_distance
 from humanoid_fpo.sim.observations import MODES
-from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
 
 class Player:
@@ -95,7 +94,7 @@ class Player:
     @property
     def error(self) -> float:
         """m, mean position error of the 20 protocol bodies at `frame`."""
-        return float(np.asarray(self.state.info["body_error"][0])[list(PROTOCOL_BODIES)].mean())
+        return float(protocol_error(self.state.info["body_error"][0]))
 
     @property
     def status(self) -> str:

@@ -178,8 +178,8 @@ class Trainer:
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
         distributed.broadcast_tensors(self.learner.tensors())
-        if self.ranks.rank:  # rank 0 keeps the single-process stream; the others explore with their own
-            torch.manual_seed(cfg.seed + 7919 * self.ranks.rank)
+        if self.ranks.rank:
+            self._seed_rank()
         if not resume:
             if self.ranks.main:
                 save_library(library, run_dir / "motions.npz")
@@ -194,6 +194,10 @@ class Trainer:
         if resume:
             self._load_checkpoint()
         self.wandb = self._init_wandb() if self.ranks.main else None
+
+    def _seed_rank(self, iteration: int = 0) -> None:
+        """Ranks other than 0 explore with their own torch stream (rank 0 keeps the single-process one)."""
+        torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank + iteration)
 
     def _env_key(self, resumed_at: int | None = None) -> jax.Array:
         """The env's key at the start or when resumed at an iteration, its own on every rank (rank 0:
@@ -231,7 +235,7 @@ class Trainer:
         if mine is not None:
             torch.set_rng_state(mine["torch_rng"])
         else:
-            torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank + self.iteration)
+            self._seed_rank(self.iteration)
         self.env = TrackingVecEnv(self.env.env, self._env_key(self.iteration))
         self.env.restore((mine or saved[0])["env_progress"])
         if self.ranks.main:

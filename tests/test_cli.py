@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -72,7 +73,9 @@ def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> N
     assert (sky > 20).all(), "the floor fills the frame: no black sky above the horizon"
     assert main(["motions", "render", str(library_file), "--clip", "stand", "-o", str(mp4),
                  "--width", "48", "--height", "48"]) == 0
-    frames = imageio.mimread(mp4)
+    with warnings.catch_warnings():  # reading it back starts ffmpeg (fork, exec), not JAX's concern
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        frames = imageio.mimread(mp4)
     assert len(frames) == load_library(library_file).clip_length[1]
 
 
