@@ -3,6 +3,7 @@
   humanoid-fpo retarget INPUTS... -o FILE          clips (npz, bvh, folders) -> motion library
   humanoid-fpo motions list FILE                   the clips of a library, with their errors
   humanoid-fpo motions render FILE --clip NAME -o out.mp4|out.png
+  humanoid-fpo teach LIBRARY [KEY=VALUE ...]       the MPPI teacher on every clip -> demonstrations, table
   humanoid-fpo train [KEY=VALUE ...]               train a tracker (Hydra overrides, configs/)
   humanoid-fpo eval RUN [--modes ...] [--noise ...] [--flow-steps ...]   success rate → RUN/eval/
   humanoid-fpo export RUN [-o DIR]                 policy.onnx, velocity.onnx with metadata
@@ -72,6 +73,28 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
     start = lib.clip_start[c]
     qpos = lib.qpos[start:start + lib.clip_length[c]].astype(float)
     print(f"wrote {write_render(model, qpos, lib.fps, args.output, args.width, args.height)}")
+    return 0
+
+
+def cmd_teach(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from humanoid_fpo import train
+    from humanoid_fpo.sim.env import mean_pose
+    from humanoid_fpo.teacher.teach import clip_table, summary, teach
+
+    cfg, _ = train.compose(args.overrides)
+    train.check_config(cfg)
+    library = train.load_motions(args.library, cfg.env.model_path)
+    env = cfg.env
+    if cfg.default_pose == "library_mean" and env.default_pose is None:  # the trainer's action transform
+        env = replace(env, default_pose=mean_pose(library))
+    demos, path = teach(library, env, cfg.teacher)
+    print(format_table(*clip_table(demos, library.clip_length)))
+    s = summary(demos)
+    print(f"completed {s['completed']} of {s['clips']} clips, {s['frames']:.1f} frames per clip, "
+          f"G-MPJPE {s['g_mpjpe_mm']:.0f} mm, {s['minutes']:.1f} min of teaching; {demos.steps} steps "
+          f"in {path}")
     return 0
 
 
@@ -288,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_motions_render)
+
+    p = sub.add_parser("teach", help="run the sampling-based teacher (MPPI) on every clip: which clips this "
+                                     "body can perform, and demonstrations for a student (cached, resumable)")
+    p.add_argument("library", type=Path, help="motion library (.npz) or clip files/folder")
+    p.add_argument("overrides", nargs="*", help="KEY=VALUE as for train: teacher.horizon=30 teacher.runs=2 "
+                   "env.* preset=...")
+    p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("train", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
                        help="train a tracker; Hydra overrides such as algo=ppo conditioning=root "

@@ -45,6 +45,7 @@ from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
+from humanoid_fpo.teacher.mppi import TeacherConfig, check_teacher
 
 WANDB_MODES = ("disabled", "offline", "online")
 DEFAULT_POSES = ("library_mean", "mid_range")
@@ -75,6 +76,8 @@ class TrainConfig:
     """Training's termination distance from lenient (start) to env.termination_distance."""
     prior: PriorConfig = field(default_factory=PriorConfig)
     """Motion-prior warm start: the actor fitted to the reference before the first iteration."""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """The sampling-based teacher (`humanoid-fpo teach`, teacher/)."""
     device: str = "auto"
     """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
     seed: int = 0
@@ -107,6 +110,7 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
     check_algo(cfg.algo)
     check_prior(cfg.prior)
+    check_teacher(cfg.teacher)
     if cfg.wandb.mode not in WANDB_MODES:
         raise ValueError(f"wandb.mode: unknown {cfg.wandb.mode!r}; choose from {', '.join(WANDB_MODES)}")
     if cfg.default_pose not in DEFAULT_POSES:

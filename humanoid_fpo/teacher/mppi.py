@@ -1,0 +1,262 @@
+"""The teacher: receding-horizon MPPI over PD-target residuals, planned from the true MuJoCo state.
+
+Every control step the teacher rolls `samples` copies of the exact simulator state (qpos, qvel, the
+solver's warm start) `horizon` control steps ahead with `mujoco.batch.Batch.rollout` on MuJoCo's
+threads, each under PD targets = the reference's joint angles + a residual that is linear between
+knots every `knot_every` control steps. Sample 0 is the previous plan shifted by one step, the others
+add N(0, noise²) per knot and joint. Cost of a sample: Σ over the horizon of the protocol error²
+(mean position error of the 20 protocol bodies, m²) + `fall_cost` if any step passes `fall_distance`.
+The new plan is the samples' average weighted by exp(−Δcost / (temperature · quantile of Δcost));
+its first step is executed and the plan shifted.
+
+Where the executed clip passes the protocol's 0.5 m, the teacher rewinds `rewind` frames to a saved
+state and plan (SAMCON-style) and re-plans with the next rung of `escalation` (a longer horizon or
+wider samples, and a fresh random stream), up to `max_rewinds` times per clip; past the failure it
+drops back to the base settings. Deterministic per seed.
+
+    teacher = Teacher(model, TeacherConfig(), offset, scale, decimation=4)
+    run = teacher.track(ClipReference.of(library, c), seed=0)   # a Trajectory: states, actions, figures
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+from mujoco.batch import Batch, SimulationError
+
+from humanoid_fpo.motion.library import MotionLibrary
+from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
+
+_STATE = ("qpos", "qvel", "qacc_warmstart", "ctrl", "time")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    horizon: int = 18
+    """Control steps planned ahead (0.6 s at 30 Hz); 12 and below were measured not to track."""
+    knot_every: int = 6
+    """Control steps between residual knots (the residual is linear between them)."""
+    samples: int = 64
+    """Rollouts per control step, the unperturbed previous plan among them."""
+    noise: float = 0.1
+    """rad, std of the sampled knot perturbations."""
+    temperature: float = 1.0
+    """λ: weights exp(−Δcost / (λ · quantile of Δcost))."""
+    quantile: float = 0.1
+    fall_cost: float = 10.0
+    fall_distance: float = 0.5
+    """m, the protocol's failure distance: in the cost, and where the executed clip rewinds."""
+    escalation: tuple[tuple[int, float], ...] = ((30, 0.1), (24, 0.2), (30, 0.2))
+    """(horizon, noise) rungs tried in turn when a clip fails; each rewind also draws a fresh stream."""
+    rewind: int = 30
+    """Frames a failure rewinds to re-plan from (1 s)."""
+    max_rewinds: int = 6
+    """Per run of a clip; past it the run ends at its failure."""
+    runs: int = 1
+    """Runs per clip for the demonstrations: run 0 from the reference's first frame (the clip's
+    figures), the others from perturbed starts with their own streams (coverage for a student)."""
+    start_noise: float = 0.05
+    """rad (joints) and rad/s or m/s ×4 (velocities): the start perturbation of runs 1 and on."""
+    seed: int = 0
+    threads: int = 0
+    """MuJoCo threads of the rollouts (0: all cores)."""
+    cache: str = ".cache/teacher"
+    """Folder of finished runs and demonstrations, one sub-folder per library and settings."""
+    target_bounds: str = "action"
+    """action: targets kept where the env's normalised actions reach (offset ± scale, within the
+    actuators' range), so that a student can output every teacher action; ctrl: the actuators' range."""
+
+    def rung(self, level: int) -> tuple[int, float]:
+        """(horizon, noise) of escalation level `level` (0: the base settings)."""
+        return (self.horizon, self.noise) if level == 0 else self.escalation[min(level, len(self.escalation)) - 1]
+
+
+def check_teacher(cfg: TeacherConfig) -> None:
+    for name in ("knot_every", "samples", "rewind", "runs"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"teacher.{name} must be positive, got {getattr(cfg, name)}")
+    if cfg.max_rewinds < 0:
+        raise ValueError(f"teacher.max_rewinds must be non-negative, got {cfg.max_rewinds}")
+    for horizon, noise in ((cfg.horizon, cfg.noise), *cfg.escalation):
+        if horizon < cfg.knot_every or horizon % cfg.knot_every:
+            raise ValueError(f"teacher horizon {horizon} must be a positive multiple of "
+                             f"teacher.knot_every={cfg.knot_every}")
+        if noise < 0:
+            raise ValueError(f"teacher noise must be non-negative, got {noise}")
+    if not 0 < cfg.quantile <= 1 or cfg.temperature <= 0:
+        raise ValueError(f"teacher.quantile must lie in (0, 1] and teacher.temperature be positive, "
+                         f"got {cfg.quantile} and {cfg.temperature}")
+    if cfg.target_bounds not in ("action", "ctrl"):
+        raise ValueError(f"teacher.target_bounds: unknown {cfg.target_bounds!r}; choose from action, ctrl")
+
+
+@dataclass(frozen=True)
+class ClipReference:
+    """What the teacher tracks: one clip's frames in the library's world (flat ground)."""
+
+    name: str
+    qpos: np.ndarray  # (T, nq)
+    qvel: np.ndarray  # (T, nv)
+    body_pos: np.ndarray  # (T, 24, 3)
+
+    @classmethod
+    def of(cls, library: MotionLibrary, clip: int) -> ClipReference:
+        rows = slice(int(library.clip_start[clip]), int(library.clip_start[clip] + library.clip_length[clip]))
+        return cls(library.clip_names[clip], *(np.asarray(getattr(library, k)[rows], np.float64)
+                                               for k in ("qpos", "qvel", "body_pos")))
+
+    @property
+    def frames(self) -> int:
+        return len(self.qpos)
+
+
+@dataclass
+class Trajectory:
+    """One run of the teacher on a clip: step t goes from frame t to t + 1."""
+
+    qpos: np.ndarray  # (S, nq) state before step t
+    qvel: np.ndarray  # (S, nv)
+    target: np.ndarray  # (S, A) rad, the executed PD targets
+    action: np.ndarray  # (S, A) the same as the env's normalised action
+    cost: np.ndarray  # (S,) the plan's expected cost (weighted over samples)
+    error: np.ndarray  # (S,) m, protocol error after the step
+    success: bool
+    rewinds: int
+    level: int  # the highest escalation level used
+    seconds: float
+
+    @property
+    def frames(self) -> int:
+        """Frames tracked (the protocol's count: steps before the failure or the clip's end)."""
+        return len(self.error)
+
+    @property
+    def g_mpjpe_mm(self) -> float:
+        return 1000 * float(self.error.mean()) if len(self.error) else 0.0
+
+
+def _interpolation(horizon: int, every: int, times: np.ndarray) -> np.ndarray:
+    """(len(times), K) weights of the K = horizon/every + 1 knots at control steps `times` (clamped)."""
+    knots = np.arange(horizon // every + 1) * every
+    t = np.clip(times, 0, horizon).astype(float)
+    return np.stack([np.interp(t, knots, np.eye(len(knots))[k]) for k in range(len(knots))], -1)
+
+
+class Teacher:
+    """MPPI over one `Batch` of `cfg.samples` rollouts of the scene `model`."""
+
+    def __init__(self, model: mujoco.MjModel, cfg: TeacherConfig, offset: np.ndarray, scale: np.ndarray,
+                 decimation: int):
+        check_teacher(cfg)
+        self.model, self.cfg, self.decimation = model, cfg, decimation
+        self.offset, self.scale = np.asarray(offset, np.float64), np.asarray(scale, np.float64)
+        low, high = model.actuator_ctrlrange.T
+        if cfg.target_bounds == "action":
+            low, high = np.maximum(low, self.offset - self.scale), np.minimum(high, self.offset + self.scale)
+        self.low, self.high = low, high
+        self.batch = Batch(model, cfg.samples, nthread=cfg.threads)
+        self.fields = {name: self.batch.bind(name) for name in _STATE}
+        self.data = mujoco.MjData(model)
+        self.rows = np.asarray(PROTOCOL_BODIES) + 1  # xpos rows (row 0 is the world)
+        mujoco.set_mju_user_warning(_ignore)  # a blown-up sample stops and is costed by its error
+
+    def track(self, ref: ClipReference, seed: int = 0, run: int = 0) -> Trajectory:
+        """One run over `ref`: from its first frame (run 0) or a perturbed one, with rewinds."""
+        cfg, start_time = self.cfg, time.perf_counter()
+        rng = np.random.default_rng([seed, run, 0])
+        d = self.data
+        mujoco.mj_resetData(self.model, d)
+        d.qpos[:], d.qvel[:] = ref.qpos[0], ref.qvel[0]
+        if run:
+            d.qpos[7:] += cfg.start_noise * rng.standard_normal(self.model.nq - 7)
+            d.qvel[:] += 4 * cfg.start_noise * rng.standard_normal(self.model.nv)
+        mujoco.mj_forward(self.model, d)
+        level, rewinds, top, hold_until = 0, 0, 0, -1
+        plan = np.zeros((cfg.horizon // cfg.knot_every + 1, self.model.nu))
+        saved = [self._save(plan)]  # per frame: the state and plan before its step
+        steps: list[tuple] = []
+        while len(steps) < ref.frames - 1:
+            f = len(steps)
+            if level and f > hold_until:
+                level, plan = 0, self._resample(plan, *cfg.rung(0))
+            plan, step = self._step(ref, f, plan, cfg.rung(level), rng)
+            steps.append(step)
+            if step[-1] <= cfg.fall_distance:
+                saved.append(self._save(plan))
+                continue
+            if rewinds == cfg.max_rewinds:
+                break
+            rewinds += 1
+            level = level + 1 if f <= hold_until else 1
+            top, hold_until = max(top, level), f + cfg.rewind
+            back = max(0, f - cfg.rewind)
+            del steps[back:], saved[back + 1:]
+            plan = self._resample(self._restore(saved[back]), *cfg.rung(level))
+            rng = np.random.default_rng([seed, run, rewinds])
+        columns = [np.asarray(c) for c in zip(*steps)] if steps else [np.zeros((0,))] * 6
+        qpos, qvel, target, action, cost, error = columns
+        return Trajectory(qpos=qpos, qvel=qvel, target=target, action=action, cost=cost, error=error,
+                          success=len(steps) == ref.frames - 1 and bool((error <= cfg.fall_distance).all()),
+                          rewinds=rewinds, level=top, seconds=time.perf_counter() - start_time)
+
+    def _step(self, ref: ClipReference, f: int, plan: np.ndarray, rung: tuple[int, float],
+              rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
+        """Plan at frame f from the executing state, execute one control step, shift the plan."""
+        cfg, d, n = self.cfg, self.data, self.cfg.samples
+        horizon, noise = rung
+        ahead = np.minimum(f + 1 + np.arange(horizon), ref.frames - 1)  # the frames each step aims at
+        knots = np.repeat(plan[None], n, 0)
+        knots[1:] += noise * rng.standard_normal(knots[1:].shape)
+        weights = _interpolation(horizon, cfg.knot_every, np.arange(horizon))  # (H, K)
+        targets = np.clip(ref.qpos[ahead, 7:] + np.einsum("hk,skj->shj", weights, knots), self.low, self.high)
+        control = np.repeat(targets, self.decimation, axis=1)
+        control = np.concatenate([control, control[:, -1:]], 1)  # one more substep: the last state's poses
+        for name in _STATE:
+            self.fields[name][:] = getattr(d, name)
+        xpos = np.zeros((n, control.shape[1], self.model.nbody, 3))
+        failed = np.zeros(n, bool)
+        try:
+            self.batch.rollout(control.shape[1], control, record=("xpos",), out={"xpos": xpos})
+        except SimulationError as error:  # MuJoCo raised in those samples; the others' records stand
+            failed[error.ids] = True
+        pos = xpos[:, self.decimation::self.decimation][:, :horizon, self.rows]  # (S, H, 20, 3)
+        error = np.linalg.norm(pos - ref.body_pos[ahead][None, :, np.asarray(PROTOCOL_BODIES)], axis=-1).mean(-1)
+        error = np.where(np.isfinite(error) & ~failed[:, None], error, 10.0)
+        cost = (error ** 2).sum(1) + cfg.fall_cost * (error > cfg.fall_distance).any(1)
+        delta = cost - cost.min()
+        w = np.exp(-delta / (cfg.temperature * max(np.quantile(delta, cfg.quantile), 1e-9)))
+        w /= w.sum()
+        plan = np.einsum("s,skj->kj", w, knots)
+        state = (d.qpos.copy(), d.qvel.copy())
+        target = np.clip(ref.qpos[f + 1, 7:] + plan[0], self.low, self.high)
+        d.ctrl[:] = target
+        mujoco.mj_step(self.model, d, nstep=self.decimation)
+        mujoco.mj_kinematics(self.model, d)
+        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, np.asarray(PROTOCOL_BODIES)], axis=-1)
+        executed = float(executed.mean()) if np.isfinite(d.qpos).all() else float("inf")
+        action = (target - self.offset) / self.scale
+        shift = _interpolation(horizon, cfg.knot_every, np.arange(horizon // cfg.knot_every + 1)
+                               * cfg.knot_every + 1)
+        return shift @ plan, (*state, target, action, float(w @ cost), executed)
+
+    def _resample(self, plan: np.ndarray, horizon: int, noise: float) -> np.ndarray:
+        """The plan (K, A) re-knotted for `horizon` (its values at the new knot times, held past its end)."""
+        old = (len(plan) - 1) * self.cfg.knot_every
+        times = np.arange(horizon // self.cfg.knot_every + 1) * self.cfg.knot_every
+        return _interpolation(old, self.cfg.knot_every, times) @ plan
+
+    def _save(self, plan: np.ndarray) -> tuple:
+        d = self.data
+        return (d.qpos.copy(), d.qvel.copy(), d.qacc_warmstart.copy(), d.ctrl.copy(), d.time, plan.copy())
+
+    def _restore(self, saved: tuple) -> np.ndarray:
+        d = self.data
+        d.qpos[:], d.qvel[:], d.qacc_warmstart[:], d.ctrl[:], d.time, plan = saved
+        return plan
+
+
+def _ignore(message: str) -> None:
+    pass

@@ -1,0 +1,138 @@
+"""`humanoid-fpo teach`: the teacher on every clip of a library, cached and resumable per clip.
+
+Each run of a clip is written to `CACHE/<key>/runs/` as soon as it ends, so an interrupted `teach`
+resumes where it stopped; `key` hashes the library's arrays, the teacher's settings and the scene
+(physics and control period, solver, contacts, humanoid, action transform), so a change to any of them
+starts afresh and the same command reuses the finished work. The whole set is packed into
+`CACHE/<key>/demos.npz`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.humanoid import ASSET_PATH
+from humanoid_fpo.motion.library import MotionLibrary
+from humanoid_fpo.sim.env import EnvConfig, action_transform
+from humanoid_fpo.sim.scene import make_scene
+from humanoid_fpo.sim.terrain import make_terrain
+from humanoid_fpo.teacher.demos import Demonstrations, from_runs, load_demonstrations, save_demonstrations
+from humanoid_fpo.teacher.mppi import ClipReference, Teacher, TeacherConfig, Trajectory, check_teacher
+
+_TRAJECTORY = ("qpos", "qvel", "target", "action", "cost", "error")
+_FIGURES = ("success", "rewinds", "level", "seconds")
+
+
+def scene_settings(env: EnvConfig) -> dict:
+    """The env settings the teacher's physics depends on."""
+    return {"physics_dt": env.physics_dt, "control_dt": env.control_dt, "solver": env.solver,
+            "solver_iterations": env.solver_iterations, "ls_iterations": env.ls_iterations,
+            "contact": env.contact, "model_path": env.model_path,
+            "default_pose": None if env.default_pose is None else list(env.default_pose)}
+
+
+def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> str:
+    """16 hex digits naming (library arrays, teacher settings but threads and cache, scene, humanoid)."""
+    h = hashlib.sha256()
+    for name in ("qpos", "qvel", "body_pos", "clip_start", "clip_length"):
+        h.update(np.ascontiguousarray(getattr(library, name)).tobytes())
+    h.update("\0".join(library.clip_names).encode())
+    settings = {"teacher": asdict(replace(cfg, threads=0, cache="")), "scene": scene_settings(env)}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(Path(env.model_path or ASSET_PATH).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def make_teacher(env: EnvConfig, cfg: TeacherConfig) -> Teacher:
+    """The teacher on `env`'s scene and action transform (flat ground: it plans in the library's world)."""
+    check_teacher(cfg)
+    terrain = make_terrain(env.terrain)
+    if not terrain.flat:
+        raise ValueError("the teacher plans on flat ground (the library's world); use terrain=flat")
+    model = make_scene(terrain, env.contact, env.physics_dt, env.solver, env.solver_iterations,
+                       env.ls_iterations, env.model_path)
+    offset, scale = action_transform(env, model)
+    return Teacher(model, cfg, offset, scale, env.decimation)
+
+
+def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
+          log=print) -> tuple[Demonstrations, Path]:
+    """Run (or reuse) the teacher on every clip × `cfg.runs`; returns the demonstrations and their file
+    (`cfg.cache`/<key>/demos.npz)."""
+    key = teacher_key(library, env, cfg)
+    folder = Path(cfg.cache).expanduser() / key
+    out = folder / "demos.npz"
+    if out.exists():
+        log(f"teach: reusing {out} (same library and teacher settings)")
+        return load_demonstrations(out), out
+    teacher = make_teacher(env, cfg)
+    jobs = [(c, r) for c in range(library.num_clips) for r in range(cfg.runs)]
+    lengths = np.asarray(library.clip_length) - 1
+    total, done, spent, runs = int(sum(lengths[c] for c, _ in jobs)), 0, 0.0, []
+    log(f"teach: {library.num_clips} clips × {cfg.runs} run(s), {total} control steps → {folder}")
+    for i, (c, r) in enumerate(jobs, 1):
+        path = folder / "runs" / f"{c:04d}.{r}.npz"
+        trajectory = _read_run(path, log)
+        cached = trajectory is not None
+        trajectory = trajectory or teacher.track(ClipReference.of(library, c), cfg.seed, r)
+        if not cached:
+            _write_run(trajectory, path)
+            spent, done = spent + trajectory.seconds, done + int(lengths[c])
+        runs.append((c, r, trajectory))
+        left = sum(int(lengths[cc]) for cc, _ in jobs[i:])
+        eta = spent / max(done, 1) * left if done else float("nan")
+        log(f"teach {i}/{len(jobs)} {library.clip_names[c]} run {r}: {trajectory.frames}/{lengths[c]} frames, "
+            f"{'ok' if trajectory.success else 'failed'}, {trajectory.g_mpjpe_mm:.0f} mm, "
+            f"{trajectory.rewinds} rewinds, {'cached' if cached else f'{trajectory.seconds:.0f} s'}, "
+            f"ETA {_clock(eta)}")
+    settings = {"teacher": asdict(cfg), "scene": scene_settings(env)}
+    demos = from_runs(runs, library.clip_names, key, settings)
+    save_demonstrations(demos, out)
+    return demos, out
+
+
+def clip_table(demos: Demonstrations, lengths: np.ndarray) -> tuple[list[str], list[list[str]]]:
+    """Header and rows per clip (run 0: from the reference's first frame) for the printed table."""
+    rows = []
+    for c, row in enumerate(demos.first_runs()):
+        rows.append([demos.clip_names[c], f"{demos.run_frames[row]}/{lengths[c] - 1}",
+                     "yes" if demos.run_success[row] else "no", f"{demos.run_g_mpjpe_mm[row]:.0f}",
+                     f"{demos.run_seconds[row]:.0f}", str(demos.run_rewinds[row]), str(demos.run_level[row])])
+    return ["clip", "frames", "completed", "G-MPJPE mm", "seconds", "rewinds", "level"], rows
+
+
+def summary(demos: Demonstrations) -> dict:
+    """Run 0's figures over clips: completed, frames per clip, G-MPJPE (mm), minutes of teaching."""
+    first = demos.first_runs()
+    return {"clips": len(first), "completed": int(demos.run_success[first].sum()),
+            "frames": float(demos.run_frames[first].mean()),
+            "g_mpjpe_mm": float(demos.run_g_mpjpe_mm[first].mean()),
+            "minutes": float(demos.run_seconds.sum() / 60)}
+
+
+def _write_run(t: Trajectory, path: Path) -> None:
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, **{k: getattr(t, k) for k in (*_TRAJECTORY, *_FIGURES)})
+
+
+def _read_run(path: Path, log) -> Trajectory | None:
+    """The finished run at `path`, or None where there is none (or it cannot be read: it is redone)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            return Trajectory(**{k: data[k] for k in _TRAJECTORY}, **{k: data[k].item() for k in _FIGURES})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        log(f"teach: {path} cannot be read ({e}); running it again")
+        return None
+
+
+def _clock(seconds: float) -> str:
+    return "–" if not np.isfinite(seconds) else f"{int(seconds // 60)}:{int(seconds % 60):02d}"
