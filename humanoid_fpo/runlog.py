@@ -109,6 +109,11 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     fig, axes = figure(3, 4, (16, 9.5))
     for ax, (key, label) in zip(axes.flat, CURVES):
         ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
+        held = key.replace("eval/", "eval_held_out/")
+        if key.startswith("eval/") and curve(rows, held)[0]:  # the run's eval_motions beside its own clips
+            ax.plot(*curve(rows, held), marker="s", lw=1.2, label="held out")
+            ax.plot([], [], color="C0", marker="o", label="training clips")
+            ax.legend(fontsize=7)
         steps_axis(ax, label)
         if key == "eval/success_rate":
             ax.set_ylim(-0.05, 1.05)

@@ -45,7 +45,9 @@ from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
+from humanoid_fpo.teacher.demos import Demonstrations, load_demonstrations
 from humanoid_fpo.teacher.mppi import TeacherConfig, check_teacher
+from humanoid_fpo.teacher.teach import summary, teach
 
 WANDB_MODES = ("disabled", "offline", "online")
 DEFAULT_POSES = ("library_mean", "mid_range")
@@ -90,6 +92,9 @@ class TrainConfig:
     eval_every: int = 50
     """Iterations between success-rate evaluations on the training clips; a run also evaluates
     before its first iteration (iteration 0) and after its last (0: only those two)."""
+    eval_motions: str | None = None
+    """Clips evaluated beside the training clips at every evaluation (held out: never trained on),
+    logged as eval_held_out/* and written to eval.json's "held_out"."""
     eval_flow_steps: int | None = None
     """Euler steps for evaluation (default: algo.flow_steps)."""
     checkpoint_every: int = 10
@@ -179,6 +184,9 @@ class Trainer:
         self.env = TrackingVecEnv(make_env(cfg.env, library), self._env_key())
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library) if self.ranks.main \
             else None
+        held_out = load_motions(cfg.eval_motions, cfg.env.model_path) if cfg.eval_motions and self.ranks.main \
+            else None
+        self.held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
         distributed.broadcast_tensors(self.learner.tensors())
@@ -277,19 +285,35 @@ class Trainer:
             return {}
         steps = self.cfg.eval_flow_steps
         act = lambda obs: self.learner.eval_action(obs.to(self.device), steps)
+        start = time.perf_counter()
         result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed))
+        held = {} if self.held_out_env is None else \
+            {"held_out": evaluate_clips(self.held_out_env, act, jax.random.key(self.cfg.seed))}
         with atomic_path(self.run_dir / "eval.json") as tmp:
-            tmp.write_text(json.dumps(result | {"iteration": self.iteration}, indent=1))
-        return {f"eval/{k}": result[k] for k in FIGURES}
+            tmp.write_text(json.dumps(result | held | {"iteration": self.iteration}, indent=1))
+        return {**{f"eval/{k}": result[k] for k in FIGURES}, "eval/seconds": time.perf_counter() - start,
+                **{f"eval_held_out/{k}": held["held_out"][k] for k in FIGURES if held}}
 
     def fit_prior(self) -> dict:
-        """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
+        """Fit the actor to the reference or the teacher (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
-        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed)
+        demos, taught = None, {}
+        if self.cfg.prior.source == "teacher":  # rank 0 teaches (or reads teach's cache) for every rank
+            demos = distributed.broadcast_object(self._teach() if self.ranks.main else None)
+            taught = {"teacher/" + k: v for k, v in summary(demos).items()}
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
-        return {"prior/samples": samples, "prior/loss_first": losses[0],
+        return {**taught, "prior/samples": samples, "prior/loss_first": losses[0],
                 "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
+
+    def _teach(self) -> Demonstrations:
+        """The teacher's demonstrations of the training clips, in this run's scene and action transform."""
+        if self.cfg.teacher.demos:
+            return load_demonstrations(self.cfg.teacher.demos)
+        demos, path = teach(self.library, self.cfg.env, self.cfg.teacher, log=print)
+        print(f"teacher: {path}")
+        return demos
 
     def train_iteration(self) -> dict:
         """One rollout, one update and a step of the termination curriculum; returns the

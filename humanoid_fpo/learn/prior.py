@@ -1,15 +1,20 @@
-"""Motion-prior warm start: fit the actor to the reference by supervised learning before RL.
+"""Motion-prior warm start: fit the actor to the reference, or to the teacher, by supervised
+learning before RL.
 
-Data: every frame t of every clip (but the last), as the reference state and as perturbed copies of
-it (joint angles, root position and orientation, velocities), observed by the env's own code
-(`sim.env.observe_states`) under each goal mode the run trains; then, DAgger-style, the states the
-fitted actor itself reaches in the training env. Target: the next frame's joint angles as a
-normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1). The flow is fitted with its CFM
-loss, the Gaussian with its likelihood. Shapes: M samples, O observation, A action.
+Data (`source=reference`): every frame t of every clip (but the last), as the reference state and as
+perturbed copies of it (joint angles, root position and orientation, velocities), observed by the
+env's own code (`sim.env.observe_states`) under each goal mode the run trains; then, DAgger-style,
+the states the fitted actor itself reaches in the training env. Target: the next frame's joint
+angles as a normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1).
+Data (`source=teacher`): every step of the teacher's demonstrations (teacher/), its state observed
+against the clip's next frame under each goal mode, labelled with the PD targets the teacher executed.
+The flow is fitted with its CFM loss, the Gaussian with its likelihood. Shapes: M samples,
+O observation, A action.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -23,12 +28,18 @@ from humanoid_fpo.sim.env import (TrackingEnv, action_for, episodes_at, observe_
                                   step)
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.quat import quat_mul
+from humanoid_fpo.teacher.demos import Demonstrations
+
+SOURCES = ("reference", "teacher")
 
 
 @dataclass(frozen=True)
 class PriorConfig:
     steps: int = 0
     """Supervised steps of each fit: the first and one per DAgger round (0: no prior)."""
+    source: str = "reference"
+    """reference: the next frame's joint angles at (perturbed) reference states; teacher: the
+    teacher's actions at its own states (runs `teach`, or reuses its cache, before the fit)."""
     batch: int = 512
     lr: float = 1e-3
     action_noise: float = 0.0
@@ -61,6 +72,8 @@ def check_prior(cfg: PriorConfig) -> None:
             raise ValueError(f"prior.{name} must be {kind}, got {value}")
     if cfg.action_noise < 0:
         raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
+    if cfg.source not in SOURCES:
+        raise ValueError(f"prior.source: unknown {cfg.source!r}; choose from {', '.join(SOURCES)}")
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -78,14 +91,50 @@ def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
     frame = np.concatenate([np.arange(n - 1) for n in np.asarray(lib.clip_length)])
     modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
     grid = np.stack(np.meshgrid(np.arange(len(clip)), np.arange(cfg.copies), modes, indexing="ij"), -1)
-    rows = grid.reshape(-1, 3)
+
+    def samples(part: np.ndarray, k: int) -> dict[str, jax.Array]:
+        index, copy, mode = part.T
+        return _samples(env, cfg, clip[index], frame[index], copy, mode, jax.random.fold_in(key, k))
+
+    return _chunked(grid.reshape(-1, 3), chunk, samples)
+
+
+def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
+    """{"obs", "critic_obs", "actions"} of every demonstrated step of the library's clips (the
+    demonstrations may hold more) under each goal mode the run trains:
+    the teacher's state moved into the env's world as the episode places the clip (flat ground), its
+    goal the clip's next frame, its label the executed PD targets as a normalised action."""
+    names = env.library.clip_names
+    missing = sorted(set(names) - set(demos.clip_names))
+    if missing:
+        raise ValueError(f"the demonstrations ({demos.key}) lack clips of the motion library: {', '.join(missing)}")
+    clip = np.array([names.index(n) if n in names else -1 for n in demos.clip_names])[demos.clip]
+    modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
+    kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
+    rows = np.stack(np.meshgrid(kept, modes, indexing="ij"), -1).reshape(-1, 2)
+
+    def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
+        step, mode = part.T
+        episode = episodes_at(env, jnp.asarray(clip[step]), jnp.asarray(demos.frame[step] / env.library.fps,
+                                                                            jnp.float32), jnp.asarray(mode, jnp.int32))
+        qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
+        obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
+        return {"obs": obs, "critic_obs": critic_obs,
+                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32))}
+
+    return _chunked(rows, chunk, samples)
+
+
+def _chunked(rows: np.ndarray, chunk: int,
+             samples: Callable[[np.ndarray, int], dict[str, jax.Array]]) -> dict[str, torch.Tensor]:
+    """`samples` of `rows` (M, k) in chunks of one size (one compiled size; bounded memory on the native
+    backend), the last one padded by repeating its last row; called with (chunk rows, chunk index)."""
     size = min(chunk, len(rows))
     parts = []
     for k, start in enumerate(range(0, len(rows), size)):
         part = rows[start:start + size]
-        index, copy, mode = np.concatenate([part, np.repeat(part[-1:], size - len(part), 0)]).T  # padded
-        samples = _samples(env, cfg, clip[index], frame[index], copy, mode, jax.random.fold_in(key, k))
-        parts.append({name: to_torch(x[:len(part)]) for name, x in samples.items()})
+        padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), 0)])
+        parts.append({name: to_torch(x[:len(part)]) for name, x in samples(padded, k).items()})
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
@@ -116,13 +165,15 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig,
-               seed: int = 0) -> tuple[list[float], int]:
-    """The whole prior: fit on the reference dataset, then `cfg.dagger_rounds` rounds of relabelled
-    visited states and more fitting. Observations enter the normalisers once each. Returns the
-    loss of every step and the number of samples fitted."""
+def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,
+               demos: Demonstrations | None = None) -> tuple[list[float], int]:
+    """The whole prior: fit on the reference dataset (or the teacher's `demos`), then
+    `cfg.dagger_rounds` rounds of relabelled visited states and more fitting. Observations enter the
+    normalisers once each. Returns the loss of every step and the number of samples fitted."""
     key = jax.random.key(seed)
-    data = reference_dataset(env, cfg, key)
+    if (cfg.source == "teacher") != (demos is not None):
+        raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
+    data = teacher_dataset(env, demos) if demos is not None else reference_dataset(env, cfg, key)
     _observe(learner, data)
     losses = fit(learner, data, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):

@@ -65,6 +65,9 @@ class TeacherConfig:
     """MuJoCo threads of the rollouts (0: all cores)."""
     cache: str = ".cache/teacher"
     """Folder of finished runs and demonstrations, one sub-folder per library and settings."""
+    demos: str | None = None
+    """A demonstrations file to learn from instead of teaching the training clips (`teach`'s output,
+    e.g. of a larger library: only the training clips' steps are used)."""
     target_bounds: str = "action"
     """action: targets kept where the env's normalised actions reach (offset ± scale, within the
     actuators' range), so that a student can output every teacher action; ctrl: the actuators' range."""

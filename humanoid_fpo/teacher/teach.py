@@ -39,12 +39,12 @@ def scene_settings(env: EnvConfig) -> dict:
 
 
 def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> str:
-    """16 hex digits naming (library arrays, teacher settings but threads and cache, scene, humanoid)."""
+    """16 hex digits naming (library arrays, teacher settings but where files go, scene, humanoid)."""
     h = hashlib.sha256()
     for name in ("qpos", "qvel", "body_pos", "clip_start", "clip_length"):
         h.update(np.ascontiguousarray(getattr(library, name)).tobytes())
     h.update("\0".join(library.clip_names).encode())
-    settings = {"teacher": asdict(replace(cfg, threads=0, cache="")), "scene": scene_settings(env)}
+    settings = {"teacher": asdict(replace(cfg, threads=0, cache="", demos=None)), "scene": scene_settings(env)}
     h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(Path(env.model_path or ASSET_PATH).read_bytes())
     return h.hexdigest()[:16]

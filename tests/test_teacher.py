@@ -1,0 +1,165 @@
+"""The teacher: it tracks further than the open-loop reference targets, deterministically; its
+demonstrations file round-trips and a damaged one is refused naming it; `teach` resumes per clip."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from humanoid_fpo.cli import main as cli_main
+from humanoid_fpo.motion.library import save_library
+from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.sim.env import EnvConfig, mean_pose
+from humanoid_fpo.teacher.demos import from_runs, load_demonstrations, save_demonstrations
+from humanoid_fpo.teacher.mppi import ClipReference, TeacherConfig, check_teacher
+from humanoid_fpo.teacher.teach import make_teacher, teach
+
+FRAMES = 66  # of the built-in walk: the open-loop targets fall at frame 58
+SMALL = TeacherConfig(samples=16, max_rewinds=0)
+
+
+@pytest.fixture(scope="module")
+def walk(tracking_library) -> ClipReference:
+    ref = ClipReference.of(tracking_library, tracking_library.clip_names.index("walk"))
+    return ClipReference(ref.name, ref.qpos[:FRAMES], ref.qvel[:FRAMES], ref.body_pos[:FRAMES])
+
+
+@pytest.fixture(scope="module")
+def env(tracking_library) -> EnvConfig:
+    return replace(EnvConfig(), default_pose=mean_pose(tracking_library))
+
+
+def test_the_teacher_tracks_further_than_open_loop_targets(walk, env) -> None:
+    """Zero noise and one sample is the open-loop reference: it falls; 16 samples complete the part."""
+    open_loop = make_teacher(env, replace(SMALL, samples=1, noise=0.0)).track(walk)
+    teacher = make_teacher(env, SMALL)
+    run = teacher.track(walk)
+    assert not open_loop.success and open_loop.frames < FRAMES - 5
+    assert run.success and run.frames == FRAMES - 1, (run.frames, open_loop.frames)
+    assert run.g_mpjpe_mm < 80
+    assert run.seconds < 60
+    np.testing.assert_array_less(np.abs(run.action), 1.0 + 1e-9)  # the env's action range holds them
+    again = teacher.track(walk)  # deterministic per seed
+    np.testing.assert_array_equal(again.target, run.target)
+
+
+def test_a_rewind_recovers_a_failure(walk, env) -> None:
+    """Base settings without noise are the open-loop targets, which fall; the rewind re-plans the
+    last 10 frames on the escalation's rung, with noise, and completes the part."""
+    cfg = replace(SMALL, noise=0.0, max_rewinds=1, rewind=10, escalation=((18, 0.1),))
+    run = make_teacher(env, cfg).track(walk)
+    assert run.rewinds == 1 and run.level == 1
+    assert run.success and run.frames == FRAMES - 1
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="multiple of teacher.knot_every"):
+        check_teacher(TeacherConfig(horizon=20))
+    with pytest.raises(ValueError, match="teacher.samples must be positive"):
+        check_teacher(TeacherConfig(samples=0))
+
+
+def _demos(walk, env):
+    teacher = make_teacher(env, replace(SMALL, samples=1, noise=0.0))
+    short = ClipReference(walk.name, walk.qpos[:8], walk.qvel[:8], walk.body_pos[:8])
+    runs = [(0, 0, teacher.track(short)), (0, 1, teacher.track(short, run=1))]
+    return from_runs(runs, ("walk",), "k", {"teacher": "x"})
+
+
+def test_demonstrations_round_trip(walk, env, tmp_path) -> None:
+    demos = _demos(walk, env)
+    assert demos.steps == 14 and list(demos.run) == [0] * 7 + [1] * 7
+    assert not np.array_equal(demos.qpos[0], demos.qpos[7])  # run 1 starts perturbed
+    save_demonstrations(demos, tmp_path / "d.npz")
+    back = load_demonstrations(tmp_path / "d.npz")
+    for name, value in vars(demos).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(back, name), value, err_msg=name)
+        else:
+            assert getattr(back, name) == value
+
+
+def test_a_damaged_demonstrations_file_is_refused(walk, env, tmp_path, tracking_library) -> None:
+    path = tmp_path / "d.npz"
+    save_demonstrations(_demos(walk, env), path)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:300])
+    library = tmp_path / "library.npz"
+    save_library(tracking_library, library)
+    data = dict(np.load(path))
+    data["qpos"] = data["qpos"][:-1]
+    short = tmp_path / "short.npz"
+    np.savez(short, **data)
+    for bad, problem in ((cut, "damaged .npz"), (library, "not a demonstrations file"),
+                         (short, "qpos has 13 rows, clip has 14")):
+        with pytest.raises(MotionFileError, match=problem) as info:
+            load_demonstrations(bad)
+        assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_teach_resumes_per_clip_and_reuses_its_cache(tmp_path, tracking_library, env, capsys) -> None:
+    """A finished run is not redone, a damaged one is; a finished library is reused whole."""
+    lib = _two_short_clips(tracking_library)
+    cfg = replace(SMALL, samples=2, horizon=6, knot_every=6, escalation=(), cache=str(tmp_path / "cache"))
+    demos, path = teach(lib, env, cfg, log=lambda _: None)
+    runs = sorted((path.parent / "runs").glob("*.npz"))
+    assert len(runs) == 2 and demos.steps == int((lib.clip_length - 1).sum())
+    path.unlink()
+    runs[1].write_bytes(b"junk")
+    lines = []
+    again, _ = teach(lib, env, cfg, log=lines.append)
+    assert "cached" in lines[1] and "cannot be read" in lines[2] and "cached" not in lines[3]
+    np.testing.assert_array_equal(again.target, demos.target)
+    lines.clear()
+    teach(lib, env, cfg, log=lines.append)
+    assert lines == [f"teach: reusing {path} (same library and teacher settings)"]
+
+
+def test_teach_command_prints_the_table(tmp_path, tracking_library, capsys) -> None:
+    lib = _two_short_clips(tracking_library)
+    save_library(lib, tmp_path / "lib.npz")
+    code = cli_main(["teach", str(tmp_path / "lib.npz"), "teacher.samples=2", "teacher.horizon=6",
+                     "teacher.escalation=[]", f"teacher.cache={tmp_path / 'cache'}"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "clip" in out and "completed" in out and "walk" in out and "squat" in out
+    assert "of 2 clips" in out
+
+
+def _two_short_clips(library):
+    """walk and squat cut to 6 frames each."""
+    from humanoid_fpo.motion.library import MotionLibrary
+
+    picks = [library.clip_names.index(n) for n in ("walk", "squat")]
+    rows = np.concatenate([np.arange(library.clip_start[c], library.clip_start[c] + 6) for c in picks])
+    frame_fields = ("qpos", "qvel", "body_pos", "body_quat", "body_lin_vel", "body_ang_vel")
+    return MotionLibrary(**{k: getattr(library, k)[rows] for k in frame_fields},
+                         clip_start=np.array([0, 6], np.int32), clip_length=np.array([6, 6], np.int32),
+                         fit_error=library.fit_error[picks], contact_error=library.contact_error[picks],
+                         fps=library.fps, clip_names=("walk", "squat"),
+                         clip_sources=tuple(library.clip_sources[c] for c in picks),
+                         body_names=library.body_names)
+
+
+def test_the_teacher_dataset_observes_demonstrated_states_as_the_env_does(walk, env, eval_envs) -> None:
+    """A run's first state is the clip's first frame: its observation is the env's at a reset there;
+    later states are moved by the same shift; labels are the executed targets as actions."""
+    from humanoid_fpo.learn.prior import teacher_dataset
+    from humanoid_fpo.sim.env import reset
+
+    import jax
+
+    tracking = eval_envs["native"]
+    demos = _demos(walk, env)
+    data = teacher_dataset(tracking, demos, chunk=5)
+    assert data["obs"].shape == (demos.steps, tracking.obs_size)
+    c = tracking.library.clip_names.index("walk")
+    state = reset(tracking, jax.random.key(0), np.arange(tracking.num_envs))
+    np.testing.assert_allclose(data["obs"][0].numpy(), np.asarray(state.obs[c]), atol=1e-5)
+    np.testing.assert_allclose(data["critic_obs"][0].numpy(), np.asarray(state.critic_obs[c]), atol=1e-5)
+    expected = np.clip((demos.target - np.asarray(tracking.action_offset)) / np.asarray(tracking.action_scale),
+                       -1, 1)
+    np.testing.assert_allclose(data["actions"].numpy(), expected, atol=1e-5)
+    assert not np.allclose(data["obs"][1].numpy(), data["obs"][0].numpy())

@@ -1,0 +1,162 @@
+"""Benchmark tracking real motion capture: the teacher, students taught by it, RL from scratch, on
+fitted and held-out clips, per goal mode.
+
+    .venv/bin/python tools/bench_mocap.py                           # ASAP clips; writes BENCHMARKS.md
+    .venv/bin/python tools/bench_mocap.py --iterations 300 --seeds 0 1
+
+The clips of --motions are split as bench_prior's (28 fitted, 5 held out). The teacher (`teach`, its
+cache reused) runs on all of them: it sees the full reference, so its row is the ceiling and the
+held-out clips' teacher figures are what a student could reach. Runs (`humanoid-fpo train`,
+conditioning=mixed so that one policy serves every goal mode, fitted on the 28 clips, evaluating the
+5 held-out ones as it trains):
+
+    flow_student, gaussian_student        preset=cpu_mocap (the teacher's actions cloned), iterations=0
+    flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian): the recipe
+    flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
+
+Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
+sets. Minutes: the teacher's compute (for a student, the teacher's share of its clips is included),
+the prior's fit and the RL iterations (compiling and in-run evaluations not counted). Writes
+RUNS/results.json, RUNS/success_vs_minutes.png and a table in BENCHMARKS.md. Hours on 2 cores:
+never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
+import numpy as np
+
+from humanoid_fpo import train
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.motion.library import load_library
+from humanoid_fpo.runlog import figure, save_figure
+from humanoid_fpo.sim.env import mean_pose
+from humanoid_fpo.sim.observations import MODES
+from humanoid_fpo.teacher.demos import Demonstrations
+from humanoid_fpo.teacher.teach import teach
+
+from bench_prior import HELD_OUT, evaluate_run, split_library, train_run  # tools/ is on sys.path
+from bench_table import machine, write_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
+HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
+          + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
+          + "|---" * (8 + len(MODES)) + "|")
+COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_scratch_rl": "tab:gray"}
+
+
+def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
+    """name: (train overrides, the run it continues from)."""
+    plan = {}
+    for seed in seeds:
+        tag = "" if seed == seeds[0] else f"_seed{seed}"
+        for policy, algo in (("flow", "fpo_pp"), ("gaussian", "ppo")):
+            student = ["preset=cpu_mocap", f"algo={algo}", f"teacher.demos={demos}", f"seed={seed}"]
+            plan[f"{policy}_student{tag}"] = ([*student, "iterations=0"], None)
+            plan[f"{policy}_student_rl{tag}"] = ([*student, f"iterations={iterations}"], f"{policy}_student{tag}")
+            if seed != seeds[0]:  # the second seed repeats the recipe (flow) only
+                break
+        if seed == seeds[0]:
+            plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", f"iterations={iterations}",
+                                        f"seed={seed}"], None)
+    return plan
+
+
+def teacher_figures(demos: Demonstrations, names: tuple[str, ...]) -> dict:
+    """Run 0's figures over the clips `names`: success rate, frames per clip, G-MPJPE; minutes."""
+    first = demos.first_runs()[[demos.clip_names.index(n) for n in names]]
+    return {"success_rate": float(demos.run_success[first].mean()), "frames": float(demos.run_frames[first].mean()),
+            "g_mpjpe_mm": float(demos.run_g_mpjpe_mm[first].mean()), "mpjpe_mm": float("nan"),
+            "minutes": float(demos.run_seconds[first].sum() / 60)}
+
+
+def minutes(rows: list[dict], teacher: float) -> float:
+    """The prior's fit, the RL iterations' collect and update time, and the teacher's share."""
+    prior = rows[0].get("prior/seconds", 0.0) if rows[0].get("prior/samples") else 0.0
+    return teacher + (prior + sum(r.get("collect_s", 0.0) + r.get("update_s", 0.0) for r in rows)) / 60
+
+
+def cells(figures: dict[str, dict]) -> list[str]:
+    return [f"{figures[m]['success_rate']:.2f} / {figures[m]['frames']:.1f} / {figures[m]['g_mpjpe_mm']:.0f} / "
+            + ("–" if np.isnan(figures[m]["mpjpe_mm"]) else f"{figures[m]['mpjpe_mm']:.0f}") for m in MODES]
+
+
+def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) -> None:
+    """Success rate (in-run evaluations, full goals; fitted and held-out clips) against minutes."""
+    fig, axes = figure(1, 2, (12, 4.5))
+    for name, run_rows in rows.items():
+        if name.endswith("_rl") or "_rl_" in name:
+            base = name.split("_seed")[0]
+            share = teacher if "student" in name else 0.0
+            for ax, key in zip(axes[0], ("eval/success_rate", "eval_held_out/success_rate")):
+                points = [(minutes(run_rows[:i + 1], share), r[key]) for i, r in enumerate(run_rows) if key in r]
+                if points:
+                    ax.plot(*zip(*points), "-" if "_seed" not in name else ":", marker="o", ms=3,
+                            color=COLOURS.get(base, "k"), label=name.replace("_", " "))
+    for ax, what in zip(axes[0], ("fitted clips", "held-out clips")):
+        ax.set_title(f"success rate ({what}, full goals, x0 = 0)", fontsize=9)
+        ax.set_xlabel("minutes (teacher + prior + RL iterations)", fontsize=8)
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    save_figure(fig, path, title)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="train overrides of every run")
+    parser.add_argument("--motions", type=Path, default=ROOT.parent / "shared" / "motions" / "asap_smpl")
+    parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="clip names not fitted")
+    parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_mocap", help="run folders")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="train and print only")
+    args = parser.parse_args()
+    if not args.motions.exists():
+        raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
+    command = " ".join(["python tools/bench_mocap.py", *sys.argv[1:]])
+    args.runs.mkdir(parents=True, exist_ok=True)
+    fit, held_out = split_library(args.motions, args.held_out, args.runs)
+    cfg, _ = train.compose(["preset=cpu_mocap", *args.overrides])
+    everything = train.load_motions(args.motions, cfg.env.model_path)
+    demos, demos_path = teach(everything, replace(cfg.env, default_pose=mean_pose(everything)), cfg.teacher)
+    common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",
+              *args.overrides]
+    plan = plan_runs(args.iterations, args.seeds, demos_path)
+    rows = {name: train_run(name, [*common, *overrides], base, args.runs) for name, (overrides, base) in plan.items()}
+    if args.no_write:
+        return
+    libraries = {"fit": fit, "held_out": held_out}
+    names = {k: load_library(p).clip_names for k, p in libraries.items()}
+    results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
+    teacher = {k: teacher_figures(demos, n) for k, n in names.items()}
+    with atomic_path(args.runs / "results.json") as tmp:
+        tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
+    date, out = datetime.date.today().isoformat(), []
+    for split, label in (("fit", "ASAP, fitted"), ("held_out", "ASAP, held out")):
+        clips = f"{label} ({len(names[split])})"
+        out.append("| " + " | ".join([date, machine(), clips, "teacher (MPPI, sees the full reference)", "–", "–",
+                                      f"{teacher[split]['minutes']:.1f}",
+                                      *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
+        for name, run_rows in rows.items():
+            seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
+            share = teacher["fit"]["minutes"] if "student" in name else 0.0
+            out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
+                                          f"{run_rows[-1]['env_steps']:,}", f"{minutes(run_rows, share):.1f}",
+                                          *cells(results[name][split]), f"`{command}`"]) + " |")
+    title = f"{machine()}: {len(names['fit'])} ASAP clips, mixed goals, {args.iterations} iterations"
+    plot(rows, teacher["fit"]["minutes"], args.runs / "success_vs_minutes.png", title)
+    write_rows(args.output, SECTION, HEADER, out, slice(1, 5))
+
+
+if __name__ == "__main__":
+    main()
