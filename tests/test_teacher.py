@@ -47,8 +47,8 @@ def test_the_teacher_tracks_further_than_open_loop_targets(walk, env) -> None:
 
 def test_a_rewind_recovers_a_failure(walk, env) -> None:
     """Base settings without noise are the open-loop targets, which fall; the rewind re-plans the
-    last 10 frames on the escalation's rung, with noise, and completes the part."""
-    cfg = replace(SMALL, noise=0.0, max_rewinds=1, rewind=10, escalation=((18, 0.1),))
+    last 30 frames on the escalation's rung, with noise, and completes the part."""
+    cfg = replace(SMALL, noise=0.0, max_rewinds=1, escalation=((18, 0.1),))
     run = make_teacher(env, cfg).track(walk)
     assert run.rewinds == 1 and run.level == 1
     assert run.success and run.frames == FRAMES - 1
@@ -163,3 +163,11 @@ def test_the_teacher_dataset_observes_demonstrated_states_as_the_env_does(walk, 
                        -1, 1)
     np.testing.assert_allclose(data["actions"].numpy(), expected, atol=1e-5)
     assert not np.allclose(data["obs"][1].numpy(), data["obs"][0].numpy())
+
+
+def test_demonstrations_of_other_clips_are_refused(walk, env, eval_envs) -> None:
+    from humanoid_fpo.learn.prior import teacher_dataset
+
+    other = replace(_demos(walk, env), clip_names=("nope",))
+    with pytest.raises(ValueError, match="hold no clip of the motion library"):
+        teacher_dataset(eval_envs["native"], other)

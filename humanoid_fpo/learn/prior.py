@@ -101,16 +101,15 @@ def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
 
 def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
     """{"obs", "critic_obs", "actions"} of every demonstrated step of the library's clips (the
-    demonstrations may hold more) under each goal mode the run trains:
-    the teacher's state moved into the env's world as the episode places the clip (flat ground), its
+    demonstrations may hold others, and lack some) under each goal mode the run trains: the teacher's state moved into the env's world as the episode places the clip (flat ground), its
     goal the clip's next frame, its label the executed PD targets as a normalised action."""
     names = env.library.clip_names
-    missing = sorted(set(names) - set(demos.clip_names))
-    if missing:
-        raise ValueError(f"the demonstrations ({demos.key}) lack clips of the motion library: {', '.join(missing)}")
     clip = np.array([names.index(n) if n in names else -1 for n in demos.clip_names])[demos.clip]
-    modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
     kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
+    if not len(kept):
+        raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "
+                         f"(they have {', '.join(demos.clip_names[:5])}{', ...' if len(demos.clip_names) > 5 else ''})")
+    modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
     rows = np.stack(np.meshgrid(kept, modes, indexing="ij"), -1).reshape(-1, 2)
 
     def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
