@@ -4,6 +4,7 @@ evaluation, checkpoints and resume.
 A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
     motions.npz       the motion library trained on (retargeted once from a folder of clips)
+    feasible.npz      with teacher.feasible_reference: the teacher's trajectories of those clips, which RL tracks
     checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically
     metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
     curves.png        learning curves, refreshed during training
@@ -45,7 +46,7 @@ from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
 from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
-from humanoid_fpo.teacher.demos import Demonstrations, load_demonstrations
+from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
 from humanoid_fpo.teacher.mppi import TeacherConfig, check_teacher
 from humanoid_fpo.teacher.teach import summary, teach
 
@@ -180,8 +181,15 @@ class Trainer:
         if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
             cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
         self.cfg, self.library = cfg, library
+        taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
+        self.demos = distributed.broadcast_object(self._teach() if self.ranks.main else None) \
+            if taught and not resume else None
+        # what RL tracks: the clips, or the teacher's trajectories of them (feasible.npz on resume)
+        tracked = library if not cfg.teacher.feasible_reference else distributed.broadcast_object(
+            None if not self.ranks.main else load_library(run_dir / "feasible.npz") if resume else
+            feasible_library(self.demos, library, load_model(cfg.env.model_path or ASSET_PATH)))
         # bad settings raise here
-        self.env = TrackingVecEnv(make_env(cfg.env, library), self._env_key())
+        self.env = TrackingVecEnv(make_env(cfg.env, tracked), self._env_key())
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library) if self.ranks.main \
             else None
         held_out = load_motions(cfg.eval_motions, cfg.env.model_path) if cfg.eval_motions and self.ranks.main \
@@ -195,6 +203,8 @@ class Trainer:
         if not resume:
             if self.ranks.main:
                 save_library(library, run_dir / "motions.npz")
+                if tracked is not library:
+                    save_library(tracked, run_dir / "feasible.npz")
                 write_config(cfg, run_dir)
             if cfg.termination_curriculum.start is not None:
                 self.env.termination_distance = cfg.termination_curriculum.start
@@ -297,10 +307,8 @@ class Trainer:
     def fit_prior(self) -> dict:
         """Fit the actor to the reference or the teacher (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
-        demos, taught = None, {}
-        if self.cfg.prior.source == "teacher":  # rank 0 teaches (or reads teach's cache) for every rank
-            demos = distributed.broadcast_object(self._teach() if self.ranks.main else None)
-            taught = {"teacher/" + k: v for k, v in summary(demos).items()}
+        demos = self.demos if self.cfg.prior.source == "teacher" else None
+        taught = {} if demos is None else {"teacher/" + k: v for k, v in summary(demos).items()}
         losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]

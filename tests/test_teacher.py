@@ -128,15 +128,15 @@ def test_teach_command_prints_the_table(tmp_path, tracking_library, capsys) -> N
     assert "of 2 clips" in out
 
 
-def _two_short_clips(library):
-    """walk and squat cut to 6 frames each."""
+def _two_short_clips(library, length: int = 6):
+    """walk and squat cut to `length` frames each."""
     from humanoid_fpo.motion.library import MotionLibrary
 
     picks = [library.clip_names.index(n) for n in ("walk", "squat")]
-    rows = np.concatenate([np.arange(library.clip_start[c], library.clip_start[c] + 6) for c in picks])
+    rows = np.concatenate([np.arange(library.clip_start[c], library.clip_start[c] + length) for c in picks])
     frame_fields = ("qpos", "qvel", "body_pos", "body_quat", "body_lin_vel", "body_ang_vel")
     return MotionLibrary(**{k: getattr(library, k)[rows] for k in frame_fields},
-                         clip_start=np.array([0, 6], np.int32), clip_length=np.array([6, 6], np.int32),
+                         clip_start=np.array([0, length], np.int32), clip_length=np.array([length] * 2, np.int32),
                          fit_error=library.fit_error[picks], contact_error=library.contact_error[picks],
                          fps=library.fps, clip_names=("walk", "squat"),
                          clip_sources=tuple(library.clip_sources[c] for c in picks),
@@ -171,3 +171,47 @@ def test_demonstrations_of_other_clips_are_refused(walk, env, eval_envs) -> None
     other = replace(_demos(walk, env), clip_names=("nope",))
     with pytest.raises(ValueError, match="hold no clip of the motion library"):
         teacher_dataset(eval_envs["native"], other)
+
+
+def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking_library) -> None:
+    """Clips the teacher ran become its run-0 states (their poses from MuJoCo kinematics); others stay."""
+    from humanoid_fpo.teacher.demos import feasible_library
+
+    lib = _two_short_clips(tracking_library)
+    demos = _demos(walk, env)
+    feasible = feasible_library(demos, lib, model)
+    assert feasible.clip_names == lib.clip_names
+    np.testing.assert_allclose(feasible.qpos[:7], demos.qpos[:7], atol=1e-6)  # walk: run 0's 7 states
+    np.testing.assert_array_equal(feasible.qpos[7:], lib.qpos[6:])  # the other clip as it was
+    assert feasible.clip_length.tolist() == [7, 6]
+    assert abs(feasible.fit_error[0] - demos.run_g_mpjpe_mm[0] / 1000) < 1e-6
+
+
+def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
+    """prior.source=teacher fits the demonstrations; with feasible_reference RL's env tracks the
+    teacher's trajectory of walk (feasible.npz), evaluation the clips; resume reads feasible.npz back."""
+    import json
+
+    from conftest import tiny_train_config
+
+    from humanoid_fpo import train
+    from humanoid_fpo.learn.prior import PriorConfig
+    from humanoid_fpo.motion.library import load_library
+
+    demos = _demos(walk, env)
+    save_demonstrations(demos, tmp_path / "demos.npz")
+    save_library(tracking_library, tmp_path / "library.npz")
+    run_dir = tmp_path / "student"
+    teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True)
+    cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher,
+                            prior=PriorConfig(steps=20, batch=8, source="teacher"))
+    trainer = train.Trainer(cfg, run_dir)
+    c = tracking_library.clip_names.index("walk")
+    assert trainer.env.env.library.clip_length[c] == demos.steps // 2  # run 0's 7 states
+    assert trainer.eval_env.library.clip_length[c] == tracking_library.clip_length[c]
+    trainer.run()
+    first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["prior/samples"] == demos.steps and first["teacher/clips"] == 1
+    assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
+    resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
+    assert resumed.env.env.library.clip_length[c] == demos.steps // 2

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+import mujoco
+
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.amass import read_npz_arrays
+from humanoid_fpo.motion.library import MotionLibrary, build_library
+from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.teacher.mppi import Trajectory
 
@@ -81,6 +85,25 @@ def from_runs(runs: list[tuple[int, int, Trajectory]], clip_names: tuple[str, ..
                            clip_names=tuple(clip_names), key=key, settings=json.dumps(settings, sort_keys=True))
     check(demos, "demonstrations")
     return demos
+
+
+def feasible_library(demos: Demonstrations, library: MotionLibrary, model: mujoco.MjModel) -> MotionLibrary:
+    """`library` with every clip the demonstrations hold replaced by the teacher's run 0 of it: the
+    states it went through (to the clip's last step, or its failure), a motion this body performed.
+    fit_error is the teacher's mean protocol error against the clip (m)."""
+    first = {demos.clip_names[demos.run_clip[r]]: r for r in demos.first_runs()}
+    clips = []
+    for c, name in enumerate(library.clip_names):
+        rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
+        qpos, error = library.qpos[rows], float(library.fit_error[c])
+        if name in first and demos.run_frames[first[name]] >= 2:
+            r = first[name]
+            steps = (demos.clip == demos.run_clip[r]) & (demos.run == demos.run_index[r])
+            qpos, error = demos.qpos[steps], float(demos.run_g_mpjpe_mm[r]) / 1000
+        clips.append(RetargetedClip(name=name, source=library.clip_sources[c], fps=library.fps,
+                                    qpos=np.asarray(qpos, np.float64), fit_error=error, fit_error_max=error,
+                                    contact_error=float(library.contact_error[c])))
+    return build_library(clips, model)
 
 
 def save_demonstrations(demos: Demonstrations, path: str | Path) -> None:

@@ -65,6 +65,9 @@ class TeacherConfig:
     """MuJoCo threads of the rollouts (0: all cores)."""
     cache: str = ".cache/teacher"
     """Folder of finished runs and demonstrations, one sub-folder per library and settings."""
+    feasible_reference: bool = False
+    """RL tracks the teacher's trajectories (each clip as this body performed it, to its end or the
+    teacher's failure) instead of the clips; evaluation stays on the clips."""
     demos: str | None = None
     """A demonstrations file to learn from instead of teaching the training clips (`teach`'s output,
     e.g. of a larger library: only the training clips' steps are used)."""
