@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +38,18 @@ def scene_settings(env: EnvConfig) -> dict:
             "default_pose": None if env.default_pose is None else list(env.default_pose)}
 
 
+def planning(cfg: TeacherConfig) -> dict:
+    """The settings that change what the teacher does (not its threads, files or how a student uses it)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("threads", "cache", "demos", "feasible_reference")}
+
+
 def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> str:
-    """16 hex digits naming (library arrays, teacher settings but where files go, scene, humanoid)."""
+    """16 hex digits naming (library arrays, the teacher's planning settings, scene, humanoid)."""
     h = hashlib.sha256()
     for name in ("qpos", "qvel", "body_pos", "clip_start", "clip_length"):
         h.update(np.ascontiguousarray(getattr(library, name)).tobytes())
     h.update("\0".join(library.clip_names).encode())
-    settings = {"teacher": asdict(replace(cfg, threads=0, cache="", demos=None)), "scene": scene_settings(env)}
+    settings = {"teacher": planning(cfg), "scene": scene_settings(env)}
     h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(Path(env.model_path or ASSET_PATH).read_bytes())
     return h.hexdigest()[:16]
@@ -92,7 +97,7 @@ def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
             f"{'ok' if trajectory.success else 'failed'}, {trajectory.g_mpjpe_mm:.0f} mm, "
             f"{trajectory.rewinds} rewinds, {'cached' if cached else f'{trajectory.seconds:.0f} s'}, "
             f"ETA {_clock(eta)}")
-    settings = {"teacher": asdict(cfg), "scene": scene_settings(env)}
+    settings = {"teacher": planning(cfg), "scene": scene_settings(env)}
     demos = from_runs(runs, library.clip_names, key, settings)
     save_demonstrations(demos, out)
     return demos, out
