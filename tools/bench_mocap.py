@@ -12,6 +12,8 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
 
     flow_student, gaussian_student        preset=cpu_mocap (the teacher's actions cloned), iterations=0
     flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian): the recipe
+    flow_feasible, flow_feasible_rl       the same, but RL tracks the teacher's trajectories
+                                          (teacher.feasible_reference=true); evaluated on the clips
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -50,7 +52,8 @@ SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
-COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_scratch_rl": "tab:gray"}
+COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
+           "flow_scratch_rl": "tab:gray"}
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -65,6 +68,10 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             if seed != seeds[0]:  # the second seed repeats the recipe (flow) only
                 break
         if seed == seeds[0]:
+            feasible = ["preset=cpu_mocap", "algo=fpo_pp", f"teacher.demos={demos}", "teacher.feasible_reference=true",
+                        f"seed={seed}"]
+            plan["flow_feasible"] = ([*feasible, "iterations=0"], None)
+            plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
             plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", f"iterations={iterations}",
                                         f"seed={seed}"], None)
     return plan
