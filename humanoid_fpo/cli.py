@@ -28,6 +28,17 @@ from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, reta
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.observations import MODES
 
+def flow_steps(text: str) -> int:
+    """argparse type of --flow-steps: a whole number of Euler steps, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of Euler steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the sampler takes at least 1 Euler step, got {value}")
+    return value
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
@@ -333,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", nargs="+", choices=MODES, help="goal modes (default: the run's conditioning)")
     p.add_argument("--noise", nargs="+", choices=("zero", "random"), default=["zero"],
                    help="sampler start: x0 = 0, or x0 drawn as in rollouts")
-    p.add_argument("--flow-steps", nargs="+", type=int, help="Euler steps K (default: the run's)")
+    p.add_argument("--flow-steps", nargs="+", type=flow_steps, help="Euler steps K (default: the run's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="folder for results.json/.md (default: RUN/eval)")
     p.set_defaults(func=cmd_eval)
@@ -342,14 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
                                       "with metadata")
     p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
     p.add_argument("-o", "--output", type=Path, help="folder (default: RUN/export)")
-    p.add_argument("--flow-steps", type=int, help="Euler steps in policy.onnx (default: the run's)")
+    p.add_argument("--flow-steps", type=flow_steps, help="Euler steps in policy.onnx (default: the run's)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("render", help="mp4 of the policy on a clip beside a translucent reference ghost")
     _add_env_options(p)
     p.add_argument("--clip", required=True)
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
-    p.add_argument("--flow-steps", type=int)
+    p.add_argument("--flow-steps", type=flow_steps)
     p.add_argument("-o", "--output", type=Path, help=".mp4 or .png (default: RUN/<clip>.mp4)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
@@ -375,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
     p.add_argument("--clip", help="the clip shown first (default: the library's first)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
-    p.add_argument("--flow-steps", type=int, help="Euler steps K (default: the run's)")
+    p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (0: a free one)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
     p.add_argument("--device", default="cpu", help="torch device of the policy")

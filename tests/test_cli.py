@@ -84,3 +84,15 @@ def test_render_unknown_clip(library_file: Path, tmp_path: Path, capsys) -> None
                  "-o", str(tmp_path / "x.mp4")]) == 1
     assert "no clip 'moonwalk'; it has: squat, stand" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("command", [["eval", "RUN", "--flow-steps", "2"], ["export", "RUN"], ["render", "RUN", "--clip", "x"],
+                                     ["play", "RUN"]])
+@pytest.mark.parametrize("steps", ["0", "-1", "two"])
+def test_flow_steps_below_one_are_a_one_line_error(command: list[str], steps: str, capsys) -> None:
+    """K < 1 used to mean the run's K (0) or a policy without a network (-1), with exit code 0."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--flow-steps", steps])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--flow-steps" in err.splitlines()[-1]
+    assert "at least 1 Euler step" in err or "whole number" in err
