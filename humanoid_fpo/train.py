@@ -157,6 +157,20 @@ def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibra
     return build_library(clips, model)
 
 
+def read_config(path: Path) -> TrainConfig:
+    """A run's config.yaml; a damaged or empty one is a one-line error naming it."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: damaged YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a run config (expected a mapping of settings, got {type(data).__name__})")
+    try:
+        return from_dict(TrainConfig, data)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def write_config(cfg: TrainConfig, run_dir: Path) -> None:
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -434,13 +448,17 @@ def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
     """A run folder or its checkpoint.pt: the checkpoint's own config, checked against the folder's
     config.yaml, the folder's motions.npz and the learner with the checkpoint's weights."""
     path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run folder or checkpoint")
     checkpoint = path / "checkpoint.pt" if path.is_dir() else path
     run_dir = checkpoint.parent
     state = read_checkpoint(checkpoint, device=device)
     cfg = from_dict(TrainConfig, state["config"])
     if (run_dir / "config.yaml").exists():
-        folder_cfg = from_dict(TrainConfig, yaml.safe_load((run_dir / "config.yaml").read_text()))
-        check_same_policy(checkpoint, state["config"], folder_cfg)
+        check_same_policy(checkpoint, state["config"], read_config(run_dir / "config.yaml"))
+    if not (run_dir / "motions.npz").exists():
+        raise FileNotFoundError(f"{run_dir / 'motions.npz'}: missing, the run's motion library (evaluate, "
+                                f"render or play on clips of your own with --motions PATH where it is offered)")
     library = load_library(run_dir / "motions.npz", load_model(cfg.env.model_path or ASSET_PATH))
     layout = as_ranges(obs_layout(cfg.env.obs))
     if state["obs_layout"] != layout:
@@ -475,7 +493,7 @@ def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
         run_dir = Path(resume[-1]).expanduser()
         if not (run_dir / "config.yaml").exists():
             raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml) to resume")
-        cfg = OmegaConf.merge(OmegaConf.create(yaml.safe_load((run_dir / "config.yaml").read_text())),
+        cfg = OmegaConf.merge(OmegaConf.create(to_dict(read_config(run_dir / "config.yaml"))),
                               OmegaConf.from_dotlist(overrides))
         cfg.run_dir = str(run_dir)
     else:

@@ -188,3 +188,26 @@ def test_terrain_at_a_fixed_level() -> None:
     assert at_level(cfg, 2).step_height == pytest.approx((0.07, 0.07)) and not hardest.curriculum
     with pytest.raises(ValueError, match="level 5 outside 0..4"):
         at_level(cfg, 5)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("missing", "no such run folder or checkpoint"),
+    ("config: [", "config.yaml: damaged YAML"),
+    ("", "config.yaml: not a run config (expected a mapping of settings, got NoneType)"),
+    ("no motions", "motions.npz: missing, the run's motion library (evaluate, render or play on clips of "
+                   "your own with --motions PATH"),
+])
+def test_a_damaged_run_folder_is_a_one_line_error(run_dir: Path, tmp_path: Path, capsys, damage: str,
+                                                  problem: str) -> None:
+    """Each used to be a traceback (62 lines of YAML), a message without the file, or 'no checkpoint'."""
+    copy = tmp_path / "run"
+    if damage != "missing":
+        shutil.copytree(run_dir, copy)
+    if damage == "no motions":
+        (copy / "motions.npz").unlink()
+    elif damage != "missing":
+        (copy / "config.yaml").write_text(damage)
+    for command in (["eval", str(copy)], ["export", str(copy)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and problem in err and str(copy) in err, err
