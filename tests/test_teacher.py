@@ -215,3 +215,13 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
     resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
+
+
+def test_train_refuses_a_damaged_demonstrations_file_in_one_line(tmp_path, capsys) -> None:
+    bad = tmp_path / "demos.npz"
+    bad.write_bytes(b"PK\x03\x04 cut short")
+    code = cli_main(["train", "preset=cpu_mocap", f"teacher.demos={bad}", f"run_dir={tmp_path / 'run'}",
+                     "progress=false"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and str(bad) in err and "damaged .npz" in err, err
+    assert not (tmp_path / "run").exists()
