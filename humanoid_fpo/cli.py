@@ -39,6 +39,10 @@ def flow_steps(text: str) -> int:
     return value
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
@@ -58,7 +62,7 @@ def cmd_retarget(args: argparse.Namespace) -> int:
         print("error: no clip could be retargeted; nothing written", file=sys.stderr)
         return 1
     save_library(build_library(clips, model), args.output)
-    print(f"wrote {args.output}: {len(clips)} clips, {len(files) - len(clips)} skipped")
+    print(f"wrote {args.output}: {_count(len(clips), 'clip')}, {len(files) - len(clips)} skipped")
     return 0
 
 
@@ -166,9 +170,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from humanoid_fpo.atomic import atomic_path
     from humanoid_fpo.evaluate import evaluate_grid, markdown_tables
 
+    from humanoid_fpo.learn.prior import run_modes
+
     trained, env = _trained_env(args)
     steps = args.flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
     print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on {env.library.num_clips} clips")
+    seen = [MODES[m] for m in run_modes(trained.cfg.env.conditioning, trained.cfg.env.goal_drop_ratio)]
+    unseen = [m for m in args.modes or [] if m not in seen]
+    if unseen:
+        print(f"note: this run trained on {', '.join(seen)} goals only; {', '.join(unseen)} "
+              f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
     results = evaluate_grid(env, trained.learner, args.modes or [trained.cfg.env.conditioning], args.noise,
                             steps, args.seed)
     out = args.output or _run_dir(args.run) / "eval"

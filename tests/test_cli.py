@@ -45,7 +45,13 @@ def test_retarget_reports_each_clip(tmp_path: Path, capsys) -> None:
     assert "stand" in out and "ok" in out
     assert "empty" in out and "skipped: " in out and "empty.bvh: no HIERARCHY section" in out
     assert "notes.npz: not a NumPy .npz archive" in out and "other.npz: npz without poses" in out
-    assert "1 clips, 3 skipped" in out
+    assert "1 clip, 3 skipped" in out  # not "1 clips"
+
+
+def test_retarget_names_a_library_passed_as_a_clip(library_file: Path, tmp_path: Path, capsys) -> None:
+    """It used to say "npz without poses"."""
+    assert main(["retarget", str(library_file), "-o", str(tmp_path / "lib.npz")]) == 1
+    assert f"{library_file}: already a motion library (made by retarget), not a clip" in capsys.readouterr().out
 
 
 def test_retarget_with_no_good_clip_writes_nothing(tmp_path: Path, capsys) -> None:

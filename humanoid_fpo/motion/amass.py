@@ -74,6 +74,11 @@ def read_smpl_npz(path: str | Path, skeleton: Skeleton | None = None) -> SourceM
     """Read a clip; its joints are the 24 SMPL joints with `skeleton`'s rest offsets (SMPL frame)."""
     path = Path(path)
     data = read_npz_arrays(path)
+    if "format_version" in data and "clip_start" in data:
+        raise MotionFileError(path, "already a motion library (made by retarget), not a clip: train on it "
+                                    "with motions.path=, or list it with `humanoid-fpo motions list`")
+    if "format" in data and "run_clip" in data:
+        raise MotionFileError(path, "a teacher's demonstrations file (made by teach), not a clip")
     for key in ("poses", "trans"):
         if key not in data:
             raise MotionFileError(path, f"npz without {key} (an AMASS/SMPL clip has poses, trans and a frame "
