@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,10 +43,9 @@ from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach
 
-from bench_prior import HELD_OUT, evaluate_run, split_library, train_run  # tools/ is on sys.path
+from bench_prior import evaluate_run, prepare, split_arguments, train_run  # tools/ is on sys.path
 from bench_table import machine, write_rows
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
@@ -119,20 +117,11 @@ def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("overrides", nargs="*", help="train overrides of every run")
-    parser.add_argument("--motions", type=Path, default=ROOT.parent / "shared" / "motions" / "asap_smpl")
-    parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="clip names not fitted")
+    split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_mocap", help="run folders")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-write", action="store_true", help="train and print only")
     args = parser.parse_args()
-    if not args.motions.exists():
-        raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
-    command = " ".join(["python tools/bench_mocap.py", *sys.argv[1:]])
-    args.runs.mkdir(parents=True, exist_ok=True)
-    fit, held_out = split_library(args.motions, args.held_out, args.runs)
+    fit, held_out, command = prepare(args, "tools/bench_mocap.py")
     cfg, _ = train.compose(["preset=cpu_mocap", *args.overrides])
     everything = train.load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, replace(cfg.env, default_pose=mean_pose(everything)), cfg.teacher)

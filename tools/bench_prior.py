@@ -158,24 +158,34 @@ def plot(rows: dict[str, list[dict]], path: Path, title: str) -> None:
     save_figure(fig, path, title)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def split_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options of a benchmark over fitted and held-out clips (shared with bench_mocap); run
+    folders under runs/`name` by default."""
     parser.add_argument("overrides", nargs="*", help="train overrides of every run")
     parser.add_argument("--motions", type=Path, default=ROOT.parent / "shared" / "motions" / "asap_smpl")
     parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="clip names not fitted")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / name, help="run folders")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="train and print only")
+
+
+def prepare(args: argparse.Namespace, script: str) -> tuple[Path, Path, str]:
+    """The fitted and held-out libraries of `split_arguments`' options, and the command for the table."""
+    if not args.motions.exists():
+        raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    return (*split_library(args.motions, args.held_out, args.runs), " ".join([f"python {script}", *sys.argv[1:]]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    split_arguments(parser, "bench_prior")
     parser.add_argument("--prior-steps", type=int, default=3000)
     parser.add_argument("--iterations", type=int, default=100, help="RL iterations of the *_rl runs")
     parser.add_argument("--only", nargs="+", choices=sorted(POLICIES), default=sorted(POLICIES),
                         help="train only these policies' runs (the untrained run goes with flow)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_prior", help="run folders")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-write", action="store_true", help="train and print only")
     args = parser.parse_args()
-    if not args.motions.exists():
-        raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
-    command = " ".join(["python tools/bench_prior.py", *sys.argv[1:]])
-    args.runs.mkdir(parents=True, exist_ok=True)
-    fit, held_out = split_library(args.motions, args.held_out, args.runs)
+    fit, held_out, command = prepare(args, "tools/bench_prior.py")
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     untrained = {"untrained": (["algo=fpo_pp", "prior.steps=0", "iterations=0"], None)}
     plan = untrained if "flow" in args.only else {}
