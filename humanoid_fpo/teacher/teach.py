@@ -81,7 +81,8 @@ def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
     jobs = [(c, r) for c in range(library.num_clips) for r in range(cfg.runs)]
     lengths = np.asarray(library.clip_length) - 1
     total, done, spent, runs = int(sum(lengths[c] for c, _ in jobs)), 0, 0.0, []
-    log(f"teach: {library.num_clips} clips × {cfg.runs} run(s), {total} control steps → {folder}")
+    log(f"teach: {library.num_clips} clip{'s' * (library.num_clips > 1)} × {cfg.runs} run{'s' * (cfg.runs > 1)}, "
+        f"{total} control steps → {folder}")
     for i, (c, r) in enumerate(jobs, 1):
         path = folder / "runs" / f"{c:04d}.{r}.npz"
         trajectory = _read_run(path, log)
