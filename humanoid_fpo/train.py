@@ -48,7 +48,7 @@ from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
 from humanoid_fpo.teacher.mppi import TeacherConfig, check_teacher
-from humanoid_fpo.teacher.teach import summary, teach
+from humanoid_fpo.teacher.teach import make_teacher, summary, teach
 
 WANDB_MODES = ("disabled", "offline", "online")
 DEFAULT_POSES = ("library_mean", "mid_range")
@@ -323,7 +323,9 @@ class Trainer:
         start = time.perf_counter()
         demos = self.demos if self.cfg.prior.source == "teacher" else None
         taught = {} if demos is None else {"teacher/" + k: v for k, v in summary(demos).items()}
-        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos)
+        teacher = make_teacher(self.cfg.env, self.cfg.teacher) if demos is not None and self.cfg.prior.dagger_rounds \
+            else None
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos, teacher)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
         return {**taught, "prior/samples": samples, "prior/loss_first": losses[0],

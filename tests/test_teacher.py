@@ -188,8 +188,9 @@ def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking
 
 
 def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
-    """prior.source=teacher fits the demonstrations; with feasible_reference RL's env tracks the
-    teacher's trajectory of walk (feasible.npz), evaluation the clips; resume reads feasible.npz back."""
+    """prior.source=teacher fits the demonstrations, then a DAgger round adds teacher labels; with
+    feasible_reference RL's env tracks the teacher's trajectory of walk (feasible.npz), evaluation the
+    clips; resume reads feasible.npz back."""
     import json
 
     from conftest import tiny_train_config
@@ -202,16 +203,16 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     save_demonstrations(demos, tmp_path / "demos.npz")
     save_library(tracking_library, tmp_path / "library.npz")
     run_dir = tmp_path / "student"
-    teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True)
-    cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher,
-                            prior=PriorConfig(steps=20, batch=8, source="teacher"))
+    teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True, samples=4, horizon=6)
+    prior = PriorConfig(steps=20, batch=8, source="teacher", dagger_rounds=1, dagger_steps=1, dagger_labels=3)
+    cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher, prior=prior)
     trainer = train.Trainer(cfg, run_dir)
     c = tracking_library.clip_names.index("walk")
     assert trainer.env.env.library.clip_length[c] == demos.steps // 2  # run 0's 7 states
     assert trainer.eval_env.library.clip_length[c] == tracking_library.clip_length[c]
     trainer.run()
     first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
-    assert first["prior/samples"] == demos.steps and first["teacher/clips"] == 1
+    assert first["prior/samples"] == demos.steps + 3 and first["teacher/clips"] == 1  # 3 teacher labels
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
     resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
@@ -225,3 +226,49 @@ def test_train_refuses_a_damaged_demonstrations_file_in_one_line(tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and str(bad) in err and "damaged .npz" in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_unplace_inverts_place(tracking_library) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    from humanoid_fpo.motion.library import query
+    from humanoid_fpo.sim.reference import place, unplace
+    from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
+
+    n = 5
+    frame = query(tracking_library, jnp.arange(n), jnp.full(n, 0.5))
+    yaw = jax.random.uniform(jax.random.key(0), (n,), minval=-3, maxval=3)
+    shift = jax.random.normal(jax.random.key(1), (n, 2))
+    placed = place(frame, yaw, shift, make_terrain(TerrainConfig()))
+    qpos, qvel = unplace(placed.qpos, placed.qvel, yaw, shift)
+    np.testing.assert_allclose(qpos, frame.qpos, atol=1e-5)
+    np.testing.assert_allclose(qvel, frame.qvel, atol=1e-5)
+
+
+def test_teacher_labels_at_visited_states(env, eval_envs) -> None:
+    """The same visited states (same actor draws) are labelled; the teacher's noise moves the labels
+    off the actor's proposal, within the action range."""
+    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
+    from humanoid_fpo.learn.learner import Learner
+    from humanoid_fpo.learn.prior import teacher_labelled_dataset
+    from humanoid_fpo.teacher.mppi import Teacher
+
+    import jax
+
+    tracking = eval_envs["native"]
+    tiny = NetConfig((16,))
+    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
+                      tracking.obs_size, tracking.action_size)
+    make = lambda noise: Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6, noise=noise),
+                                 np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
+                                 tracking.cfg.decimation)
+    import torch
+
+    torch.manual_seed(0)
+    same = teacher_labelled_dataset(tracking, learner, make(0.0), 2, 5, jax.random.key(0))
+    torch.manual_seed(0)
+    moved = teacher_labelled_dataset(tracking, learner, make(0.2), 2, 5, jax.random.key(0))
+    assert same["obs"].shape == (5, tracking.obs_size) and same["actions"].shape == (5, tracking.action_size)
+    np.testing.assert_array_equal(same["obs"].numpy(), moved["obs"].numpy())
+    assert (same["actions"].abs() <= 1).all() and not np.allclose(same["actions"], moved["actions"])

@@ -41,3 +41,13 @@ def place(frame: MotionFrame, yaw: jax.Array, shift: jax.Array, terrain: Terrain
         body_lin_vel=quat_rotate(body_rot, frame.body_lin_vel),
         body_ang_vel=quat_rotate(body_rot, frame.body_ang_vel),
     )
+
+
+def unplace(qpos: jax.Array, qvel: jax.Array, yaw: jax.Array, shift: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Physics states qpos (N, nq), qvel (N, nv) of envs placed by `yaw` (N,), `shift` (N, 2) back in
+    the library's world: the inverse of `place` on flat ground (no lift)."""
+    back = yaw_quat(-yaw)  # (N, 4)
+    xy = qpos[:, :2] - shift
+    root = quat_rotate(back, jnp.concatenate([xy, qpos[:, 2:3]], -1))
+    qpos = qpos.at[:, :3].set(root).at[:, 3:7].set(quat_mul(back, qpos[:, 3:7]))
+    return qpos, qvel.at[:, :3].set(quat_rotate(back, qvel[:, :3]))

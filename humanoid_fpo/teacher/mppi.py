@@ -208,9 +208,44 @@ class Teacher:
                           success=len(steps) == ref.frames - 1 and bool((error <= cfg.fall_distance).all()),
                           rewinds=rewinds, level=top, seconds=time.perf_counter() - start_time)
 
+    def label(self, ref: ClipReference, f: int, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+              proposal: np.ndarray | None = None, iterations: int = 2,
+              rng: np.random.Generator | None = None) -> np.ndarray:
+        """(A,) rad: the teacher's PD targets at any state (qpos, qvel, solver warm start) aiming at frame
+        f + 1, with no hidden warm plan: `iterations` MPPI updates from the residual `proposal` (A,)
+        held over the horizon (a student's own action: "the student, improved"), or from the
+        reference's targets. A function of the state and the proposal (and the random stream)."""
+        d, horizon = self.data, self.cfg.horizon
+        mujoco.mj_resetData(self.model, d)
+        d.qpos[:], d.qvel[:], d.qacc_warmstart[:] = qpos, qvel, warmstart
+        start = np.zeros(self.model.nu) if proposal is None else proposal
+        plan = np.repeat(start[None], horizon // self.cfg.knot_every + 1, 0)
+        rng = rng or np.random.default_rng(self.cfg.seed)
+        for _ in range(iterations):
+            plan, _ = self._plan(ref, f, plan, self.cfg.rung(0), rng)
+        return np.clip(ref.qpos[f + 1, 7:] + plan[0], self.low, self.high)
+
     def _step(self, ref: ClipReference, f: int, plan: np.ndarray, rung: tuple[int, float],
               rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
         """Plan at frame f from the executing state, execute one control step, shift the plan."""
+        d, horizon = self.data, rung[0]
+        plan, cost = self._plan(ref, f, plan, rung, rng)
+        state = (d.qpos.copy(), d.qvel.copy())
+        target = np.clip(ref.qpos[f + 1, 7:] + plan[0], self.low, self.high)
+        d.ctrl[:] = target
+        mujoco.mj_step(self.model, d, nstep=self.decimation)
+        mujoco.mj_kinematics(self.model, d)
+        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, np.asarray(PROTOCOL_BODIES)], axis=-1)
+        executed = float(executed.mean()) if np.isfinite(d.qpos).all() else float("inf")
+        action = (target - self.offset) / self.scale
+        every = self.cfg.knot_every
+        shift = _interpolation(horizon, every, np.arange(horizon // every + 1) * every + 1)
+        return shift @ plan, (*state, target, action, cost, executed)
+
+    def _plan(self, ref: ClipReference, f: int, plan: np.ndarray, rung: tuple[int, float],
+              rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """One MPPI update of `plan` (K, A) from the executing state: the samples' weighted average
+        and its expected cost."""
         cfg, d, n = self.cfg, self.data, self.cfg.samples
         horizon, noise = rung
         ahead = np.minimum(f + 1 + np.arange(horizon), ref.frames - 1)  # the frames each step aims at
@@ -235,18 +270,7 @@ class Teacher:
         delta = cost - cost.min()
         w = np.exp(-delta / (cfg.temperature * max(np.quantile(delta, cfg.quantile), 1e-9)))
         w /= w.sum()
-        plan = np.einsum("s,skj->kj", w, knots)
-        state = (d.qpos.copy(), d.qvel.copy())
-        target = np.clip(ref.qpos[f + 1, 7:] + plan[0], self.low, self.high)
-        d.ctrl[:] = target
-        mujoco.mj_step(self.model, d, nstep=self.decimation)
-        mujoco.mj_kinematics(self.model, d)
-        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, np.asarray(PROTOCOL_BODIES)], axis=-1)
-        executed = float(executed.mean()) if np.isfinite(d.qpos).all() else float("inf")
-        action = (target - self.offset) / self.scale
-        shift = _interpolation(horizon, cfg.knot_every, np.arange(horizon // cfg.knot_every + 1)
-                               * cfg.knot_every + 1)
-        return shift @ plan, (*state, target, action, float(w @ cost), executed)
+        return np.einsum("s,skj->kj", w, knots), float(w @ cost)
 
     def _resample(self, plan: np.ndarray, horizon: int, noise: float) -> np.ndarray:
         """The plan (K, A) re-knotted for `horizon` (its values at the new knot times, held past its end)."""
