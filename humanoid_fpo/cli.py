@@ -146,7 +146,7 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
 
     trained = train.load_trained(run or args.run, args.device)
     train.use_jax_cache(trained.cfg.jax_cache)
-    library = (train.load_motions(args.motions, trained.cfg.env.model_path) if getattr(args, "motions", None)
+    library = (train.load_motions(args.motions, trained.cfg.env.model_path) if args.motions
                else trained.library)
     terrain = trained.cfg.env.terrain
     if args.terrain:
@@ -301,6 +301,7 @@ def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
     p.add_argument("--terrain-level", type=int, help="one fixed difficulty (default: the run's start levels)")
+    p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
     p.add_argument("--backend", choices=("mjx", "native", "auto"),
                    help="physics: mjx, native (MuJoCo C, CPU threads) or auto; default: the run's")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
@@ -351,7 +352,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="success rate, G-MPJPE, MPJPE, accel error per clip and overall, "
                                     "over modes, sampler noise and flow steps")
     _add_env_options(p)
-    p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
     p.add_argument("--modes", nargs="+", choices=MODES, help="goal modes (default: the run's conditioning)")
     p.add_argument("--noise", nargs="+", choices=("zero", "random"), default=["zero"],
                    help="sampler start: x0 = 0, or x0 drawn as in rollouts")
