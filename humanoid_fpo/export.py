@@ -94,6 +94,10 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
 def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int | None = None) -> list[Path]:
     """Write policy.onnx (and velocity.onnx for a flow policy) into out_dir, atomically; returns the paths."""
     out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{out_dir}: cannot write the export there ({e.strerror})") from None
     cfg = learner.cfg
     steps = steps or cfg.flow_steps
     policy = learner.eval_policy
