@@ -274,6 +274,11 @@ class Policy:
         except Exception as e:  # onnxruntime raises its own exception types
             raise ValueError(f"{path}: not a readable ONNX model ({e})") from None
         self.path = path
+        outputs = [o.name for o in self.session.get_outputs()]
+        if outputs != ["action"]:
+            inputs = ", ".join(i.name for i in self.session.get_inputs())
+            raise ValueError(f"{path}: not a policy (inputs {inputs}, outputs {', '.join(outputs)}; a policy "
+                             f"maps obs to action): pass the policy.onnx of the same export, not velocity.onnx")
         self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         width = self.session.get_inputs()[0].shape[-1]
         if width != self.meta.obs_size:

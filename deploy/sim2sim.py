@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -75,7 +76,7 @@ def load_library(path: str | Path, meta: Metadata) -> Library:
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable motion library ({e})") from None
     missing = [k for k in LIBRARY_KEYS if k not in data]
     if missing:

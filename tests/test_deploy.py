@@ -165,6 +165,13 @@ def test_bad_inputs_are_named(policy_file, library_file, tmp_path) -> None:
         sim2sim.evaluate(policy_file, library_file, ["dance"])
     assert sim2sim.main([str(policy_file), str(library_file), "--clip", "dance", "--json", str(out)]) == 1
     assert not out.exists()
+    cut = tmp_path / "cut.npz"  # a damaged library was a zipfile.BadZipFile traceback
+    cut.write_bytes(library_file.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{cut}: not a readable motion library"):
+        sim2sim.evaluate(policy_file, cut)
+    velocity = policy_file.parent / "velocity.onnx"  # was onnxruntime's input-feed error
+    with pytest.raises(ValueError, match=f"{velocity}: not a policy .*not velocity.onnx"):
+        sim2sim.evaluate(velocity, library_file)
 
 
 def test_deploy_imports_nothing_from_the_package() -> None:
