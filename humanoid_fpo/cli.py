@@ -180,9 +180,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unseen:
         print(f"note: this run trained on {', '.join(seen)} goals only; {', '.join(unseen)} "
               f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
-    results = evaluate_grid(env, trained.learner, args.modes or [trained.cfg.env.conditioning], args.noise,
-                            steps, args.seed)
-    out = args.output or _run_dir(args.run) / "eval"
+    modes = args.modes or [trained.cfg.env.conditioning]
+    results = evaluate_grid(env, trained.learner, modes, args.noise, steps, args.seed)
+    out = args.output or _run_dir(args.run) / "eval" / _eval_name(args, modes, steps)
     table = markdown_tables(results)
     header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
               "terrain": {"types": list(env.cfg.terrain.types), "seed": env.cfg.terrain.seed,
@@ -194,6 +194,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(table)
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
     return 0
+
+
+def _eval_name(args: argparse.Namespace, modes: list[str], steps: list[int]) -> str:
+    """A folder name for one evaluation's settings (`motions-full-zero-K10`), so that an evaluation on
+    other clips, modes, samplers, K, terrain or backend never replaces another's results."""
+    parts = [args.motions.stem if args.motions else "motions", "+".join(modes), "+".join(args.noise),
+             "K" + "+".join(map(str, steps))]
+    parts += [f"{k}{v}" for k, v in (("terrain-", args.terrain and args.terrain.replace(",", "+")),
+                                     ("seed", args.terrain_seed), ("level", args.terrain_level),
+                                     ("", args.backend), ("evalseed", args.seed or None)) if v is not None]
+    return "-".join(parts)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -357,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler start: x0 = 0, or x0 drawn as in rollouts")
     p.add_argument("--flow-steps", nargs="+", type=flow_steps, help="Euler steps K (default: the run's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, help="folder for results.json/.md (default: RUN/eval)")
+    p.add_argument("-o", "--output", type=Path, help="folder for results.json/.md (default: RUN/eval/<clips and "
+                                                        "settings>, one folder per evaluation setting)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="ONNX policy (normaliser + K Euler steps) and velocity net, "

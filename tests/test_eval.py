@@ -220,3 +220,17 @@ def test_export_to_an_unwritable_folder_is_a_sentence(run_dir: Path, capsys) -> 
     """It used to print a bare errno ([Errno 2] No such file or directory: '/proc/x')."""
     assert main(["export", str(run_dir), "-o", "/proc/x"]) == 1
     assert capsys.readouterr().err == "error: /proc/x: cannot write the export there (No such file or directory)\n"
+
+
+def test_evaluations_with_other_settings_keep_each_others_results(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """Every eval used to overwrite RUN/eval/results.json, whatever its clips or settings."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("eval", "grid"))
+    save_library(load_library(copy / "motions.npz"), tmp_path / "other.npz")
+    assert main(["eval", str(copy)]) == 0
+    first = copy / "eval" / "motions-full-zero-K2" / "results.json"
+    assert f"wrote {first}" in capsys.readouterr().out
+    before = first.read_text()
+    assert main(["eval", str(copy), "--motions", str(tmp_path / "other.npz"), "--flow-steps", "1"]) == 0
+    assert f"wrote {copy / 'eval' / 'other-full-zero-K1' / 'results.json'}" in capsys.readouterr().out
+    assert first.read_text() == before
