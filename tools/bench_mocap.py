@@ -120,6 +120,7 @@ def main() -> None:
     split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
+    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_feasible flow_feasible_rl)")
     args = parser.parse_args()
     fit, held_out, command = prepare(args, "tools/bench_mocap.py")
     cfg, _ = train.compose(["preset=cpu_mocap", *args.overrides])
@@ -128,6 +129,10 @@ def main() -> None:
     common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",
               *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
+    unknown = sorted(set(args.only or []) - set(plan))
+    if unknown:
+        raise SystemExit(f"error: --only {' '.join(unknown)}: not in the plan ({', '.join(plan)})")
+    plan = {name: run for name, run in plan.items() if not args.only or name in args.only}
     rows = {name: train_run(name, [*common, *overrides], base, args.runs) for name, (overrides, base) in plan.items()}
     if args.no_write:
         return
