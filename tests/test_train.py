@@ -163,7 +163,7 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "algo          fpo | fpo_pp* | ppo" in out and "preset        cpu* | gpu" in out
+    assert "algo          fpo | fpo_pp* | ppo" in out and "preset        cpu* | cpu_mocap | gpu" in out
     assert "env.num_envs=64" in out and "termination_curriculum.start=" in out
     for override, message in (("algo=foo", "algo=foo: unknown option; choose from fpo, fpo_pp, ppo"),
                               ("num_envs=8", "num_envs: unknown key; did you mean env.num_envs?"),
