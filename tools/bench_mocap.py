@@ -100,7 +100,7 @@ def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) ->
     for name, run_rows in rows.items():
         if name.endswith("_rl") or "_rl_" in name:
             base = name.split("_seed")[0]
-            share = teacher if "student" in name else 0.0
+            share = 0.0 if "scratch" in name else teacher
             for ax, key in zip(axes[0], ("eval/success_rate", "eval_held_out/success_rate")):
                 points = [(minutes(run_rows[:i + 1], share), r[key]) for i, r in enumerate(run_rows) if key in r]
                 if points:
@@ -150,7 +150,7 @@ def main() -> None:
                                       *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
-            share = teacher["fit"]["minutes"] if "student" in name else 0.0
+            share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]
             out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
                                           f"{run_rows[-1]['env_steps']:,}", f"{minutes(run_rows, share):.1f}",
                                           *cells(results[name][split]), f"`{command}`"]) + " |")
