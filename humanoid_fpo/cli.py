@@ -92,19 +92,14 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from humanoid_fpo import train
-    from humanoid_fpo.sim.env import mean_pose
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
     cfg, _ = train.compose(args.overrides)
     train.check_config(cfg)
     library = train.load_motions(args.library, cfg.env.model_path)
-    env = cfg.env
-    if cfg.default_pose == "library_mean" and env.default_pose is None:  # the trainer's action transform
-        env = replace(env, default_pose=mean_pose(library))
-    demos, path = teach(library, env, cfg.teacher)
+    cfg = train.with_default_pose(cfg, library)  # the action transform the trainer will use
+    demos, path = teach(library, cfg.env, cfg.teacher)
     print(format_table(*clip_table(demos, library.clip_length)))
     s = summary(demos)
     print(f"completed {s['completed']} of {s['clips']} clips, {s['frames']:.1f} frames per clip, "

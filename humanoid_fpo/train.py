@@ -157,6 +157,14 @@ def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibra
     return build_library(clips, model)
 
 
+def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
+    """cfg with env.default_pose filled in as `default_pose` says (library_mean: the library's mean
+    pose) where it is unset: the action transform a run, and the teacher that teaches it, use."""
+    if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
+        return replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
+    return cfg
+
+
 def read_config(path: Path) -> TrainConfig:
     """A run's config.yaml; a damaged or empty one is a one-line error naming it."""
     try:
@@ -192,8 +200,7 @@ class Trainer:
         library = distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
             load_motions(cfg.motions.path, cfg.env.model_path))
-        if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
-            cfg = replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
+        cfg = with_default_pose(cfg, library)
         self.cfg, self.library = cfg, library
         taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
         self.demos = distributed.broadcast_object(self._teach() if self.ranks.main else None) \

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
@@ -38,7 +37,6 @@ from humanoid_fpo import train
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.library import load_library
 from humanoid_fpo.runlog import figure, save_figure
-from humanoid_fpo.sim.env import mean_pose
 from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach
@@ -125,7 +123,7 @@ def main() -> None:
     fit, held_out, command = prepare(args, "tools/bench_mocap.py")
     cfg, _ = train.compose(["preset=cpu_mocap", *args.overrides])
     everything = train.load_motions(args.motions, cfg.env.model_path)
-    demos, demos_path = teach(everything, replace(cfg.env, default_pose=mean_pose(everything)), cfg.teacher)
+    demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
     common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",
               *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)

@@ -15,20 +15,19 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-
 import mujoco
+import numpy as np
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.amass import read_npz_arrays
 from humanoid_fpo.motion.library import MotionLibrary, build_library
 from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.teacher.mppi import Trajectory
+from humanoid_fpo.teacher.mppi import STEPS, Trajectory
 
 FORMAT = "humanoid_fpo demonstrations"
 FORMAT_VERSION = 1
-STEP_FIELDS = ("qpos", "qvel", "target", "action", "cost", "error", "clip", "frame", "run")
+STEP_FIELDS = (*STEPS, "clip", "frame", "run")
 RUN_FIELDS = ("run_clip", "run_index", "run_frames", "run_success", "run_g_mpjpe_mm", "run_seconds",
               "run_rewinds", "run_level")
 
@@ -72,7 +71,7 @@ def from_runs(runs: list[tuple[int, int, Trajectory]], clip_names: tuple[str, ..
     def steps(name):
         return np.concatenate([getattr(t, name) for _, _, t in runs]) if runs else np.zeros(0)
 
-    per_step = {name: steps(name) for name in ("qpos", "qvel", "target", "action", "cost", "error")}
+    per_step = {name: steps(name) for name in STEPS}
     where = {name: np.concatenate([np.full(t.frames, v, np.int32) if name != "frame" else
                                    np.arange(t.frames, dtype=np.int32) for v, t in
                                    ((c if name == "clip" else r, t) for c, r, t in runs)])

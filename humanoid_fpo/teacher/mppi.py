@@ -119,6 +119,10 @@ class ClipReference:
         return len(self.qpos)
 
 
+STEPS = ("qpos", "qvel", "target", "action", "cost", "error")
+"""The per-step fields of a Trajectory (and of the demonstrations file)."""
+
+
 @dataclass
 class Trajectory:
     """One run of the teacher on a clip: step t goes from frame t to t + 1."""
@@ -166,7 +170,8 @@ class Teacher:
         self.batch = Batch(model, cfg.samples, nthread=cfg.threads)
         self.fields = {name: self.batch.bind(name) for name in _STATE}
         self.data = mujoco.MjData(model)
-        self.rows = np.asarray(PROTOCOL_BODIES) + 1  # xpos rows (row 0 is the world)
+        self.bodies = np.asarray(PROTOCOL_BODIES)  # library body rows
+        self.rows = self.bodies + 1  # the same bodies' xpos rows (row 0 is the world)
         mujoco.set_mju_user_warning(_ignore)  # a blown-up sample stops and is costed by its error
 
     def track(self, ref: ClipReference, seed: int = 0, run: int = 0) -> Trajectory:
@@ -235,7 +240,7 @@ class Teacher:
         d.ctrl[:] = target
         mujoco.mj_step(self.model, d, nstep=self.decimation)
         mujoco.mj_kinematics(self.model, d)
-        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, np.asarray(PROTOCOL_BODIES)], axis=-1)
+        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, self.bodies], axis=-1)
         executed = float(executed.mean()) if np.isfinite(d.qpos).all() else float("inf")
         action = (target - self.offset) / self.scale
         every = self.cfg.knot_every
@@ -264,7 +269,7 @@ class Teacher:
         except SimulationError as error:  # MuJoCo raised in those samples; the others' records stand
             failed[error.ids] = True
         pos = xpos[:, self.decimation::self.decimation][:, :horizon, self.rows]  # (S, H, 20, 3)
-        error = np.linalg.norm(pos - ref.body_pos[ahead][None, :, np.asarray(PROTOCOL_BODIES)], axis=-1).mean(-1)
+        error = np.linalg.norm(pos - ref.body_pos[ahead][None, :, self.bodies], axis=-1).mean(-1)
         error = np.where(np.isfinite(error) & ~failed[:, None], error, 10.0)
         cost = (error ** 2).sum(1) + cfg.fall_cost * (error > cfg.fall_distance).any(1)
         delta = cost - cost.min()

@@ -24,9 +24,8 @@ from humanoid_fpo.sim.env import EnvConfig, action_transform
 from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import make_terrain
 from humanoid_fpo.teacher.demos import Demonstrations, from_runs, load_demonstrations, save_demonstrations
-from humanoid_fpo.teacher.mppi import ClipReference, Teacher, TeacherConfig, Trajectory, check_teacher
+from humanoid_fpo.teacher.mppi import STEPS, ClipReference, Teacher, TeacherConfig, Trajectory, check_teacher
 
-_TRAJECTORY = ("qpos", "qvel", "target", "action", "cost", "error")
 _FIGURES = ("success", "rewinds", "level", "seconds")
 
 
@@ -125,7 +124,7 @@ def summary(demos: Demonstrations) -> dict:
 
 def _write_run(t: Trajectory, path: Path) -> None:
     with atomic_path(path) as tmp, tmp.open("wb") as f:
-        np.savez(f, **{k: getattr(t, k) for k in (*_TRAJECTORY, *_FIGURES)})
+        np.savez(f, **{k: getattr(t, k) for k in (*STEPS, *_FIGURES)})
 
 
 def _read_run(path: Path, log) -> Trajectory | None:
@@ -134,7 +133,7 @@ def _read_run(path: Path, log) -> Trajectory | None:
         return None
     try:
         with np.load(path) as data:
-            return Trajectory(**{k: data[k] for k in _TRAJECTORY}, **{k: data[k].item() for k in _FIGURES})
+            return Trajectory(**{k: data[k] for k in STEPS}, **{k: data[k].item() for k in _FIGURES})
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         log(f"teach: {path} cannot be read ({e}); running it again")
         return None
