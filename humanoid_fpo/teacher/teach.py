@@ -3,8 +3,9 @@
 Each run of a clip is written to `CACHE/<key>/runs/` as soon as it ends, so an interrupted `teach`
 resumes where it stopped; `key` hashes the library's arrays, the teacher's settings and the scene
 (physics and control period, solver, contacts, humanoid, action transform), so a change to any of them
-starts afresh and the same command reuses the finished work. The whole set is packed into
-`CACHE/<key>/demos.npz`.
+starts afresh and the same command reuses the finished work. `teacher.runs` is not in the key (run r
+of a clip is the same whatever the count): more runs add to the finished ones. The whole set is
+packed into `CACHE/<key>/demos.npz` (`demos.<N>runs.npz` for N runs a clip).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> s
     for name in ("qpos", "qvel", "body_pos", "clip_start", "clip_length"):
         h.update(np.ascontiguousarray(getattr(library, name)).tobytes())
     h.update("\0".join(library.clip_names).encode())
-    settings = {"teacher": planning(cfg), "scene": scene_settings(env)}
-    h.update(json.dumps(settings, sort_keys=True).encode())
+    teacher = {k: v for k, v in planning(cfg).items() if k != "runs"}
+    h.update(json.dumps({"teacher": teacher, "scene": scene_settings(env)}, sort_keys=True).encode())
     h.update(Path(env.model_path or ASSET_PATH).read_bytes())
     return h.hexdigest()[:16]
 
@@ -69,10 +70,10 @@ def make_teacher(env: EnvConfig, cfg: TeacherConfig) -> Teacher:
 def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
           log=print) -> tuple[Demonstrations, Path]:
     """Run (or reuse) the teacher on every clip × `cfg.runs`; returns the demonstrations and their file
-    (`cfg.cache`/<key>/demos.npz)."""
+    (`cfg.cache`/<key>/demos.npz, or demos.<N>runs.npz)."""
     key = teacher_key(library, env, cfg)
     folder = Path(cfg.cache).expanduser() / key
-    out = folder / "demos.npz"
+    out = folder / ("demos.npz" if cfg.runs == 1 else f"demos.{cfg.runs}runs.npz")
     if out.exists():
         log(f"teach: reusing {out} (same library and teacher settings)")
         return load_demonstrations(out), out
