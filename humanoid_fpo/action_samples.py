@@ -14,8 +14,8 @@ import torch
 from humanoid_fpo.learn.bridge import to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.runlog import figure, save_figure
+from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference
-from humanoid_fpo.sim.observations import MODES
 
 
 def reference_observation(env: TrackingEnv, clip: str, frame: int, mode: str) -> torch.Tensor:

@@ -15,6 +15,9 @@
 RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 """
 
+# Only light modules at the top: `--help` and a bad argument answer before JAX, MuJoCo or torch load;
+# each command imports what it needs.
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from humanoid_fpo.humanoid import ASSET_PATH, load_model
-from humanoid_fpo.motion.library import build_library, load_library, save_library
-from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
-from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.observations import MODES
+from humanoid_fpo.sim.config import MODES
 
 def flow_steps(text: str) -> int:
     """argparse type of --flow-steps: a whole number of Euler steps, at least 1."""
@@ -50,7 +49,11 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
+    from humanoid_fpo.humanoid import ASSET_PATH, load_model
+    from humanoid_fpo.motion.library import build_library, save_library
+    from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
+
+    model = load_model(args.model or ASSET_PATH)
     joint_map = load_joint_map(args.joint_map) if args.joint_map else None
     files = find_motion_files(args.inputs)
     if not files:
@@ -67,6 +70,8 @@ def cmd_retarget(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_list(args: argparse.Namespace) -> int:
+    from humanoid_fpo.motion.library import load_library
+
     lib = load_library(args.library)
     rows = [[n, int(lib.clip_length[i]), f"{lib.durations[i]:.2f}", f"{100 * lib.fit_error[i]:.2f}",
              f"{100 * lib.contact_error[i]:.2f}", s]
@@ -76,9 +81,11 @@ def cmd_motions_list(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_render(args: argparse.Namespace) -> int:
-    from humanoid_fpo.render import write_render  # needs OpenGL: import only when rendering
+    from humanoid_fpo.humanoid import ASSET_PATH, load_model
+    from humanoid_fpo.motion.library import load_library
+    from humanoid_fpo.render import write_render
 
-    model = load_model(args.model)
+    model = load_model(args.model or ASSET_PATH)
     lib = load_library(args.library, model)
     if args.clip not in lib.clip_names:
         print(f"error: {args.library}: no clip {args.clip!r}; it has: {', '.join(lib.clip_names)}",
@@ -92,11 +99,13 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
+    from humanoid_fpo.run_config import check_config, compose
+
+    cfg, _ = compose(args.overrides)
+    check_config(cfg)
     from humanoid_fpo import train
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
-    cfg, _ = train.compose(args.overrides)
-    train.check_config(cfg)
     library = train.load_motions(args.library, cfg.env.model_path)
     cfg = train.with_default_pose(cfg, library)  # the action transform the trainer will use
     demos, path = teach(library, cfg.env, cfg.teacher)
@@ -109,23 +118,25 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from humanoid_fpo import train  # imports torch and the env: only for this command
+    from humanoid_fpo.run_config import check_config, compose
+
+    check_config(compose(args.overrides)[0])  # a bad setting is one line, before torch and JAX load
+    from humanoid_fpo import train
 
     train.main(args.overrides)
     return 0
 
 
 class _TrainHelp(argparse.Action):
-    """`train --help`: the usage, then the config groups and keys (composing the config needs the
-    trainer's imports, so only when asked)."""
+    """`train --help`: the usage, then the config groups and keys (composed only when asked)."""
 
     def __init__(self, option_strings, dest, **kwargs):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from humanoid_fpo import train
+        from humanoid_fpo.run_config import help_text
 
-        parser.epilog = train.help_text()
+        parser.epilog = help_text()
         parser.print_help()
         parser.exit()
 
@@ -136,10 +147,11 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
     from dataclasses import replace
 
     from humanoid_fpo import train
+    from humanoid_fpo.checkpoint import load_trained
     from humanoid_fpo.sim.env import eval_config, make_env
     from humanoid_fpo.sim.terrain import at_level
 
-    trained = train.load_trained(run or args.run, args.device)
+    trained = load_trained(run or args.run, args.device)
     train.use_jax_cache(trained.cfg.jax_cache)
     library = (train.load_motions(args.motions, trained.cfg.env.model_path) if args.motions
                else trained.library)
@@ -203,10 +215,10 @@ def _eval_name(args: argparse.Namespace, modes: list[str], steps: list[int]) -> 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from humanoid_fpo import train
+    from humanoid_fpo.checkpoint import load_trained
     from humanoid_fpo.export import export
 
-    trained = train.load_trained(args.run)
+    trained = load_trained(args.run)
     out = args.output or _run_dir(args.run) / "export"
     for path in export(trained.learner, trained.cfg.env, out, args.flow_steps):
         print(f"wrote {path}")
@@ -279,8 +291,9 @@ def cmd_play(args: argparse.Namespace) -> int:
         print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
         return 1
     from humanoid_fpo import train
+    from humanoid_fpo.checkpoint import load_trained
 
-    trained = train.load_trained(args.run, args.device)
+    trained = load_trained(args.run, args.device)
     train.use_jax_cache(trained.cfg.jax_cache)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
@@ -323,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retarget", help="retarget clips (npz, bvh, folders) into a motion library")
     p.add_argument("inputs", nargs="+", type=Path, help="motion files or folders")
     p.add_argument("-o", "--output", type=Path, required=True, help="motion library (.npz)")
-    p.add_argument("--model", type=Path, default=ASSET_PATH, help="humanoid MJCF")
+    p.add_argument("--model", type=Path, help="humanoid MJCF (default: assets/humanoid.xml)")
     p.add_argument("--joint-map", type=Path, help="BVH joint map (json); default: a built-in one")
     p.set_defaults(func=cmd_retarget)
 
@@ -336,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("library", type=Path)
     p.add_argument("--clip", required=True)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--model", type=Path, default=ASSET_PATH, help="humanoid MJCF")
+    p.add_argument("--model", type=Path, help="humanoid MJCF (default: assets/humanoid.xml)")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_motions_render)
@@ -416,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MotionFileError, ValueError, FileExistsError, FileNotFoundError) as e:
+    except (ValueError, FileExistsError, FileNotFoundError) as e:  # MotionFileError is a ValueError
         if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -18,8 +18,8 @@ import torch
 
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step, with_termination_distance
-from humanoid_fpo.sim.observations import MODES
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
 NOISES = ("zero", "random")

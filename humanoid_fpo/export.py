@@ -25,12 +25,12 @@ from torch import nn
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.normalizer import Normalizer
-from humanoid_fpo.sim.env import EnvConfig, action_transform
-from humanoid_fpo.sim.observations import (GOAL_FEATURES, MODES, as_ranges, goal_masks, obs_layout,
-                                           scan_points)
+from humanoid_fpo.sim.config import MODES, EnvConfig, TerrainConfig
+from humanoid_fpo.sim.env import action_transform
+from humanoid_fpo.sim.observations import GOAL_FEATURES, as_ranges, goal_masks, obs_layout, scan_points
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 from humanoid_fpo.sim.scene import scene_spec
-from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
+from humanoid_fpo.sim.terrain import make_terrain
 
 METADATA_FORMAT = "1"
 OPSET = 18

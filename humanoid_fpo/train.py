@@ -1,5 +1,5 @@
 """The trainer behind `humanoid-fpo train`: a run folder, the rollout/update loop, periodic
-evaluation, checkpoints and resume.
+evaluation, checkpoints and resume (the config is run_config.py's, the checkpoint format checkpoint.py's).
 
 A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
@@ -20,119 +20,34 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import jax
 import numpy as np
 import torch
-import yaml
 
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
+from humanoid_fpo.checkpoint import CHECKPOINT_VERSION, read_checkpoint
+from humanoid_fpo.config import to_dict
 from humanoid_fpo.evaluate import FIGURES, evaluate_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
-from humanoid_fpo.learn.config import AlgoConfig, check_algo
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.learn.prior import PriorConfig, check_prior, warm_start
+from humanoid_fpo.learn.prior import warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
 from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.run_config import TrainConfig, check_config, compose, write_config
 from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
-from humanoid_fpo.sim.curriculum import TerminationCurriculum, next_termination_distance
-from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, mean_pose
-from humanoid_fpo.sim.observations import as_ranges, obs_layout
+from humanoid_fpo.sim.curriculum import next_termination_distance
+from humanoid_fpo.sim.env import eval_config, make_env, mean_pose
+from humanoid_fpo.sim.observations import as_ranges
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
-from humanoid_fpo.teacher.mppi import TeacherConfig, check_teacher
 from humanoid_fpo.teacher.teach import make_teacher, summary, teach
-
-WANDB_MODES = ("disabled", "offline", "online")
-DEFAULT_POSES = ("library_mean", "mid_range")
-CHECKPOINT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class MotionsConfig:
-    path: str = "motions"
-    """A packed motion library (.npz) or clip files/folders (npz SMPL, bvh), retargeted at start."""
-
-
-@dataclass(frozen=True)
-class WandbConfig:
-    mode: str = "disabled"
-    """disabled | offline (files under RUN_DIR/wandb, no network) | online."""
-    project: str = "humanoid_fpo"
-    entity: str | None = None
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    env: EnvConfig = field(default_factory=EnvConfig)
-    algo: AlgoConfig = field(default_factory=AlgoConfig)
-    motions: MotionsConfig = field(default_factory=MotionsConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    termination_curriculum: TerminationCurriculum = field(default_factory=TerminationCurriculum)
-    """Training's termination distance from lenient (start) to env.termination_distance."""
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    """Motion-prior warm start: the actor fitted to the reference before the first iteration."""
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    """The sampling-based teacher (`humanoid-fpo teach`, teacher/)."""
-    device: str = "auto"
-    """cpu | cuda | auto (cuda where available). JAX picks its own default device."""
-    seed: int = 0
-    steps_per_env: int = 32
-    """T: control steps per env per iteration; a rollout holds num_envs × T transitions."""
-    iterations: int = 1000
-    default_pose: str = "library_mean"
-    """Sets env.default_pose (action 0) when a run starts and it is unset: library_mean (the
-    mean pose of the training clips, recorded in config.yaml) or mid_range (PHC's joint-range middle)."""
-    eval_every: int = 50
-    """Iterations between success-rate evaluations on the training clips; a run also evaluates
-    before its first iteration (iteration 0) and after its last (0: only those two)."""
-    eval_motions: str | None = None
-    """Clips evaluated beside the training clips at every evaluation (held out: never trained on),
-    logged as eval_held_out/* and written to eval.json's "held_out"."""
-    eval_flow_steps: int | None = None
-    """Euler steps for evaluation (default: algo.flow_steps)."""
-    checkpoint_every: int = 10
-    plot_every: int = 5
-    run_dir: str | None = None
-    """Default: runs/<date>_<time>."""
-    jax_cache: str | None = ".cache/jax"
-    """Persistent JAX compilation cache (compiles of the env step take minutes on a CPU)."""
-    progress: bool = True
-    """A progress bar on a terminal; one line every `log_every` iterations when stdout is not one."""
-    log_every: int = 10
-
-
-def check_config(cfg: TrainConfig) -> None:
-    for key, value, least in (("env.num_envs", cfg.env.num_envs, 1), ("steps_per_env", cfg.steps_per_env, 1),
-                              ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1)):
-        if value < least:
-            raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
-    check_algo(cfg.algo)
-    check_prior(cfg.prior)
-    check_teacher(cfg.teacher)
-    if cfg.wandb.mode not in WANDB_MODES:
-        raise ValueError(f"wandb.mode: unknown {cfg.wandb.mode!r}; choose from {', '.join(WANDB_MODES)}")
-    if cfg.default_pose not in DEFAULT_POSES:
-        raise ValueError(f"default_pose: unknown {cfg.default_pose!r}; "
-                         f"choose from {', '.join(DEFAULT_POSES)}")
-    if cfg.device not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"device: unknown {cfg.device!r}; choose from cpu, cuda, auto")
-    tc = cfg.termination_curriculum
-    if tc.start is not None and not (tc.start >= cfg.env.termination_distance and 0 < tc.rate < 1
-                                     and tc.loosen_below <= tc.tighten_above):
-        raise ValueError(f"termination_curriculum: needs start >= env.termination_distance "
-                         f"({cfg.env.termination_distance}), 0 < rate < 1 and loosen_below <= tighten_above, "
-                         f"got {tc}")
-    if cfg.steps_per_env * cfg.env.num_envs < cfg.algo.minibatches:
-        raise ValueError(f"a rollout of {cfg.env.num_envs} envs × {cfg.steps_per_env} steps is smaller than "
-                         f"algo.minibatches={cfg.algo.minibatches}")
 
 
 def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibrary:
@@ -163,25 +78,6 @@ def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
     if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
         return replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
     return cfg
-
-
-def read_config(path: Path) -> TrainConfig:
-    """A run's config.yaml; a damaged or empty one is a one-line error naming it."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: damaged YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a run config (expected a mapping of settings, got {type(data).__name__})")
-    try:
-        return from_dict(TrainConfig, data)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-
-
-def write_config(cfg: TrainConfig, run_dir: Path) -> None:
-    with atomic_path(run_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 class Trainer:
@@ -404,182 +300,6 @@ class Trainer:
         return row
 
 
-POLICY_KEYS = ("env.obs", "env.control_dt", "env.default_pose", "env.model_path", "algo.policy", "algo.actor",
-               "algo.critic", "algo.tau_embed")
-"""Config entries that define the networks' inputs and outputs: a checkpoint loads only under a
-config that agrees on all of them."""
-
-
-def _lookup(cfg: dict, key: str):
-    for part in key.split("."):
-        cfg = cfg.get(part) if isinstance(cfg, dict) else None
-    return cfg
-
-
-def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | torch.device = "cpu") -> dict:
-    """The checkpoint at `path`; with `cfg`, raise unless it was written under a config that agrees
-    on POLICY_KEYS (a checkpoint copied from another run, or a changed network, would load wrong)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint")
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:
-        raise ValueError(f"{path}: not a readable checkpoint ({e})") from e
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        version = state.get("version") if isinstance(state, dict) else None
-        raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
-    if cfg is not None:
-        check_same_policy(path, state["config"], cfg)
-    return state
-
-
-def check_same_policy(path: Path, saved: dict, cfg: TrainConfig) -> None:
-    """Raise unless the config `saved` with the checkpoint at `path` agrees with `cfg` on POLICY_KEYS."""
-    ours = to_dict(cfg)
-    differ = [k for k in POLICY_KEYS if _lookup(ours, k) != _lookup(saved, k)]
-    if differ:
-        raise ValueError(f"{path}: checkpoint from another config: {', '.join(differ)} differ "
-                         f"(checkpoint {_lookup(saved, differ[0])!r}, config {_lookup(ours, differ[0])!r})")
-
-
-@dataclass
-class TrainedPolicy:
-    """What `eval`, `export` and `render` need of a run: its config, library and learner (EMA weights)."""
-
-    cfg: TrainConfig
-    library: MotionLibrary
-    learner: Learner
-    checkpoint: Path
-    iteration: int
-
-
-def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
-    """A run folder or its checkpoint.pt: the checkpoint's own config, checked against the folder's
-    config.yaml, the folder's motions.npz and the learner with the checkpoint's weights."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such run folder or checkpoint")
-    checkpoint = path / "checkpoint.pt" if path.is_dir() else path
-    run_dir = checkpoint.parent
-    state = read_checkpoint(checkpoint, device=device)
-    cfg = from_dict(TrainConfig, state["config"])
-    if (run_dir / "config.yaml").exists():
-        check_same_policy(checkpoint, state["config"], read_config(run_dir / "config.yaml"))
-    if not (run_dir / "motions.npz").exists():
-        raise FileNotFoundError(f"{run_dir / 'motions.npz'}: missing, the run's motion library (evaluate, "
-                                f"render or play on clips of your own with --motions PATH where it is offered)")
-    library = load_library(run_dir / "motions.npz", load_model(cfg.env.model_path or ASSET_PATH))
-    layout = as_ranges(obs_layout(cfg.env.obs))
-    if state["obs_layout"] != layout:
-        raise ValueError(f"{checkpoint}: observation layout {state['obs_layout']} differs from this "
-                         f"version's {layout}")
-    obs_size = layout["height_scan"][1]
-    learner = Learner(cfg.algo, obs_size, obs_size, library.qpos.shape[1] - 7, device)
-    try:
-        learner.load_state_dict(state["learner"])
-    except (RuntimeError, KeyError) as e:
-        raise ValueError(f"{checkpoint}: weights do not fit the config's networks ({e})") from e
-    return TrainedPolicy(cfg, library, learner, checkpoint, state["iteration"])
-
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
-    """Hydra composition of configs/train.yaml with command-line overrides (`algo=ppo`,
-    `env.num_envs=128`, ...). `resume=RUN_DIR` instead reads RUN_DIR/config.yaml and applies the
-    other overrides to it (e.g. `iterations=2000` to train longer). Returns (config, resume dir)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    check_overrides(overrides)
-    ConfigStore.instance().store(name="schema", node=to_dict(TrainConfig()))  # so any field can be overridden
-    resume = [o.split("=", 1)[1] for o in overrides if o.startswith("resume=")]
-    overrides = [o for o in overrides if not o.startswith("resume=")]
-    if resume:
-        run_dir = Path(resume[-1]).expanduser()
-        if not (run_dir / "config.yaml").exists():
-            raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml) to resume")
-        cfg = OmegaConf.merge(OmegaConf.create(to_dict(read_config(run_dir / "config.yaml"))),
-                              OmegaConf.from_dotlist(overrides))
-        cfg.run_dir = str(run_dir)
-    else:
-        run_dir = None
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            cfg = hydra_compose(config_name="train", overrides=overrides)
-    return from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True)), run_dir
-
-
-def config_groups() -> dict[str, list[str]]:
-    """The option groups of configs/ (`algo`: [fpo, fpo_pp, ppo], ...)."""
-    folders = sorted(d for d in CONFIG_DIR.iterdir() if d.is_dir())
-    return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in folders}
-
-
-def check_overrides(overrides: list[str]) -> None:
-    """Raise ValueError naming the first override that is not KEY=VALUE, names no config key, or
-    picks an option its group does not have, or that Hydra's grammar cannot parse (value types are
-    checked by `from_dict`)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    groups, keys = config_groups(), dotted_keys(TrainConfig)
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        key = key.lstrip("+~")
-        if not sep:
-            raise ValueError(f"{override!r}: expected KEY=VALUE (humanoid-fpo train --help lists them)")
-        try:
-            OverridesParser.create().parse_overrides([override])
-        except OverrideParseException as e:
-            raise ValueError(f"{override!r}: cannot parse ({str(e).splitlines()[0]}); lists are key=[1,2], "
-                             "strings with spaces key='a b'") from None
-        if key in groups:
-            if value not in groups[key]:
-                raise ValueError(f"{key}={value}: unknown option; choose from {', '.join(groups[key])}")
-        elif key != "resume" and key not in keys and not any(k.startswith(key + ".") for k in keys):
-            raise ValueError(f"{key}: unknown key{suggest(key, [*keys, *groups])}")
-
-
-COMMON_KEYS = {
-    "iterations": "rollout + update cycles",
-    "env.num_envs": "humanoids simulated in parallel",
-    "env.backend": "physics: mjx (GPU) | native (MuJoCo C, CPU threads) | auto",
-    "steps_per_env": "control steps per env in one rollout",
-    "seed": "env and learner seed",
-    "run_dir": "run folder (null: runs/<date>_<time>)",
-    "motions.path": "motion library .npz, clip files or a folder",
-    "algo.lr": "learning rate (the start, with algo.adaptive_lr)",
-    "algo.clip": "trust-region ε of the ratio",
-    "algo.noise_std": "flow: σ of x0 and ε, the exploration",
-    "env.termination_distance": "m, training's (final) termination distance",
-    "termination_curriculum.start": "m, lenient first termination distance (null: no curriculum)",
-    "eval_every": "iterations between evaluations",
-    "device": "cpu | cuda | auto",
-    "wandb.mode": "disabled | offline | online",
-    "progress": "progress bar (a line every log_every iterations when not a terminal)",
-}
-"""The keys `humanoid-fpo train --help` shows; any field of TrainConfig works (nested: env.*, algo.*)."""
-
-
-def help_text() -> str:
-    """The config groups with their options (* the default) and COMMON_KEYS with their defaults."""
-    cfg = to_dict(compose([])[0])
-    defaults = {k: v for d in yaml.safe_load((CONFIG_DIR / "train.yaml").read_text())["defaults"]
-                if isinstance(d, dict) for k, v in d.items()}
-    lines = ["config groups (GROUP=OPTION, * the default):"]
-    for group, options in config_groups().items():
-        lines.append(f"  {group:<14}" + " | ".join(o + "*" * (o == defaults.get(group)) for o in options))
-    lines += ["", "frequent keys (KEY=VALUE, the default's value; every field of TrainConfig, EnvConfig",
-              "and AlgoConfig can be set, nested as env.*, algo.*, e.g. algo.actor.hidden=[512,256]):"]
-    for key, what in COMMON_KEYS.items():
-        value = _lookup(cfg, key)
-        text = value if isinstance(value, str) else json.dumps(value)
-        lines.append(f"  {key}={text:<{43 - len(key)}} {what}")
-    lines += ["  resume=RUN_DIR                               continue a run from its last checkpoint"]
-    return "\n".join(lines)
 
 
 def new_run_dir(cfg: TrainConfig) -> Path:

@@ -42,7 +42,8 @@ def eval_envs(tracking_library) -> dict:
     the trainer tests use native, test_native.py compares it with its MJX twin."""
     from dataclasses import replace
 
-    from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env
+    from humanoid_fpo.sim.config import EnvConfig
+    from humanoid_fpo.sim.env import eval_config, make_env
 
     cfg = eval_config(EnvConfig(backend="native"), tracking_library.num_clips)
     return {b: make_env(replace(cfg, backend=b), tracking_library) for b in ("native", "mjx")}
@@ -84,17 +85,18 @@ def tiny_train_config(library_file: Path, run_dir: Path, **changes):
     test_env.py compiles, with tiny networks: trainer, eval and export tests add no env compile."""
     from dataclasses import replace
 
-    from humanoid_fpo import train
-    from humanoid_fpo.learn.config import NetConfig
+    from humanoid_fpo import run_config
+    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
     from humanoid_fpo.motion.library import load_library
-    from humanoid_fpo.sim.env import EnvConfig, eval_config
+    from humanoid_fpo.sim.config import EnvConfig
+    from humanoid_fpo.sim.env import eval_config
 
     tiny = NetConfig((32,))
     num_clips = load_library(library_file).num_clips
-    cfg = train.TrainConfig(
+    cfg = run_config.TrainConfig(
         env=eval_config(EnvConfig(backend="native"), num_clips),
-        algo=replace(train.AlgoConfig(), actor=tiny, critic=tiny, n_mc=2, flow_steps=2, minibatches=2),
-        motions=train.MotionsConfig(str(library_file)), default_pose="mid_range", device="cpu",
+        algo=replace(AlgoConfig(), actor=tiny, critic=tiny, n_mc=2, flow_steps=2, minibatches=2),
+        motions=run_config.MotionsConfig(str(library_file)), default_pose="mid_range", device="cpu",
         steps_per_env=2, iterations=4, eval_every=2, checkpoint_every=2, plot_every=1, jax_cache=None,
         progress=False, run_dir=str(run_dir))
     return replace(cfg, **changes)

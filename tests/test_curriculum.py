@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mujoco import mjx
 
-from humanoid_fpo.sim.curriculum import (TerminationCurriculum, clip_probabilities, next_levels,
-                                         next_termination_distance, update_fail_rate)
-from humanoid_fpo.sim.randomize import RandomizeConfig, env_model, push, sample_physical
+from humanoid_fpo.sim.config import RandomizeConfig, TerminationCurriculum
+from humanoid_fpo.sim.curriculum import clip_probabilities, next_levels, next_termination_distance, update_fail_rate
+from humanoid_fpo.sim.randomize import env_model, push, sample_physical
 
 
 def test_failing_clips_are_drawn_more() -> None:

@@ -23,8 +23,8 @@ from humanoid_fpo.export import export
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import save_library
-from humanoid_fpo.sim.env import EnvConfig, eval_config, make_env, observe_states, reference, reset
-from humanoid_fpo.sim.observations import MODES
+from humanoid_fpo.sim.config import MODES, EnvConfig
+from humanoid_fpo.sim.env import eval_config, make_env, observe_states, reference, reset
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))

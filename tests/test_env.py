@@ -18,12 +18,10 @@ import pytest
 
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, make_env, reference, replay, reset,
-                                  step, with_levels, with_termination_distance)
-from humanoid_fpo.sim.observations import MODES
-from humanoid_fpo.sim.randomize import RandomizeConfig
+from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES, EnvConfig, RandomizeConfig, TerrainConfig
+from humanoid_fpo.sim.env import (TrackingEnv, make_env, reference, replay, reset, step, with_levels,
+                                  with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
-from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
 
 
 TRACKING_TERMS = ("reward/pos", "reward/rot", "reward/vel", "reward/ang_vel")

@@ -17,20 +17,21 @@ import numpy as np
 import pytest
 import yaml
 
-from humanoid_fpo import train
+from humanoid_fpo import checkpoint, train
 from humanoid_fpo.cli import main
 from humanoid_fpo.evaluate import evaluate_clips
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.motion.library import load_library, save_library
 from humanoid_fpo.render import FAILED_RGB, render_frames
+from humanoid_fpo.sim.config import MODES, TerrainConfig
 from humanoid_fpo.sim.env import eval_config, make_env, reset, step
-from humanoid_fpo.sim.observations import MODES, goal_masks
-from humanoid_fpo.sim.terrain import TerrainConfig, at_level
+from humanoid_fpo.sim.observations import goal_masks
+from humanoid_fpo.sim.terrain import at_level
 
 
 @pytest.fixture(scope="module")
 def trained(run_dir: Path):
-    trained = train.load_trained(run_dir)
+    trained = checkpoint.load_trained(run_dir)
     return trained, make_env(eval_config(trained.cfg.env, trained.library.num_clips), trained.library)
 
 
@@ -156,7 +157,7 @@ def test_bad_input_is_named_and_writes_nothing(run_dir: Path, tmp_path: Path, ca
 def test_inspect_draws_flow_and_gaussian_samples_side_by_side(run_dir: Path, tmp_path: Path, capsys) -> None:
     from dataclasses import replace
 
-    cfg = train.load_trained(run_dir).cfg
+    cfg = checkpoint.load_trained(run_dir).cfg
     gaussian = tmp_path / "gaussian"
     train.Trainer(replace(cfg, algo=replace(cfg.algo, policy="gaussian"), run_dir=str(gaussian)),
                   gaussian).save_checkpoint()

@@ -14,7 +14,7 @@ import torch
 from humanoid_fpo.export import export
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import EnvConfig
+from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.observations import obs_layout
 
 OBS = obs_layout(EnvConfig().obs)["height_scan"].stop

@@ -19,8 +19,8 @@ import pytest
 
 from humanoid_fpo.humanoid import ASSET_PATH
 from humanoid_fpo.sim import native
-from humanoid_fpo.sim.env import (EnvConfig, TrackingEnv, make_env, mean_pose, observe_states, reference,
-                                  reset, step)
+from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.env import TrackingEnv, make_env, mean_pose, observe_states, reference, reset, step
 from humanoid_fpo.sim.randomize import scaled_fields
 
 

@@ -10,9 +10,10 @@ import pytest
 from mujoco import mjx
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.sim.observations import (GOAL_FEATURES, MODES, SELF_SIZE, Bodies, ObsConfig, goal_masks,
-                                           obs_layout, observe, scan_points, sim_bodies)
-from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
+from humanoid_fpo.sim.config import MODES, ObsConfig, TerrainConfig
+from humanoid_fpo.sim.observations import (GOAL_FEATURES, SELF_SIZE, Bodies, goal_masks, obs_layout, observe,
+                                           scan_points, sim_bodies)
+from humanoid_fpo.sim.terrain import make_terrain
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
 
 observe_jit = jax.jit(observe)

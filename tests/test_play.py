@@ -88,8 +88,9 @@ def test_play_bad_clip_and_missing_viser(run_dir: Path, monkeypatch, capsys) -> 
 
 def test_meshes_match_mujoco_geoms_and_heightfield(model) -> None:
     from humanoid_fpo.play import geom_mesh, hfield_mesh
+    from humanoid_fpo.sim.config import TerrainConfig
     from humanoid_fpo.sim.scene import make_scene
-    from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
+    from humanoid_fpo.sim.terrain import make_terrain
 
     for geom in range(1, model.ngeom):  # the humanoid's; 0 is the floor
         half = model.geom_aabb[geom, 3:]  # MuJoCo's bounding box in the geom frame, centred

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
-from humanoid_fpo.sim.rewards import (PROTOCOL_BODIES, RewardConfig, body_errors, power, reward_ang_vel,
-                                      reward_pos, reward_rot, reward_vel, tracking_reward)
+from humanoid_fpo.sim.rewards import (PROTOCOL_BODIES, body_errors, power, reward_ang_vel, reward_pos, reward_rot,
+                                      reward_vel, tracking_reward)
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
 
 

@@ -11,9 +11,11 @@ import pytest
 from humanoid_fpo.cli import main as cli_main
 from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.env import EnvConfig, mean_pose
+from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.env import mean_pose
+from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 from humanoid_fpo.teacher.demos import from_runs, load_demonstrations, save_demonstrations
-from humanoid_fpo.teacher.mppi import ClipReference, TeacherConfig, check_teacher
+from humanoid_fpo.teacher.mppi import ClipReference
 from humanoid_fpo.teacher.teach import make_teacher, teach
 
 FRAMES = 66  # of the built-in walk: the open-loop targets fall at frame 58
@@ -196,7 +198,7 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     from conftest import tiny_train_config
 
     from humanoid_fpo import train
-    from humanoid_fpo.learn.prior import PriorConfig
+    from humanoid_fpo.learn.config import PriorConfig
     from humanoid_fpo.motion.library import load_library
 
     demos = _demos(walk, env)
@@ -233,8 +235,9 @@ def test_unplace_inverts_place(tracking_library) -> None:
     import jax.numpy as jnp
 
     from humanoid_fpo.motion.library import query
+    from humanoid_fpo.sim.config import TerrainConfig
     from humanoid_fpo.sim.reference import place, unplace
-    from humanoid_fpo.sim.terrain import TerrainConfig, make_terrain
+    from humanoid_fpo.sim.terrain import make_terrain
 
     n = 5
     frame = query(tracking_library, jnp.arange(n), jnp.full(n, 0.5))

@@ -8,8 +8,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from humanoid_fpo.sim.config import TERRAIN_TYPES, TerrainConfig
 from humanoid_fpo.sim.scene import make_scene
-from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig, height_at, make_terrain
+from humanoid_fpo.sim.terrain import height_at, make_terrain
 
 height_jit = jax.jit(height_at)
 

@@ -14,32 +14,32 @@ from dataclasses import replace
 import pytest
 import torch
 
-from humanoid_fpo import train
+from humanoid_fpo import run_config, train
 from humanoid_fpo.cli import main
-from humanoid_fpo.learn.prior import PriorConfig
+from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.curriculum import TerminationCurriculum
+from humanoid_fpo.sim.config import TerminationCurriculum
 
 from conftest import tiny_train_config
 
 
 def test_compose_defaults_and_groups() -> None:
-    cfg, resume = train.compose([])
+    cfg, resume = run_config.compose([])
     assert resume is None
     assert (cfg.algo.policy, cfg.algo.ratio, cfg.algo.trust_region) == ("flow", "per_sample", "asymmetric")
     assert cfg.env.num_envs == 64 and cfg.device == "cpu" and cfg.motions.path == "motions"
-    cfg, _ = train.compose(["algo=ppo", "conditioning=root", "terrain=rough", "preset=gpu", "algo.lr=5e-4"])
+    cfg, _ = run_config.compose(["algo=ppo", "conditioning=root", "terrain=rough", "preset=gpu", "algo.lr=5e-4"])
     assert cfg.algo.policy == "gaussian" and cfg.algo.lr == 5e-4
     assert cfg.env.conditioning == "root" and cfg.env.num_envs == 4096
     assert cfg.env.terrain.types == ("flat", "rough", "slopes", "waves", "steps")
-    cfg, _ = train.compose(["algo=fpo", "conditioning=mixed"])
+    cfg, _ = run_config.compose(["algo=fpo", "conditioning=mixed"])
     assert cfg.algo.ratio == "per_action" and cfg.env.goal_drop_ratio > 0.6
 
 
 def test_bad_settings_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="algo.ratio: unknown 'per_step'"):
-        train.Trainer(replace(train.compose(["algo.ratio=per_step"])[0], motions=train.MotionsConfig(
+        train.Trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
             str(tmp_path))), tmp_path / "run")
     with pytest.raises(MotionFileError, match="no such motion"):
         train.load_motions(tmp_path / "missing")
@@ -49,9 +49,9 @@ def test_bad_settings_are_named(tmp_path) -> None:
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.yaml").write_text("seed: 0\n")
     with pytest.raises(FileExistsError, match="resume="):
-        train.new_run_dir(replace(train.compose([])[0], run_dir=str(tmp_path / "taken")))
+        train.new_run_dir(replace(run_config.compose([])[0], run_dir=str(tmp_path / "taken")))
     with pytest.raises(FileNotFoundError, match="not a run folder"):
-        train.compose([f"resume={tmp_path / 'empty'}"])
+        run_config.compose([f"resume={tmp_path / 'empty'}"])
 
 
 class Killed(Exception):
@@ -63,7 +63,7 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     save_library(tracking_library, library_file)
     run_dir = tmp_path / "run"
     curriculum = TerminationCurriculum(start=0.8, rate=0.1, tighten_above=30, loosen_below=20)
-    cfg = tiny_train_config(library_file, run_dir, wandb=train.WandbConfig(mode="offline"),
+    cfg = tiny_train_config(library_file, run_dir, wandb=run_config.WandbConfig(mode="offline"),
                             termination_curriculum=curriculum)
     env = cfg.env
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline W&B must work without network or account
@@ -95,7 +95,7 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     assert not list(run_dir.glob(".*")), "a temporary file was left behind"
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    resumed_cfg, resume_dir = train.compose([f"resume={run_dir}"])
+    resumed_cfg, resume_dir = run_config.compose([f"resume={run_dir}"])
     assert resume_dir == run_dir and resumed_cfg == cfg
     resumed = train.Trainer(resumed_cfg, run_dir, resume=True)
     monkeypatch.setattr(resumed.tracker, "pop", long_episodes)
@@ -150,12 +150,21 @@ def test_a_prior_on_a_library_for_another_humanoid_is_named(tracking_library, tm
     assert "prior.steps must be non-negative, got -1" in capsys.readouterr().err
 
 
-def test_commands_print_no_warp_message() -> None:
+def test_env_import_prints_no_warp_message() -> None:
     """mujoco.mjx's "Failed to import warp" lines (its optional backend, unused here) are dropped."""
-    done = subprocess.run([sys.executable, "-m", "humanoid_fpo.cli", "train", "--help"], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0 and "env.num_envs" in done.stdout
-    assert "warp" not in done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-c", "import humanoid_fpo.sim.env"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "warp" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "env.num_envs=abc"],
+                                  ["eval", "--flow-steps", "0", "runs/x"]])
+def test_help_and_argument_errors_load_no_heavy_module(argv) -> None:
+    """`--help` and a bad argument answer before JAX, torch or MuJoCo load (seconds on a CPU)."""
+    script = ("import sys\nfrom humanoid_fpo.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+              "    pass\nprint(sorted({'jax', 'torch', 'mujoco'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
 
 
 def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch, capsys) -> None:

@@ -31,8 +31,8 @@ from mujoco.batch import Batch
 from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
-from humanoid_fpo.sim.env import BACKENDS, EnvConfig, EnvState, TrackingEnv, make_env, reset, step
-from humanoid_fpo.sim.terrain import TERRAIN_TYPES, TerrainConfig
+from humanoid_fpo.sim.config import BACKENDS, TERRAIN_TYPES, EnvConfig, TerrainConfig
+from humanoid_fpo.sim.env import EnvState, TrackingEnv, make_env, reset, step
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
 

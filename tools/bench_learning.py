@@ -24,7 +24,7 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
-from humanoid_fpo import train
+from humanoid_fpo import run_config, train
 from humanoid_fpo.runlog import MetricsLog, curve, figure, save_figure, steps_axis
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
@@ -44,7 +44,7 @@ def run(algo: str, conditioning: str, seed: int, overrides: list[str], eval_ever
     args = [f"algo={algo}", f"conditioning={conditioning}", f"seed={seed}", f"eval_every={eval_every}",
             "progress=false", *overrides]
     rows = MetricsLog(run_dir / "metrics.jsonl").rows()
-    cfg, _ = train.compose(args)
+    cfg, _ = run_config.compose(args)
     if rows and rows[-1]["iteration"] >= cfg.iterations and "eval/frames" in rows[-1]:
         print(f"{run_dir}: done, read back", flush=True)
         return rows

@@ -33,11 +33,11 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
 
-from humanoid_fpo import train
+from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.library import load_library
 from humanoid_fpo.runlog import figure, save_figure
-from humanoid_fpo.sim.observations import MODES
+from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach
 
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_feasible flow_feasible_rl)")
     args = parser.parse_args()
     fit, held_out, command = prepare(args, "tools/bench_mocap.py")
-    cfg, _ = train.compose(["preset=cpu_mocap", *args.overrides])
+    cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = train.load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
     common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",

@@ -23,7 +23,7 @@ import onnxruntime as ort
 from humanoid_fpo.export import export
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.env import EnvConfig
+from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.observations import obs_layout
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs

@@ -32,15 +32,15 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
 
-from humanoid_fpo import train
+from humanoid_fpo import checkpoint, run_config, train
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.evaluate import evaluate_clips, evaluate_grid, reference_policy
 from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.motion.library import build_library, load_library, save_library
 from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
 from humanoid_fpo.runlog import MetricsLog, curve, figure, save_figure, steps_axis
+from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import eval_config, make_env
-from humanoid_fpo.sim.observations import MODES
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -82,7 +82,7 @@ def split_library(motions: Path, held_out: list[str], runs: Path) -> tuple[Path,
 def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> list[dict]:
     """Train (or resume, or read back) one run; its metrics rows."""
     run_dir = runs / name
-    cfg, _ = train.compose(overrides)
+    cfg, _ = run_config.compose(overrides)
     rows = MetricsLog(run_dir / "metrics.jsonl").rows()
     if rows and rows[-1]["iteration"] >= cfg.iterations and (run_dir / "checkpoint.pt").exists():
         print(f"{run_dir}: done, read back", flush=True)
@@ -102,7 +102,7 @@ def evaluate_run(run_dir: Path, libraries: dict[str, Path],
                  reference: bool = False) -> dict[str, dict[str, dict]]:
     """{set: {mode: protocol figures}} of a run's final policy; with `reference`, those of open-loop
     reference targets on the run's envs instead (one figure for every mode: they ignore the goals)."""
-    trained = train.load_trained(run_dir)
+    trained = checkpoint.load_trained(run_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, path in libraries.items():
         library = load_library(path)

@@ -32,7 +32,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import torch
 
-from humanoid_fpo import train
+from humanoid_fpo import run_config, train
 from humanoid_fpo.learn.rollout import collect
 
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
@@ -73,9 +73,9 @@ def check_transfers(trainer: train.Trainer) -> str:
 
 def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
     """One table row: env-only and end-to-end env-steps/s of the composed config."""
-    cfg, _ = train.compose(overrides)
+    cfg, _ = run_config.compose(overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = replace(cfg, run_dir=tmp, progress=False, wandb=train.WandbConfig(mode="disabled"))
+        cfg = replace(cfg, run_dir=tmp, progress=False, wandb=run_config.WandbConfig(mode="disabled"))
         trainer = train.Trainer(cfg, Path(tmp))
         start = time.perf_counter()
         trainer.train_iteration()  # compiles the env step
@@ -97,7 +97,7 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
 def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, str]:
     """Whole-job env-steps/s of `ranks` torchrun ranks over `iterations` timed iterations (after a
     first that compiles), and the envs × steps of one rank."""
-    cfg, _ = train.compose(overrides)
+    cfg, _ = run_config.compose(overrides)
     last = iterations + 1
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",

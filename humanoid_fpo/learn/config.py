@@ -86,3 +86,53 @@ def check_algo(cfg: AlgoConfig) -> None:
     for name in ("flow_steps", "n_mc", "epochs", "minibatches"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"algo.{name} must be at least 1, got {getattr(cfg, name)}")
+
+
+SOURCES = ("reference", "teacher")
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    steps: int = 0
+    """Supervised steps of each fit: the first and one per DAgger round (0: no prior)."""
+    source: str = "reference"
+    """reference: the next frame's joint angles at (perturbed) reference states; teacher: the
+    teacher's actions at its own states (runs `teach`, or reuses its cache, before the fit)."""
+    batch: int = 512
+    lr: float = 1e-3
+    action_noise: float = 0.0
+    """Std (normalised action units) of noise added to the targets at every step. A flow fitted to
+    noiseless targets collapses to one action per state and leaves RL nothing to explore with;
+    algo.noise_std keeps an untrained flow's spread."""
+    copies: int = 4
+    """States per reference frame: the reference itself and copies - 1 perturbed ones."""
+    joint_noise: float = 0.1
+    """rad, std of the joint-angle perturbation."""
+    root_noise: float = 0.02
+    """m and rad, std of the root position and orientation perturbation."""
+    velocity_noise: float = 0.3
+    """m/s and rad/s, std of the velocity perturbation."""
+    dagger_rounds: int = 0
+    """Rounds of relabelling after the first fit: the actor plays the training env (actions sampled
+    as in rollouts, restarts as in training) for dagger_steps control steps; the states it reaches,
+    labelled with the reference's next frame (source=teacher: `dagger_labels` of them by the teacher),
+    join the data and the fit goes on."""
+    dagger_steps: int = 64
+    dagger_labels: int = 512
+    """With source=teacher: visited states per round labelled by the teacher (about 0.4 s each on 2
+    cores)."""
+    critic_iterations: int = 0
+    """RL iterations after the prior in which only the critic learns, so that a random critic's
+    advantages do not undo the prior."""
+
+
+def check_prior(cfg: PriorConfig) -> None:
+    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels", "critic_iterations"):
+        value, positive = getattr(cfg, name), name in ("batch", "copies", "dagger_steps", "dagger_labels")
+        if value < positive:
+            kind = "positive" if positive else "non-negative"
+            raise ValueError(f"prior.{name} must be {kind}, got {value}")
+    if cfg.action_noise < 0:
+        raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
+    if cfg.source not in SOURCES:
+        raise ValueError(f"prior.source: unknown {cfg.source!r}; choose from {', '.join(SOURCES)}")

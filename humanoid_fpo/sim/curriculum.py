@@ -5,25 +5,10 @@ episodes lengthen."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 
-
-@dataclass(frozen=True)
-class TerminationCurriculum:
-    """ASAP's termination curriculum (training only; evaluation keeps its protocol): the termination
-    distance starts lenient at `start` and, after every iteration, shrinks by the factor 1 − rate
-    while the mean episode length is above `tighten_above` control steps, grows by 1 + rate while it
-    is below `loosen_below`, and stays within [env.termination_distance, start]."""
-
-    start: float | None = None
-    """m; None: no curriculum, env.termination_distance throughout."""
-    rate: float = 0.05
-    tighten_above: float = 25.0
-    """Control steps (ASAP: 42 at 50 Hz, about the same 0.8 s)."""
-    loosen_below: float = 20.0
+from humanoid_fpo.sim.config import TerminationCurriculum
 
 
 def next_termination_distance(curriculum: TerminationCurriculum, distance: float, final: float,

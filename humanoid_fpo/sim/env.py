@@ -18,84 +18,24 @@ functions (batched on a GPU), `native` runs MuJoCo C on CPU threads through a ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from mujoco import mjx
 
 from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
 from humanoid_fpo.sim import curriculum, native
-from humanoid_fpo.sim.observations import (MODES, ObsConfig, goal_masks, obs_layout, observe, ref_bodies,
-                                           scan_points, sim_bodies)
-from humanoid_fpo.sim.randomize import (NONE, Physical, RandomizeConfig, env_model, is_physical, noisy, push,
-                                        sample_physical)
+from humanoid_fpo.sim.config import BACKENDS, MODES, TERMINATIONS, EnvConfig
+from humanoid_fpo.sim.observations import goal_masks, obs_layout, observe, ref_bodies, scan_points, sim_bodies
+from humanoid_fpo.sim.quiet_mjx import mjx
+from humanoid_fpo.sim.randomize import NONE, Physical, env_model, is_physical, noisy, push, sample_physical
 from humanoid_fpo.sim.reference import place, shift_for
-from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, RewardConfig, body_errors, tracking_reward
+from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, body_errors, tracking_reward
 from humanoid_fpo.sim.scene import make_scene
-from humanoid_fpo.sim.terrain import Terrain, TerrainConfig, make_terrain
-
-TERMINATIONS = ("any_body", "mean_body")
-BACKENDS = ("mjx", "native", "auto")
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    num_envs: int = 4096
-    backend: str = "auto"
-    """Physics: mjx (MJX in JAX, batched on a GPU), native (MuJoCo C on CPU threads), or auto (mjx
-    where JAX sees a GPU, else native)."""
-    threads: int = 0
-    """CPU threads of the native backend (0: all cores)."""
-    control_dt: float = 1.0 / 30.0
-    """s; the library's frame period (motion clips are resampled to 30 fps)."""
-    physics_dt: float = 1.0 / 120.0
-    """s; must divide control_dt (the decimation is control_dt / physics_dt)."""
-    solver: str = "newton"
-    """Constraint solver: newton, or cg (about 2x faster per step on the CPU, less exact)."""
-    solver_iterations: int = 4
-    ls_iterations: int = 8
-    contact: str = "feet"
-    """Bodies that touch the ground: a key of humanoid.CONTACT_SETS."""
-    conditioning: str = "full"
-    """Goal the actor sees: full | hands | root."""
-    goal_drop_ratio: float = 0.0
-    """Chance that an episode sees one of the sparser modes instead (mixes modes for one policy)."""
-    max_episode_steps: int | None = 300
-    """Truncation; episodes also end at the clip's last frame. None: the clip's end only."""
-    termination: str = "any_body"
-    """any_body: any body farther than termination_distance from its reference (training);
-    mean_body: the mean error of the 20 protocol bodies (evaluation)."""
-    termination_distance: float = 0.25
-    """m, at reset; the trainer's termination curriculum may move it (`with_termination_distance`),
-    never below this value."""
-    random_heading: bool = True
-    random_start: bool = True
-    """Start at a random frame; else at frame 0."""
-    resample_clips: bool = True
-    """Draw a clip at every reset (weighted to failing clips); else replay the env's clip."""
-    clip_uniform_share: float = 0.5
-    """Part of the clip sampling spread evenly; the rest goes by failure rate."""
-    clip_fail_smoothing: float = 0.05
-    """Weight of the latest episode outcomes in each clip's failure-rate average."""
-    max_joint_speed: float = 1000.0
-    """rad/s or m/s; a faster (or non-finite) physics state is treated as blown up and reset."""
-    default_pose: tuple[float, ...] | None = None
-    """rad, the PD target of each actuated joint at action 0 (BeyondMimic/mjlab style; the
-    trainer fills in the library's mean pose); None: the middle of each joint's range (PHC)."""
-    model_path: str | None = None
-    """Humanoid MJCF (default: assets/humanoid.xml)."""
-    terrain: TerrainConfig = field(default_factory=TerrainConfig)
-    randomize: RandomizeConfig = field(default_factory=RandomizeConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    obs: ObsConfig = field(default_factory=ObsConfig)
-
-    @property
-    def decimation(self) -> int:
-        return round(self.control_dt / self.physics_dt)
+from humanoid_fpo.sim.terrain import Terrain, make_terrain
 
 
 def mean_pose(library: MotionLibrary) -> tuple[float, ...]:

@@ -7,7 +7,6 @@ exporter and `deploy/` read the same table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -15,25 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from humanoid_fpo.motion.library import MotionFrame
+from humanoid_fpo.sim.config import MODES, ObsConfig
 from humanoid_fpo.sim.quat import heading, quat_conj, quat_mul, quat_rotate, tan_norm, yaw_quat
 from humanoid_fpo.sim.terrain import Terrain, height_at
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
 
-MODES = ("full", "hands", "root")
-"""Goal conditioning, densest first: all goals; pelvis and wrist positions; pelvis position."""
 
 GOAL_FEATURES = {"pos_diff": slice(0, 3), "rot_diff": slice(3, 9), "vel_diff": slice(9, 12),
                  "ang_vel_diff": slice(12, 15), "ref_pos": slice(15, 18), "ref_rot": slice(18, 24)}
 GOAL_SIZE = 24
 SELF_SIZE = 1 + (NUM_JOINTS - 1) * 3 + NUM_JOINTS * (6 + 3 + 3)
-
-
-@dataclass(frozen=True)
-class ObsConfig:
-    scan_extent: tuple[float, float] = (1.6, 1.2)
-    """m, forward × lateral size of the height-scan grid centred on the root."""
-    scan_spacing: float = 0.2
-    """m between height-scan points."""
 
 
 class Bodies(NamedTuple):

@@ -6,31 +6,14 @@ drawn at every reset and kept in the env state; `env_model` applies them inside 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from mujoco import mjx
 
-
-@dataclass(frozen=True)
-class RandomizeConfig:
-    friction: tuple[float, float] | None = (0.7, 1.3)
-    """Scale of the sliding friction of the contact pairs."""
-    mass: tuple[float, float] | None = (0.95, 1.05)
-    """Scale of each body's mass (and inertia)."""
-    kp: tuple[float, float] | None = (0.9, 1.1)
-    """Scale of each actuator's stiffness."""
-    kv: tuple[float, float] | None = (0.9, 1.1)
-    """Scale of each actuated joint's damping (the PD damping; see humanoid.py)."""
-    push_velocity: float | None = None
-    """m/s, largest horizontal velocity kick given to the root."""
-    push_interval: float = 4.0
-    """s, mean time between pushes."""
-    obs_noise: float | None = None
-    """Standard deviation of Gaussian noise on the actor's self and height-scan observations."""
+from humanoid_fpo.sim.config import RandomizeConfig
+from humanoid_fpo.sim.quiet_mjx import mjx
 
 
 NONE = RandomizeConfig(friction=None, mass=None, kp=None, kv=None)

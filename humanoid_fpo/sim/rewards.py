@@ -5,11 +5,10 @@ reward = Σ weight · exp(-scale · error) over the tracking terms − power_wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 
+from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
 from humanoid_fpo.sim.quat import quat_angle, quat_conj, quat_mul
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
@@ -17,21 +16,6 @@ from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
 PROTOCOL_BODIES = tuple(i for i, name in enumerate(MUJOCO_BODY_NAMES)
                         if name not in ("L_Hand", "R_Hand", "L_Toe", "R_Toe"))
 """The 20 bodies of the success-rate protocol's failure test."""
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    """(weight, scale) per tracking term; the power penalty is off for the first steps of an episode."""
-
-    pos: tuple[float, float] = (0.5, 100.0)
-    rot: tuple[float, float] = (0.3, 10.0)
-    vel: tuple[float, float] = (0.1, 0.1)
-    ang_vel: tuple[float, float] = (0.1, 0.1)
-    power_weight: float = 0.0005
-    power_warmup_steps: int = 3
-    floor: float | None = 0.0
-    """Lower bound of the total: a flailing early policy's power penalty can outweigh its tracking
-    terms, and a negative reward would pay it to end its episodes sooner. None: no bound."""
 
 
 def reward_pos(sim: Bodies, ref: Bodies, scale: float) -> jax.Array:

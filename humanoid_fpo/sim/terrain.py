@@ -15,37 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TERRAIN_TYPES = ("flat", "rough", "slopes", "waves", "steps")
-
-
-@dataclass(frozen=True)
-class TerrainConfig:
-    """Which tiles exist and how hard each level is; (easiest, hardest) pairs are lerped by level."""
-
-    types: tuple[str, ...] = ("flat",)
-    """Terrain types, one tile column each; only `flat` gives a plane (the fastest contacts)."""
-    num_levels: int = 5
-    tile_size: float = 8.0
-    """m, side of a square tile."""
-    spacing: float = 0.1
-    """m between heightfield samples."""
-    border: float = 8.0
-    """m of flat ground around the tiles (clips walk off their tile)."""
-    platform: float = 1.0
-    """m, half-width of the flat platform at the centre of slopes and steps."""
-    rough_amplitude: tuple[float, float] = (0.01, 0.05)
-    """m, uniform height noise."""
-    slope: tuple[float, float] = (0.05, 0.3)
-    """rise over run of the pyramid slopes."""
-    wave_amplitude: tuple[float, float] = (0.02, 0.15)
-    wave_length: float = 2.0
-    step_height: tuple[float, float] = (0.02, 0.12)
-    step_width: float = 0.5
-    seed: int = 0
-    curriculum: bool = True
-    """Move an env up a level after it finishes an episode, down after it fails."""
-    init_max_level: int = 0
-    """Envs start on levels 0..init_max_level."""
+from humanoid_fpo.sim.config import TERRAIN_TYPES, TerrainConfig
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ import numpy as np
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.humanoid import ASSET_PATH
 from humanoid_fpo.motion.library import MotionLibrary
-from humanoid_fpo.sim.env import EnvConfig, action_transform
+from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.env import action_transform
 from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import make_terrain
+from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 from humanoid_fpo.teacher.demos import Demonstrations, from_runs, load_demonstrations, save_demonstrations
-from humanoid_fpo.teacher.mppi import STEPS, ClipReference, Teacher, TeacherConfig, Trajectory, check_teacher
+from humanoid_fpo.teacher.mppi import STEPS, ClipReference, Teacher, Trajectory
 
 _FIGURES = ("success", "rewinds", "level", "seconds")
 
