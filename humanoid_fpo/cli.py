@@ -7,7 +7,8 @@
   humanoid-fpo train [KEY=VALUE ...]               train a tracker (Hydra overrides, configs/)
   humanoid-fpo eval RUN [--modes ...] [--noise ...] [--flow-steps ...]   success rate → RUN/eval/
   humanoid-fpo export RUN [-o DIR]                 policy.onnx, velocity.onnx with metadata
-  humanoid-fpo render RUN --clip NAME [-o out.mp4] the policy with a translucent reference ghost
+  humanoid-fpo render RUN --clip NAME [-o out.mp4|out.png]
+                                                   the policy with a translucent reference ghost
   humanoid-fpo inspect RUN [RUN ...] --clip NAME --frame T --mode root -o actions.png
                                                    many actions sampled at one state, run beside run
   humanoid-fpo play RUN [--clip NAME] [--port P]   web viewer (viser) of the policy and its reference
@@ -94,7 +95,8 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
     c = lib.clip_names.index(args.clip)
     start = lib.clip_start[c]
     qpos = lib.qpos[start:start + lib.clip_length[c]].astype(float)
-    print(f"wrote {write_render(model, qpos, lib.fps, args.output, args.width, args.height)}")
+    notes = [f"{args.clip} ({args.library.name})"] * len(qpos)
+    print(f"wrote {write_render(model, qpos, lib.fps, args.output, args.width, args.height, notes=notes)}")
     return 0
 
 
@@ -387,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps in policy.onnx (default: the run's)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("render", help="mp4 of the policy on a clip beside a translucent reference ghost")
+    p = sub.add_parser("render", help="video (.mp4) or contact sheet (.png) of the policy on a clip beside a "
+                                      "translucent reference ghost")
     _add_env_options(p)
     p.add_argument("--clip", required=True)
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")

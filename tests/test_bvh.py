@@ -150,6 +150,7 @@ MALFORMED = [
     ("channel_name", sub("Yrotation Zrotation", "Wrotation Zrotation"),
      "unknown channel 'Wrotation'"),
     ("no_offset", sub("    OFFSET 0 1 0\n", ""), "joint 'Chest' has no OFFSET"),
+    ("no_channels", sub("    CHANNELS 3 Xrotation Yrotation Zrotation\n", ""), "joint 'Chest' has no CHANNELS"),
     ("channels_no_count", sub("CHANNELS 3 Xrotation", "CHANNELS Xrotation"),
      "CHANNELS needs a count"),
     ("channels_in_end_site", sub("OFFSET 0 0.5 0", "OFFSET 0 0.5 0\n CHANNELS 1 Xrotation"),

@@ -85,6 +85,22 @@ def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> N
     assert len(frames) == load_library(library_file).clip_length[1]
 
 
+def test_motions_render_captions_name_the_clip(library_file: Path, tmp_path: Path, monkeypatch) -> None:
+    import humanoid_fpo.render
+
+    seen = {}
+    monkeypatch.setattr(humanoid_fpo.render, "write_render", lambda *a, **k: seen.update(k) or a[3])
+    assert main(["motions", "render", str(library_file), "--clip", "squat", "-o", str(tmp_path / "x.png")]) == 0
+    assert seen["notes"] and all(n.startswith("squat (") for n in seen["notes"])
+
+
+def test_render_help_names_both_outputs(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("render "))
+    assert ".mp4" in line and ".png" in line
+
+
 def test_render_unknown_clip(library_file: Path, tmp_path: Path, capsys) -> None:
     assert main(["motions", "render", str(library_file), "--clip", "moonwalk",
                  "-o", str(tmp_path / "x.mp4")]) == 1

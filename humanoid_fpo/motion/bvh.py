@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -24,7 +24,7 @@ class _Joint:
     name: str
     parent: int
     offset: np.ndarray | None = None
-    channels: list[str] = field(default_factory=list)
+    channels: list[str] | None = None
 
 
 def read_bvh(path: str | Path) -> SourceMotion:
@@ -98,6 +98,8 @@ class _HierarchyParser:
         self.block(f"{tokens[0]} {joint.name}", joint)
         if joint.offset is None:
             self.fail(number, f"joint {joint.name!r} has no OFFSET")
+        if joint.channels is None:
+            self.fail(number, f"joint {joint.name!r} has no CHANNELS (CHANNELS 0 for a joint that never moves)")
 
     def block(self, title: str, joint: _Joint | None) -> None:
         """Read a `{ ... }` block of `joint` (None: an End Site) up to its closing brace."""
