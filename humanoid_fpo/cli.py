@@ -95,7 +95,7 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
     c = lib.clip_names.index(args.clip)
     start = lib.clip_start[c]
     qpos = lib.qpos[start:start + lib.clip_length[c]].astype(float)
-    notes = [f"{args.clip} ({args.library.name})"] * len(qpos)
+    notes = [args.clip] * len(qpos)
     print(f"wrote {write_render(model, qpos, lib.fps, args.output, args.width, args.height, notes=notes)}")
     return 0
 

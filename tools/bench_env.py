@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import sys
 import time
 from functools import partial
@@ -28,7 +29,7 @@ import mujoco
 import numpy as np
 from mujoco.batch import Batch
 
-from humanoid_fpo.humanoid import load_model
+from humanoid_fpo.humanoid import CONTACT_SETS, load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.sim.config import BACKENDS, TERRAIN_TYPES, EnvConfig, TerrainConfig
@@ -97,6 +98,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32, help="control steps per timed rollout")
     parser.add_argument("--physics-dt", type=float, default=1.0 / 120.0)
     parser.add_argument("--solver", default="newton", choices=["newton", "cg"])
+    parser.add_argument("--contact", nargs="+", default=["feet"], choices=sorted(CONTACT_SETS),
+                        help="bodies that touch the ground (humanoid.CONTACT_SETS)")
     parser.add_argument("--threads", type=int, default=0, help="native backend threads (0: all cores)")
     parser.add_argument("--motions", type=Path, default=ROOT / "motions", help="folder of clips")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -116,20 +119,19 @@ def main() -> None:
 
     def add(backend: str, terrain: str, n: int, compile_s: str, rate: float) -> None:
         physics = f"1/{1 / args.physics_dt:.0f} s, {args.solver} {cfg.solver_iterations} it"
+        physics += "" if cfg.contact == "feet" else f", {cfg.contact} contacts"
         rows.append(f"| {date} | {name} | {backend} | {terrain} | {physics} | {n} | {compile_s} "
                     f"| {rate:,.0f} | `{command}` |")
         print(rows[-1], flush=True)
 
-    for terrain in args.terrain:
-        for n in args.envs:
-            for backend in args.backend:
-                cfg = EnvConfig(num_envs=n, backend=backend, threads=args.threads, physics_dt=args.physics_dt,
-                                solver=args.solver, terrain=TerrainConfig(types=TERRAINS[terrain]))
-                env = make_env(cfg, library)
-                compile_s, rate = measure(env, args.steps)
-                add(backend, terrain, n, f"{compile_s:.0f}", rate)
-                if backend == "native":
-                    add("physics only", terrain, n, "–", measure_physics(env, args.steps, args.threads))
+    for terrain, n, contact, backend in itertools.product(args.terrain, args.envs, args.contact, args.backend):
+        cfg = EnvConfig(num_envs=n, backend=backend, threads=args.threads, physics_dt=args.physics_dt,
+                        solver=args.solver, contact=contact, terrain=TerrainConfig(types=TERRAINS[terrain]))
+        env = make_env(cfg, library)
+        compile_s, rate = measure(env, args.steps)
+        add(backend, terrain, n, f"{compile_s:.0f}", rate)
+        if backend == "native":
+            add("physics only", terrain, n, "–", measure_physics(env, args.steps, args.threads))
     if not args.no_write:
         write_rows(args.output, SECTION, HEADER, rows, slice(1, 6))
 

@@ -1,0 +1,82 @@
+"""The main job's figures, from one run: the README quotes them and tests/test_docs.py checks that it
+quotes this table's latest row.
+
+    .venv/bin/python tools/bench_main.py                    # trains the main job (README), ~12 min on 2 cores
+    .venv/bin/python tools/bench_main.py --run runs/main    # or reads a finished run of it
+
+The run's in-run evaluations give the curve (frames tracked per clip under the protocol, full goals,
+x0 = 0, at iterations 0, 25, ...). At the end the policy is exported (`humanoid-fpo export`, the run's
+K) and `deploy/sim2sim.py` replays it in native MuJoCo on the same clips: its figures beside the
+trainer's final evaluation, and the largest per-clip difference of frames and G-MPJPE between them.
+Writes a row to BENCHMARKS.md (one per machine: the latest replaces the earlier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
+
+from humanoid_fpo import train
+from humanoid_fpo.checkpoint import load_trained
+from humanoid_fpo.export import export
+
+from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+import sim2sim  # noqa: E402
+
+SECTION = "## Main job: tools/bench_main.py"
+HEADER = ("| date | machine | iterations | env steps | frames per clip at each evaluation | success | G-MPJPE mm "
+          "| frames per clip (squat, stand, turn, walk …) | sim2sim: success / G-MPJPE mm | sim2sim − eval, "
+          "largest per clip: frames / G-MPJPE mm | command |\n" + "|---" * 11 + "|")
+
+
+def curve(run: Path) -> list[dict]:
+    """The in-run evaluations of `run` (metrics.jsonl rows with eval/*), in order."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r for r in rows if "eval/success_rate" in r]
+
+
+def row(run: Path, command: str) -> str:
+    evals, final = curve(run), json.loads((run / "eval.json").read_text())
+    trained = load_trained(run)
+    steps = trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps
+    policy = export(trained.learner, trained.cfg.env, run / "export", steps)[0]
+    replay = sim2sim.evaluate(policy, run / "motions.npz")
+    clips = final["clips"]
+    frames_gap = max(abs(replay["clips"][n]["frames"] - c["frames"]) for n, c in clips.items())
+    error_gap = max(abs(replay["clips"][n]["g_mpjpe_mm"] - c["g_mpjpe_mm"]) for n, c in clips.items())
+    cells = [datetime.date.today().isoformat(), machine(), str(trained.iteration),
+             f"{evals[-1].get('env_steps', 0):,}", ", ".join(f"{r['eval/frames']:.2f}" for r in evals),
+             f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
+             ", ".join(f"{n} {c['frames']}" for n, c in clips.items()),
+             f"{replay['success_rate']:.2f} / {replay['g_mpjpe_mm']:.1f}", f"{frames_gap} / {error_gap:.3f}",
+             f"`{command}`"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="train overrides (none: the README's main job)")
+    parser.add_argument("--run", type=Path, help="a finished run of the main job to read instead of training")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    run = args.run
+    if run is None:
+        run = Path(f"runs/bench_main_{datetime.datetime.now():%Y%m%d_%H%M%S}")
+        train.main([*args.overrides, f"run_dir={run}", "progress=false"])
+    line = row(run, "python tools/bench_main.py " + " ".join(args.overrides))
+    print(line)
+    if not args.no_write:
+        write_rows(args.output, SECTION, HEADER, [line], slice(1, 2))
+
+
+if __name__ == "__main__":
+    main()
