@@ -12,6 +12,7 @@
   humanoid-fpo inspect RUN [RUN ...] --clip NAME --frame T --mode root -o actions.png
                                                    many actions sampled at one state, run beside run
   humanoid-fpo play RUN [--clip NAME] [--port P]   web viewer (viser) of the policy and its reference
+  humanoid-fpo doctor                              versions, devices, the backend auto picks, rendering
 
 RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
 """
@@ -313,6 +314,13 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from humanoid_fpo.doctor import checks
+
+    print(format_table(["check", "finding"], [list(row) for row in checks()]))
+    return 0
+
+
 def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     if many:
         p.add_argument("runs", nargs="+", type=Path, help="run folders or checkpoints, one column each")
@@ -425,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("doctor", help="versions, the devices JAX and torch see, the physics backend "
+                                      "env.backend=auto picks, whether headless rendering works")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

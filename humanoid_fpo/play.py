@@ -218,7 +218,7 @@ class Viewer:
             self.server.scene.add_mesh_simple("/world/ground", mesh.vertices, mesh.faces,
                                               color=_rgb(self.model.geom_rgba[floor]), flat_shading=True)
         else:
-            # translucent: with contacts at the feet only, a fallen humanoid sinks through the floor
+            # translucent: where only the feet collide (env.contact=feet), a fallen humanoid sinks through it
             self.server.scene.add_grid("/world/ground", 40.0, 40.0, cell_size=0.5, section_size=2.0,
                                        plane_color=(235, 235, 235), plane_opacity=0.6)
 

@@ -118,3 +118,16 @@ def test_flow_steps_below_one_are_a_one_line_error(command: list[str], steps: st
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "--flow-steps" in err.splitlines()[-1]
     assert "at least 1 Euler step" in err or "whole number" in err
+
+
+def test_doctor_names_the_devices_and_the_backend(capsys) -> None:
+    import jax
+
+    assert main(["doctor"]) == 0
+    header, _, *lines = capsys.readouterr().out.splitlines()
+    at = header.index("finding")
+    rows = {line[:at].strip(): line[at:].strip() for line in lines}
+    backend = jax.default_backend()
+    assert rows["JAX devices"].startswith(backend) and rows["torch devices"].startswith("cpu")
+    assert rows["env.backend=auto"].startswith("mjx" if backend == "gpu" else "native")
+    assert rows["rendering"].startswith("ok") and rows["mujoco"] == rows["mujoco-mjx"]

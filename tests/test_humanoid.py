@@ -68,6 +68,24 @@ def test_standing_still_settles_on_the_feet(model: mujoco.MjModel) -> None:
     assert abs(data.qpos[2] - model.qpos0[2]) < 0.02
 
 
+def test_a_fallen_humanoid_rests_on_the_floor_under_the_cpu_preset() -> None:
+    """Every body meets the ground in the CPU preset, so renders and `play` of its runs show a fall
+    landing; with the feet alone colliding, a limp body sank through the floor."""
+    from humanoid_fpo.run_config import compose
+    from humanoid_fpo.sim.scene import make_scene
+    from humanoid_fpo.sim.terrain import make_terrain
+
+    env = compose(["preset=cpu"])[0].env
+    model = make_scene(make_terrain(env.terrain), env.contact, env.physics_dt, env.solver, env.solver_iterations,
+                       env.ls_iterations)
+    model.actuator_gainprm[:, 0] = model.actuator_biasprm[:, 1] = 0  # limp: no PD torques
+    data = mujoco.MjData(model)
+    for _ in range(round(3 / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+    assert data.qpos[2] < 0.3, "the limp body fell"
+    assert data.xpos[1:, 2].min() > 0, "no body below the floor"
+
+
 def test_loads_in_mjx(model: mujoco.MjModel) -> None:
     from mujoco import mjx
 

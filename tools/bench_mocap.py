@@ -68,8 +68,8 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
                         f"seed={seed}"]
             plan["flow_feasible"] = ([*feasible, "iterations=0"], None)
             plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
-            plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", f"iterations={iterations}",
-                                        f"seed={seed}"], None)
+            plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
+                                        f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
     return plan
 
 
