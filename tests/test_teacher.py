@@ -176,17 +176,31 @@ def test_demonstrations_of_other_clips_are_refused(walk, env, eval_envs) -> None
 
 
 def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking_library) -> None:
-    """Clips the teacher ran become its run-0 states (their poses from MuJoCo kinematics); others stay."""
+    """Clips the teacher ran become its run-0 states (their poses from MuJoCo kinematics), its other
+    runs clips of their own; other clips stay. Each demonstrated step is observed against its own
+    run's next state."""
+    import jax.numpy as jnp
+
+    from humanoid_fpo.learn.prior import teacher_dataset
+    from humanoid_fpo.sim.env import episodes_at, make_env, observe_states
     from humanoid_fpo.teacher.demos import feasible_library
 
     lib = _two_short_clips(tracking_library)
     demos = _demos(walk, env)
     feasible = feasible_library(demos, lib, model)
-    assert feasible.clip_names == lib.clip_names
-    np.testing.assert_allclose(feasible.qpos[:7], demos.qpos[:7], atol=1e-6)  # walk: run 0's 7 states
-    np.testing.assert_array_equal(feasible.qpos[7:], lib.qpos[6:])  # the other clip as it was
-    assert feasible.clip_length.tolist() == [7, 6]
+    assert feasible.clip_names == (*lib.clip_names, "walk.run1")
+    run1 = demos.run == 1
+    np.testing.assert_allclose(feasible.qpos[:7], demos.qpos[~run1], atol=1e-6)  # walk: run 0's 7 states
+    np.testing.assert_array_equal(feasible.qpos[7:13], lib.qpos[6:])  # the other clip as it was
+    np.testing.assert_allclose(feasible.qpos[13:], demos.qpos[run1], atol=1e-6)  # walk's run 1
+    assert feasible.clip_length.tolist() == [7, 6, 7]
     assert abs(feasible.fit_error[0] - demos.run_g_mpjpe_mm[0] / 1000) < 1e-6
+    tracking = make_env(replace(env, num_envs=2), feasible)
+    obs = teacher_dataset(tracking, demos)["obs"]
+    own = episodes_at(tracking, jnp.array([2]), jnp.zeros(1), jnp.zeros(1, jnp.int32))  # walk.run1, frame 0
+    qpos = jnp.asarray(demos.qpos[run1][:1], jnp.float32).at[:, :2].add(own.shift)
+    expected = observe_states(tracking, own, qpos, jnp.asarray(demos.qvel[run1][:1], jnp.float32))[0]
+    np.testing.assert_allclose(obs[7], np.asarray(expected)[0], atol=1e-5)  # run 1's first step, its own goal
 
 
 def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:

@@ -28,7 +28,7 @@ from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
 from humanoid_fpo.sim.reference import unplace
-from humanoid_fpo.teacher.demos import Demonstrations
+from humanoid_fpo.teacher.demos import Demonstrations, run_clip_name
 from humanoid_fpo.teacher.mppi import ClipReference, Teacher
 
 
@@ -57,10 +57,14 @@ def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
 
 def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
     """{"obs", "critic_obs", "actions"} of every demonstrated step of the library's clips (the
-    demonstrations may hold others, and lack some) under each goal mode the run trains: the teacher's state moved into the env's world as the episode places the clip (flat ground), its
-    goal the clip's next frame, its label the executed PD targets as a normalised action."""
-    names = env.library.clip_names
-    clip = np.array([names.index(n) if n in names else -1 for n in demos.clip_names])[demos.clip]
+    demonstrations may hold others, and lack some) under each goal mode the run trains: the teacher's
+    state moved into the env's world as the episode places the clip (flat ground), its goal the
+    clip's next frame (in a feasible library, `feasible_library`: its own run's next state), its label
+    the executed PD targets as a normalised action."""
+    index = {n: i for i, n in enumerate(env.library.clip_names)}
+    # a step's clip: its own run's where the library holds the teacher's runs as clips (feasible), else the clip's
+    clip = np.array([index.get(run_clip_name(demos.clip_names[c], r), index.get(demos.clip_names[c], -1))
+                     for c, r in zip(demos.clip, demos.run)])
     kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
     if not len(kept):
         raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "

@@ -86,23 +86,36 @@ def from_runs(runs: list[tuple[int, int, Trajectory]], clip_names: tuple[str, ..
     return demos
 
 
+def run_clip_name(name: str, run: int) -> str:
+    """The feasible library's name for run `run` of clip `name` (run 0 keeps the clip's name)."""
+    return name if run == 0 else f"{name}.run{run}"
+
+
 def feasible_library(demos: Demonstrations, library: MotionLibrary, model: mujoco.MjModel) -> MotionLibrary:
-    """`library` with every clip the demonstrations hold replaced by the teacher's run 0 of it: the
-    states it went through (to the clip's last step, or its failure), a motion this body performed.
-    fit_error is the teacher's mean protocol error against the clip (m)."""
-    first = {demos.clip_names[demos.run_clip[r]]: r for r in demos.first_runs()}
-    clips = []
+    """`library` with every clip the demonstrations hold replaced by the teacher's run 0 of it, and
+    each further run of it appended as a clip of its own (`run_clip_name`): the states a run went
+    through (to the clip's last step, or its failure), a motion this body performed, so that every
+    demonstrated step has its own run's next state as its goal. fit_error is the run's mean protocol
+    error against the clip (m)."""
+    runs = sorted((demos.clip_names[demos.run_clip[r]], int(demos.run_index[r]), r) for r in range(len(demos.run_clip))
+                  if demos.run_frames[r] >= 2)
+    clips, extra = [], []
     for c, name in enumerate(library.clip_names):
-        rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
-        qpos, error = library.qpos[rows], float(library.fit_error[c])
-        if name in first and demos.run_frames[first[name]] >= 2:
-            r = first[name]
-            steps = (demos.clip == demos.run_clip[r]) & (demos.run == demos.run_index[r])
-            qpos, error = demos.qpos[steps], float(demos.run_g_mpjpe_mm[r]) / 1000
-        clips.append(RetargetedClip(name=name, source=library.clip_sources[c], fps=library.fps,
-                                    qpos=np.asarray(qpos, np.float64), fit_error=error, fit_error_max=error,
-                                    contact_error=float(library.contact_error[c])))
-    return build_library(clips, model)
+        taught = [(index, r) for clip, index, r in runs if clip == name]
+        if not taught or taught[0][0] != 0:  # no run 0 of it: the recorded clip stays
+            rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
+            clips.append(RetargetedClip(name=name, source=library.clip_sources[c], fps=library.fps,
+                                        qpos=np.asarray(library.qpos[rows], np.float64),
+                                        fit_error=float(library.fit_error[c]), fit_error_max=float(library.fit_error[c]),
+                                        contact_error=float(library.contact_error[c])))
+        for index, r in taught:
+            steps = (demos.clip == demos.run_clip[r]) & (demos.run == index)
+            error = float(demos.run_g_mpjpe_mm[r]) / 1000
+            (clips if index == 0 else extra).append(RetargetedClip(
+                name=run_clip_name(name, index), source=library.clip_sources[c], fps=library.fps,
+                qpos=np.asarray(demos.qpos[steps], np.float64), fit_error=error, fit_error_max=error,
+                contact_error=float(library.contact_error[c])))
+    return build_library(clips + extra, model)
 
 
 def save_demonstrations(demos: Demonstrations, path: str | Path) -> None:
