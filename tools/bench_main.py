@@ -72,7 +72,7 @@ def main() -> None:
     if run is None:
         run = Path(f"runs/bench_main_{datetime.datetime.now():%Y%m%d_%H%M%S}")
         train.main([*args.overrides, f"run_dir={run}", "progress=false"])
-    line = row(run, "python tools/bench_main.py " + " ".join(args.overrides))
+    line = row(run, " ".join(["python tools/bench_main.py", *sys.argv[1:]]))
     print(line)
     if not args.no_write:
         write_rows(args.output, SECTION, HEADER, [line], slice(1, 2))
