@@ -17,6 +17,7 @@ functions (batched on a GPU), `native` runs MuJoCo C on CPU threads through a ca
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, replace
@@ -158,11 +159,17 @@ def resolve_backend(cfg: EnvConfig) -> EnvConfig:
         raise ValueError(f"unknown env.backend {cfg.backend!r}; choose from {', '.join(BACKENDS)}")
     gpu = jax.default_backend() == "gpu"
     if cfg.backend == "mjx" and not gpu:
-        print("warning: env.backend=mjx but JAX sees no GPU: MJX on a CPU compiles for minutes and steps "
-              "13-20x slower than env.backend=native (humanoid-fpo doctor shows the devices)", file=sys.stderr)
+        _warn_mjx_without_gpu()
     if cfg.backend != "auto":
         return cfg
     return replace(cfg, backend="mjx" if gpu else "native")
+
+
+@functools.cache
+def _warn_mjx_without_gpu() -> None:
+    """Once per process (a run makes its training and evaluation envs)."""
+    print("warning: env.backend=mjx but JAX sees no GPU: MJX on a CPU compiles for minutes and steps "
+          "13-20x slower than env.backend=native (humanoid-fpo doctor shows the devices)", file=sys.stderr)
 
 
 def _mjx_model(mj_model: mujoco.MjModel) -> mjx.Model:
