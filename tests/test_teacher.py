@@ -289,3 +289,34 @@ def test_teacher_labels_at_visited_states(env, eval_envs) -> None:
     assert same["obs"].shape == (5, tracking.obs_size) and same["actions"].shape == (5, tracking.action_size)
     np.testing.assert_array_equal(same["obs"].numpy(), moved["obs"].numpy())
     assert (same["actions"].abs() <= 1).all() and not np.allclose(same["actions"], moved["actions"])
+
+
+def test_recoveries_from_visited_states(env, eval_envs) -> None:
+    """From each visited state the teacher tracks on; its steps are samples observed against the
+    recovery's own next states: the first sample is the visited state itself (its goal is the
+    recovery's next state, not the clip's)."""
+    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
+    from humanoid_fpo.learn.learner import Learner
+    from humanoid_fpo.learn.prior import recovery_dataset, visited_states
+    from humanoid_fpo.teacher.mppi import Teacher
+
+    import jax
+    import torch
+
+    tracking = eval_envs["native"]
+    tiny = NetConfig((16,))
+    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
+                      tracking.obs_size, tracking.action_size)
+    teacher = Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6), np.asarray(tracking.action_offset),
+                      np.asarray(tracking.action_scale), tracking.cfg.decimation)
+    torch.manual_seed(0)
+    observed, at = visited_states(tracking, learner, 2, 2, jax.random.key(0))
+    torch.manual_seed(0)
+    data = recovery_dataset(tracking, learner, teacher, 2, 2, 4, jax.random.key(0))
+    lengths = np.asarray(tracking.library.clip_length)[at["clip"]] - 1 - at["frame"]
+    assert data["obs"].shape[0] == np.minimum(lengths, 4).sum()  # every step of both recoveries (no failure)
+    assert (data["actions"].abs() <= 1).all()
+    assert tracking.cfg.conditioning == "full" and not tracking.cfg.goal_drop_ratio  # one sample per step
+    body = slice(0, tracking.layout["goal"].start)
+    np.testing.assert_allclose(data["obs"][0, body].numpy(), observed["obs"][0, body].numpy(), atol=1e-4)
+    assert not np.allclose(data["obs"][0].numpy(), observed["obs"][0].numpy(), atol=1e-4)

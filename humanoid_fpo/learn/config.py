@@ -120,14 +120,19 @@ class PriorConfig:
     dagger_steps: int = 64
     dagger_labels: int = 512
     """With source=teacher: visited states per round labelled by the teacher (about 0.4 s each on 2
-    cores)."""
+    cores), or the starts of its recoveries."""
+    recovery_frames: int = 0
+    """With source=teacher: 0 labels each visited state with the teacher's plan from the actor's own
+    action (`Teacher.label`); N > 0 lets the teacher track on from each of them for up to N frames
+    (about 0.2 s a frame on 2 cores), every step of that recovery a sample against its own next state."""
     critic_iterations: int = 0
     """RL iterations after the prior in which only the critic learns, so that a random critic's
     advantages do not undo the prior."""
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels", "critic_iterations"):
+    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels", "recovery_frames",
+                 "critic_iterations"):
         value, positive = getattr(cfg, name), name in ("batch", "copies", "dagger_steps", "dagger_labels")
         if value < positive:
             kind = "positive" if positive else "non-negative"

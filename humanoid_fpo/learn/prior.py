@@ -15,6 +15,7 @@ O observation, A action.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +25,13 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.motion.library import build_library
+from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
 from humanoid_fpo.sim.reference import unplace
-from humanoid_fpo.teacher.demos import Demonstrations, run_clip_name
+from humanoid_fpo.teacher.demos import Demonstrations, from_runs, run_clip_name
 from humanoid_fpo.teacher.mppi import ClipReference, Teacher
 
 
@@ -124,12 +127,12 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
-                             key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
-    """DAgger with the teacher: the actor plays the training env for `steps` control steps (actions
-    sampled as in rollouts); `count` of the states it reaches (drawn evenly, before their clip's last
-    frame) are labelled by the teacher planning at that state from the actor's own action, with no
-    hidden warm plan (`Teacher.label`): labels are "the actor, improved", a function of the state."""
+def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, key: jax.Array,
+                   seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+    """The actor plays `env` for `steps` control steps (actions sampled as in rollouts); `count` of the
+    states it reaches (drawn evenly, finite, before their clip's last frame): their observations
+    {"obs", "critic_obs"} (M, O), and where they are {"clip", "frame"} (M,), {"qpos", "qvel",
+    "warmstart"} (M, nq or nv) in the library's world, "target" (M, A) the PD targets the actor chose."""
     lib, state, seen = env.library, reset(env, key), []
     offset, scale = np.asarray(env.action_offset), np.asarray(env.action_scale)
     for _ in range(steps):
@@ -144,18 +147,51 @@ def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teache
         state = step(env, state, to_jax(action))
     rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
             if s["frame"][i] + 1 < lib.clip_length[s["clip"][i]] and np.isfinite(s["qpos"][i]).all()]
-    rng = np.random.default_rng(seed)
-    picked = [rows[k] for k in np.sort(rng.choice(len(rows), min(count, len(rows)), replace=False))]
-    targets = []
-    for t, i in picked:
-        s, ref = seen[t], ClipReference.of(lib, int(seen[t]["clip"][i]))
-        f = int(s["frame"][i])
-        proposal = s["target"][i] - ref.qpos[f + 1, 7:]
-        targets.append(teacher.label(ref, f, s["qpos"][i], s["qvel"][i], s["warmstart"][i], proposal, rng=rng))
-    index = (torch.tensor([t for t, _ in picked]), torch.tensor([i for _, i in picked]))
-    stacked = {name: torch.stack([s[name] for s in seen]) for name in ("obs", "critic_obs")}
-    return {**{name: x[index] for name, x in stacked.items()},
-            "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32)))}
+    picked = np.sort(np.random.default_rng(seed).choice(len(rows), min(count, len(rows)), replace=False))
+    t, i = (np.array([rows[k][n] for k in picked], int) for n in (0, 1))
+    observed = {name: torch.stack([s[name] for s in seen])[torch.as_tensor(t), torch.as_tensor(i)]
+                for name in ("obs", "critic_obs")}
+    return observed, {name: np.stack([s[name] for s in seen])[t, i]
+                      for name in ("clip", "frame", "qpos", "qvel", "warmstart", "target")}
+
+
+def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
+                             key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
+    """DAgger with the teacher: `count` states the actor reaches (`visited_states`), each labelled by
+    the teacher planning at that state from the actor's own action, with no hidden warm plan
+    (`Teacher.label`): labels are "the actor, improved", a function of the state."""
+    observed, at = visited_states(env, learner, steps, count, key, seed)
+    rng, targets = np.random.default_rng(seed), []
+    for c, f, qpos, qvel, warmstart, target in zip(*(at[k] for k in ("clip", "frame", "qpos", "qvel",
+                                                                       "warmstart", "target"))):
+        ref = ClipReference.of(env.library, int(c))
+        targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, target - ref.qpos[f + 1, 7:], rng=rng))
+    return {**observed, "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32)))}
+
+
+def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int, frames: int,
+                     key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
+    """DAgger with the teacher's recoveries (DART-style coverage): from each of `count` states the actor
+    reaches (`visited_states`) the teacher tracks the clip on for up to `frames` frames, planning as
+    in `teach` (its own warm plan, rewinds); every step of those runs is a sample, observed, as in a
+    feasible library, against the run's own next state (each run is a clip of its own here), and
+    labelled with the executed PD targets."""
+    _, at = visited_states(env, learner, steps, count, key, seed)
+    lib, runs = env.library, []
+    for k, (c, f, qpos, qvel, warmstart) in enumerate(zip(*(at[n] for n in ("clip", "frame", "qpos", "qvel",
+                                                                             "warmstart")))):
+        ref = ClipReference.of(lib, int(c)).part(int(f), int(f) + frames + 1)
+        run = teacher.track(ref, seed, k, start=(qpos, qvel, warmstart))
+        if run.frames >= 2:
+            runs.append((len(runs), 0, run, f"{lib.clip_names[c]}.recovery{k}", lib.clip_sources[c]))
+    if not runs:
+        raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
+    clips = [RetargetedClip(name=name, source=source, fps=lib.fps, qpos=run.qpos, fit_error=run.g_mpjpe_mm / 1000,
+                            fit_error_max=run.g_mpjpe_mm / 1000, contact_error=0.0)
+             for _, _, run, name, source in runs]
+    recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
+    demos = from_runs([r[:3] for r in runs], tuple(c.name for c in clips), "recovery", {})
+    return teacher_dataset(recovered, demos)
 
 
 def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,
@@ -171,14 +207,23 @@ def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int =
     _observe(learner, data)
     losses = fit(learner, data, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
-        visited = visited_dataset(env, learner, cfg.dagger_steps, jax.random.fold_in(key, round_)) \
-            if teacher is None else teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps,
-                                                             cfg.dagger_labels, jax.random.fold_in(key, round_),
-                                                             seed + round_)
+        visited = _relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_)
         _observe(learner, visited)
         data = {name: torch.cat([data[name], visited[name].to(data[name].device)]) for name in data}
         losses += fit(learner, data, cfg, seed + round_)
     return losses, data["actions"].shape[0]
+
+
+def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: Teacher | None, key: jax.Array,
+                seed: int) -> dict[str, torch.Tensor]:
+    """One DAgger round's data: visited states labelled by the reference, the teacher, or the teacher's
+    recoveries from them."""
+    if teacher is None:
+        return visited_dataset(env, learner, cfg.dagger_steps, key)
+    if cfg.recovery_frames:
+        return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, cfg.recovery_frames,
+                                key, seed)
+    return teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, key, seed)
 
 
 def _observe(learner: Learner, data: dict[str, torch.Tensor]) -> None:

@@ -53,6 +53,11 @@ class ClipReference:
     def frames(self) -> int:
         return len(self.qpos)
 
+    def part(self, first: int, last: int) -> ClipReference:
+        """Frames first..last - 1 (clamped to the clip) as a reference of their own."""
+        rows = slice(first, min(last, self.frames))
+        return ClipReference(self.name, self.qpos[rows], self.qvel[rows], self.body_pos[rows])
+
 
 STEPS = ("qpos", "qvel", "target", "action", "cost", "error")
 """The per-step fields of a Trajectory (and of the demonstrations file)."""
@@ -109,14 +114,18 @@ class Teacher:
         self.rows = self.bodies + 1  # the same bodies' xpos rows (row 0 is the world)
         mujoco.set_mju_user_warning(_ignore)  # a blown-up sample stops and is costed by its error
 
-    def track(self, ref: ClipReference, seed: int = 0, run: int = 0) -> Trajectory:
-        """One run over `ref`: from its first frame (run 0) or a perturbed one, with rewinds."""
+    def track(self, ref: ClipReference, seed: int = 0, run: int = 0,
+              start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Trajectory:
+        """One run over `ref` with rewinds: from its first frame (run 0), a perturbed one (run > 0), or
+        the state `start` = (qpos, qvel, solver warm start) given at its first frame."""
         cfg, start_time = self.cfg, time.perf_counter()
         rng = np.random.default_rng([seed, run, 0])
         d = self.data
         mujoco.mj_resetData(self.model, d)
         d.qpos[:], d.qvel[:] = ref.qpos[0], ref.qvel[0]
-        if run:
+        if start is not None:
+            d.qpos[:], d.qvel[:], d.qacc_warmstart[:] = start
+        elif run:
             d.qpos[7:] += cfg.start_noise * rng.standard_normal(self.model.nq - 7)
             d.qvel[:] += 4 * cfg.start_noise * rng.standard_normal(self.model.nv)
         mujoco.mj_forward(self.model, d)
