@@ -1,5 +1,6 @@
 """Success-rate protocol (DESIGN.md): every clip played once from frame 0, without heading or
-physical randomisation; a clip fails when the mean error of the 20 protocol bodies exceeds 0.5 m.
+physical randomisation; a clip fails when the mean error of the 20 protocol bodies exceeds 0.5 m
+(`sim.rewards.protocol_error`, the env's own termination under `eval_config`).
 
 `evaluate_clips` drives an env made with `sim.env.eval_config` (one env per clip) with any torch
 policy in one goal mode and reports per-clip and aggregate figures; `evaluate_grid` repeats it over
@@ -20,19 +21,13 @@ from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step, with_termination_distance
-from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
+from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error
 
 NOISES = ("zero", "random")
 """Sampler start for evaluation: x0 = 0 (deterministic) or x0 drawn as in rollouts."""
 ERRORS = ("g_mpjpe_mm", "mpjpe_mm", "accel_mm")
 FIGURES = ("success_rate", "frames", *ERRORS)
 """Aggregates over clips: success rate, mean frames tracked per clip, and the mean errors."""
-
-
-def protocol_error(body_error: np.ndarray) -> np.ndarray:
-    """(...,) m: the mean position error of the 20 protocol bodies, from per-body errors (..., 24);
-    a clip fails where it exceeds 0.5 m."""
-    return np.asarray(body_error)[..., np.asarray(PROTOCOL_BODIES)].mean(-1)
 
 
 class _Errors:

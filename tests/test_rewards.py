@@ -10,8 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
-from humanoid_fpo.sim.rewards import (PROTOCOL_BODIES, body_errors, power, reward_ang_vel, reward_pos, reward_rot,
-                                      reward_vel, tracking_reward)
+from humanoid_fpo.sim.rewards import (PROTOCOL_BODIES, body_errors, power, protocol_error, reward_ang_vel,
+                                      reward_pos, reward_rot, reward_vel, tracking_reward)
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
 
 
@@ -74,3 +74,14 @@ def test_reward_floor_keeps_a_flailing_policy_from_preferring_to_fall() -> None:
     assert float(floored[0]) == 0.0
     unbounded, _ = tracking_reward(RewardConfig(floor=None), ref, ref, torque, speed, step)
     np.testing.assert_allclose(unbounded, 1.0 - 0.0005 * 34500.0, rtol=1e-6)
+
+
+def test_protocol_error_ignores_hands_and_toes_in_numpy_and_jax() -> None:
+    """The one failure rule: the mean over the 20 protocol bodies, whatever the array library."""
+    error = np.full((3, 24), 0.2)
+    ends = [MUJOCO_BODY_NAMES.index(n) for n in ("L_Hand", "R_Hand", "L_Toe", "R_Toe")]
+    error[:, ends] = 9.0  # far off: not part of the rule
+    error[1, 0] = 0.2 + 20 * 0.4  # the root: the mean rises by 0.4 m
+    for array in (error, jnp.asarray(error)):
+        np.testing.assert_allclose(protocol_error(array), [0.2, 0.6, 0.2], rtol=1e-6)
+    assert protocol_error(error[0]).shape == ()

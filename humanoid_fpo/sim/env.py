@@ -35,7 +35,7 @@ from humanoid_fpo.sim.observations import goal_masks, obs_layout, observe, ref_b
 from humanoid_fpo.sim.quiet_mjx import mjx
 from humanoid_fpo.sim.randomize import NONE, Physical, env_model, is_physical, noisy, push, sample_physical
 from humanoid_fpo.sim.reference import place, shift_for
-from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, body_errors, tracking_reward
+from humanoid_fpo.sim.rewards import FAIL_DISTANCE, body_errors, protocol_error, tracking_reward
 from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import Terrain, make_terrain
 
@@ -47,10 +47,10 @@ def mean_pose(library: MotionLibrary) -> tuple[float, ...]:
 
 
 def eval_config(cfg: EnvConfig, num_envs: int) -> EnvConfig:
-    """The success-rate protocol: frame 0, no heading or physical randomisation, fail on a 0.5 m
-    mean body error, play each clip to its end, restart the same clip."""
+    """The success-rate protocol: frame 0, no heading or physical randomisation, fail where the
+    protocol error passes FAIL_DISTANCE (0.5 m), play each clip to its end, restart the same clip."""
     return replace(cfg, num_envs=num_envs, random_heading=False, random_start=False, resample_clips=False,
-                   termination="mean_body", termination_distance=0.5, max_episode_steps=None,
+                   termination="mean_body", termination_distance=FAIL_DISTANCE, max_episode_steps=None,
                    randomize=NONE, terrain=replace(cfg.terrain, curriculum=False))
 
 
@@ -391,7 +391,7 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data, healthy: jax.A
     if cfg.termination == "any_body":
         failed = error.max(axis=-1) > distance
     else:
-        failed = error[:, PROTOCOL_BODIES].mean(axis=-1) > distance
+        failed = protocol_error(error) > distance
     clean = healthy[:, None]
     info = {f"reward/{name}": jnp.where(healthy, value, 0.0) for name, value in terms.items()}
     info |= {

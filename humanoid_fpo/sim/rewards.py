@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
@@ -16,6 +17,15 @@ from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
 PROTOCOL_BODIES = tuple(i for i, name in enumerate(MUJOCO_BODY_NAMES)
                         if name not in ("L_Hand", "R_Hand", "L_Toe", "R_Toe"))
 """The 20 bodies of the success-rate protocol's failure test."""
+FAIL_DISTANCE = 0.5
+"""m: the protocol fails a clip at the first frame where `protocol_error` passes it."""
+
+
+def protocol_error(body_error):
+    """(...,) m: the mean position error of the 20 protocol bodies, from per-body errors (..., 24),
+    numpy or JAX alike: the one failure rule of the env's evaluation config, `evaluate`, `play` and
+    the teacher."""
+    return body_error[..., np.asarray(PROTOCOL_BODIES)].mean(-1)
 
 
 def reward_pos(sim: Bodies, ref: Bodies, scale: float) -> jax.Array:

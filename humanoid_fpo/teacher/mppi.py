@@ -28,7 +28,7 @@ import numpy as np
 from mujoco.batch import Batch, SimulationError
 
 from humanoid_fpo.motion.library import MotionLibrary
-from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
+from humanoid_fpo.sim.rewards import protocol_error
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 
 _STATE = ("qpos", "qvel", "qacc_warmstart", "ctrl", "time")
@@ -110,8 +110,6 @@ class Teacher:
         self.batch = Batch(model, cfg.samples, nthread=cfg.threads)
         self.fields = {name: self.batch.bind(name) for name in _STATE}
         self.data = mujoco.MjData(model)
-        self.bodies = np.asarray(PROTOCOL_BODIES)  # library body rows
-        self.rows = self.bodies + 1  # the same bodies' xpos rows (row 0 is the world)
         mujoco.set_mju_user_warning(_ignore)  # a blown-up sample stops and is costed by its error
 
     def track(self, ref: ClipReference, seed: int = 0, run: int = 0,
@@ -184,8 +182,8 @@ class Teacher:
         d.ctrl[:] = target
         mujoco.mj_step(self.model, d, nstep=self.decimation)
         mujoco.mj_kinematics(self.model, d)
-        executed = np.linalg.norm(d.xpos[self.rows] - ref.body_pos[f + 1, self.bodies], axis=-1)
-        executed = float(executed.mean()) if np.isfinite(d.qpos).all() else float("inf")
+        executed = protocol_error(np.linalg.norm(d.xpos[1:] - ref.body_pos[f + 1], axis=-1))
+        executed = float(executed) if np.isfinite(d.qpos).all() else float("inf")
         action = (target - self.offset) / self.scale
         every = self.cfg.knot_every
         shift = _interpolation(horizon, every, np.arange(horizon // every + 1) * every + 1)
@@ -212,8 +210,8 @@ class Teacher:
             self.batch.rollout(control.shape[1], control, record=("xpos",), out={"xpos": xpos})
         except SimulationError as error:  # MuJoCo raised in those samples; the others' records stand
             failed[error.ids] = True
-        pos = xpos[:, self.decimation::self.decimation][:, :horizon, self.rows]  # (S, H, 20, 3)
-        error = np.linalg.norm(pos - ref.body_pos[ahead][None, :, self.bodies], axis=-1).mean(-1)
+        pos = xpos[:, self.decimation::self.decimation][:, :horizon, 1:]  # (S, H, 24, 3); row 0 is the world
+        error = protocol_error(np.linalg.norm(pos - ref.body_pos[ahead][None], axis=-1))
         error = np.where(np.isfinite(error) & ~failed[:, None], error, 10.0)
         cost = (error ** 2).sum(1) + cfg.fall_cost * (error > cfg.fall_distance).any(1)
         delta = cost - cost.min()
