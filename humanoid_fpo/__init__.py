@@ -14,6 +14,13 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 # preset's training 1.2x faster (BENCHMARKS.md, "Training"). Set before torch loads its OpenMP.
 os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
+# JAX and torch share one GPU. At its first use (make_env, before torch's update has allocated
+# anything) JAX would take 75 % of the GPU for its own pool, leaving torch too little for a large
+# update while that pool sits half empty; let JAX allocate what it needs as it goes instead. Set
+# before JAX starts; the user's own XLA_PYTHON_CLIENT_* allocator settings win.
+if not any(k.startswith("XLA_PYTHON_CLIENT_") for k in os.environ):
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+
 # Under torchrun each rank uses only its own GPU: JAX and torch both see it as device 0 (picked from
 # a CUDA_VISIBLE_DEVICES the job was given, if any). Set before either starts CUDA.
 if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:

@@ -107,9 +107,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
     cfg, _ = compose(args.overrides)
     check_config(cfg)
     from humanoid_fpo import train
+    from humanoid_fpo.motion.library import load_motions
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
-    library = train.load_motions(args.library, cfg.env.model_path)
+    library = load_motions(args.library, cfg.env.model_path)
     cfg = train.with_default_pose(cfg, library)  # the action transform the trainer will use
     demos, path = teach(library, cfg.env, cfg.teacher)
     print(format_table(*clip_table(demos, library.clip_length)))
@@ -149,14 +150,14 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
     --motions), on --terrain."""
     from dataclasses import replace
 
-    from humanoid_fpo import train
     from humanoid_fpo.checkpoint import load_trained
-    from humanoid_fpo.sim.env import eval_config, make_env
+    from humanoid_fpo.motion.library import load_motions
+    from humanoid_fpo.sim.env import eval_config, make_env, use_jax_cache
     from humanoid_fpo.sim.terrain import at_level
 
     trained = load_trained(run or args.run, args.device)
-    train.use_jax_cache(trained.cfg.jax_cache)
-    library = (train.load_motions(args.motions, trained.cfg.env.model_path) if args.motions
+    use_jax_cache(trained.cfg.jax_cache)
+    library = (load_motions(args.motions, trained.cfg.env.model_path) if args.motions
                else trained.library)
     terrain = trained.cfg.env.terrain
     if args.terrain:
@@ -231,7 +232,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     import jax
 
-    from humanoid_fpo.evaluate import evaluate_clips
+    from humanoid_fpo.evaluate import record_clip
     from humanoid_fpo.render import write_render
 
     trained, env = _trained_env(args)
@@ -242,8 +243,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     steps = args.flow_steps or trained.cfg.eval_flow_steps
     act = lambda obs: trained.learner.eval_action(obs.to(trained.learner.device), steps)
     mode = args.mode or trained.cfg.env.conditioning
-    result = evaluate_clips(env, act, jax.random.key(0), mode, record=names.index(args.clip),
-                            play_on=args.play_on)
+    result = record_clip(env, act, jax.random.key(0), names.index(args.clip), mode, args.play_on)
     clip = result["clips"][args.clip]
     failed_at = None if clip["success"] else clip["frames"]
     notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" for e in result["error"]]
@@ -293,11 +293,11 @@ def cmd_play(args: argparse.Namespace) -> int:
             raise
         print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
         return 1
-    from humanoid_fpo import train
     from humanoid_fpo.checkpoint import load_trained
+    from humanoid_fpo.sim.env import use_jax_cache
 
     trained = load_trained(args.run, args.device)
-    train.use_jax_cache(trained.cfg.jax_cache)
+    use_jax_cache(trained.cfg.jax_cache)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)

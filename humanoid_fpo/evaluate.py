@@ -10,7 +10,7 @@ modes, sampler noises and flow-step counts (one compiled env serves them all) an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import count, product
 
 import jax
@@ -20,7 +20,8 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import TrackingEnv, action_for, reset, step, with_termination_distance
+from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, reference, reset, step,
+                                  with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error
 
 NOISES = ("zero", "random")
@@ -30,17 +31,24 @@ FIGURES = ("success_rate", "frames", *ERRORS)
 """Aggregates over clips: success rate, mean frames tracked per clip, and the mean errors."""
 
 
-class _Errors:
-    """Per-env running sums of the protocol errors; accel from the last three positions."""
+class _Score:
+    """The protocol's bookkeeping over one pass of every clip: frames tracked, failures, and per-env
+    running sums of the errors (accel from the last three positions)."""
 
-    def __init__(self, info: dict[str, np.ndarray]):
+    def __init__(self, info: dict[str, np.ndarray], fail_distance: float):
         self.history = [_positions(info)]  # the last three frames' (sim, ref) positions (N, 20, 3)
         n = len(self.history[0][0])
         self.sums = {name: np.zeros(n) for name in ERRORS}
         self.frames, self.accel_frames = np.zeros(n, int), np.zeros(n, int)
+        self.fail_distance = fail_distance
+        self.playing = np.ones(n, bool)  # before the clip's end (or its failure, where the env ends it)
+        self.active = np.ones(n, bool)  # before the clip's end or its failure: the frames scored
+        self.failed = np.zeros(n, bool)
 
-    def add(self, active: np.ndarray, info: dict[str, np.ndarray]) -> None:
-        """Fold in one step's info (host arrays) for the envs still `active` (N,)."""
+    def add(self, state: EnvState) -> dict[str, np.ndarray]:
+        """Fold in one step; returns its info as host arrays."""
+        info = {k: np.asarray(state.info[k]) for k in _SCORED}
+        active = self.active
         self.sums["g_mpjpe_mm"] += np.where(active, protocol_error(info["body_error"]), 0.0)
         self.sums["mpjpe_mm"] += np.where(active, protocol_error(info["body_error_local"]), 0.0)
         self.history = [*self.history[-2:], _positions(info)]
@@ -50,10 +58,26 @@ class _Errors:
             self.sums["accel_mm"] += np.where(active, accel, 0.0)
             self.accel_frames += active
         self.frames += active
+        failing = np.asarray(state.terminated) | (protocol_error(info["body_error"]) > self.fail_distance)
+        self.failed |= active & failing
+        self.playing &= ~np.asarray(state.done)
+        self.active &= self.playing & ~self.failed
+        return info
 
-    def per_env(self, name: str) -> np.ndarray:
-        frames = self.accel_frames if name == "accel_mm" else self.frames
-        return 1000 * self.sums[name] / np.maximum(frames, 1)
+    def result(self, clip_names: tuple[str, ...]) -> dict:
+        def per_env(name: str) -> np.ndarray:
+            frames = self.accel_frames if name == "accel_mm" else self.frames
+            return 1000 * self.sums[name] / np.maximum(frames, 1)
+
+        per_clip = {name: {"success": bool(~self.failed[i]), "frames": int(self.frames[i]),
+                           **{k: float(per_env(k)[i]) for k in ERRORS}}
+                    for i, name in enumerate(clip_names)}
+        return {"success_rate": float(np.mean(~self.failed)),
+                **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]},
+                "clips": per_clip}
+
+
+_SCORED = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
 
 
 def _positions(info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -61,65 +85,68 @@ def _positions(info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(info["body_pos"])[:, bodies], np.asarray(info["ref_body_pos"])[:, bodies]
 
 
+def _start(env: TrackingEnv, key: jax.Array, mode: str | None, play_on: bool) -> tuple[EnvState, _Score]:
+    """Every clip at frame 0 in its env, goals of `mode` (default: the env's); with `play_on` the env
+    no longer ends a failed clip (the score finds the failure by the same rule)."""
+    lib = env.library
+    if env.num_envs != lib.num_clips or env.cfg.random_start or env.cfg.resample_clips:
+        raise ValueError(f"evaluating needs an eval_config env with one env per clip ({lib.num_clips}), "
+                         f"got {env.num_envs} envs")
+    mode = mode or env.cfg.conditioning
+    if mode not in MODES:
+        raise ValueError(f"unknown conditioning mode {mode!r}; choose from {', '.join(MODES)}")
+    state = reset(env, key, np.arange(lib.num_clips), np.full(lib.num_clips, MODES.index(mode)))
+    score = _Score({k: np.asarray(state.info[k]) for k in _SCORED}, env.cfg.termination_distance)
+    return (with_termination_distance(state, np.inf) if play_on else state), score
+
+
+def _steps(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], state: EnvState) -> Iterator[EnvState]:
+    """The env's states after each control step, for as long as the longest clip lasts."""
+    for _ in range(int(np.max(env.library.clip_length)) - 1):
+        state = step(env, state, to_jax(act(to_torch(state.obs))))
+        yield state
+
+
 def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array,
-                   mode: str | None = None, record: int | None = None, play_on: bool = False) -> dict:
+                   mode: str | None = None) -> dict:
     """Play clip i in env i until it ends or fails, with goals of `mode` (default: the env's).
 
     act: (C, O) torch observations → (C, A) actions. Returns {"success_rate", "frames",
     "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "clips": {name: {"success", "frames", "g_mpjpe_mm",
     "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
     and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
-    second differences of the positions); the aggregates are means over clips. With `record` = a
-    clip index, also "qpos" (T, nq) of that clip's humanoid, "ref_qpos" (T, nq) of its reference and
-    "error" (T,) its mean protocol-body error (m), for videos. With `play_on`, a clip that fails plays
-    on to its end (for videos; the figures still stop at the failure).
-    """
-    lib = env.library
-    num_clips = lib.num_clips
-    if env.num_envs != num_clips or env.cfg.random_start or env.cfg.resample_clips:
-        raise ValueError(f"evaluate_clips needs an eval_config env with one env per clip ({num_clips}), "
-                         f"got {env.num_envs} envs")
-    mode = mode or env.cfg.conditioning
-    if mode not in MODES:
-        raise ValueError(f"unknown conditioning mode {mode!r}; choose from {', '.join(MODES)}")
-    fail_distance = env.cfg.termination_distance  # the protocol's, as eval_config sets it
-    state = reset(env, key, np.arange(num_clips), np.full(num_clips, MODES.index(mode)))
-    if play_on:  # the env no longer ends a failed clip; the failure is found here, by the same rule
-        state = with_termination_distance(state, np.inf)
-    errors = _Errors(state.info)
-    playing = np.ones(num_clips, bool)  # before the clip's end (or its failure, without play_on)
-    active = np.ones(num_clips, bool)  # before the clip's end or its failure: the frames scored
-    failed = np.zeros(num_clips, bool)
-    scored = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
-    videos = ("qpos", "ref_qpos") if record is not None else ()
-    recorded = [] if record is None else [_frame(state.info, record)]
-    for _ in range(int(np.max(lib.clip_length)) - 1):
-        state = step(env, state, to_jax(act(to_torch(state.obs))))
-        info = {k: np.asarray(state.info[k]) for k in (*scored, *videos)}
-        if record is not None and playing[record]:
-            recorded.append(_frame(info, record))
-        errors.add(active, info)
-        failing = np.asarray(state.terminated) | (protocol_error(info["body_error"]) > fail_distance)
-        failed |= active & failing
-        playing &= ~np.asarray(state.done)
-        active &= playing & ~failed
-        if not (active.any() or (play_on and record is not None and playing[record])):
+    second differences of the positions); the aggregates are means over clips."""
+    state, score = _start(env, key, mode, play_on=False)
+    for state in _steps(env, act, state):
+        score.add(state)
+        if not score.active.any():
             break
-    per_clip = {name: {"success": bool(~failed[i]), "frames": int(errors.frames[i]),
-                       **{k: float(errors.per_env(k)[i]) for k in ERRORS}}
-                for i, name in enumerate(lib.clip_names)}
-    result = {"success_rate": float(np.mean(~failed)),
-              **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]},
-              "clips": per_clip}
-    if record is not None:
-        result["qpos"], result["ref_qpos"], result["error"] = (np.stack(x) for x in zip(*recorded))
-    return result
+    return score.result(env.library.clip_names)
 
 
-def _frame(info: dict, i: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(qpos, ref_qpos, mean protocol-body error in m) of env i, for videos."""
-    error = float(protocol_error(info["body_error"][i]))
-    return np.asarray(info["qpos"][i]), np.asarray(info["ref_qpos"][i]), error
+def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array, clip: int,
+                mode: str | None = None, play_on: bool = False) -> dict:
+    """`evaluate_clips`' pass (the same figures) recording clip `clip` for a video: adds "qpos" (T, nq)
+    of its humanoid, "ref_qpos" (T, nq) of its reference and "error" (T,) its mean protocol-body
+    error (m), frame 0 to its failure or end. With `play_on`, a failed clip plays on to its end (the
+    figures still stop at the failure)."""
+    state, score = _start(env, key, mode, play_on)
+    first = reference(env, state.episode, state.episode.step)
+    recorded = [(np.asarray(state.data.qpos[clip]), np.asarray(first.qpos[clip]),
+                 float(protocol_error(np.asarray(state.info["body_error"][clip]))))]
+    before = state
+    for state in _steps(env, act, state):
+        playing = score.playing[clip]
+        info = score.add(state)
+        if playing:  # the pose before any reset, against the frame its step aimed at
+            ref = reference(env, before.episode, before.episode.step + 1).qpos[clip]
+            recorded.append((np.asarray(state.info["qpos"][clip]), np.asarray(ref),
+                             float(protocol_error(info["body_error"][clip]))))
+        before = state
+        if not (score.active.any() or (play_on and score.playing[clip])):
+            break
+    qpos, ref_qpos, error = (np.stack(x) for x in zip(*recorded))
+    return score.result(env.library.clip_names) | {"qpos": qpos, "ref_qpos": ref_qpos, "error": error}
 
 
 def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], noises: Iterable[str],

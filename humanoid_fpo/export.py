@@ -25,6 +25,7 @@ from torch import nn
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.normalizer import Normalizer
+from humanoid_fpo.shapes import check_shape
 from humanoid_fpo.sim.config import MODES, EnvConfig, TerrainConfig
 from humanoid_fpo.sim.env import action_transform
 from humanoid_fpo.sim.observations import GOAL_FEATURES, as_ranges, goal_masks, obs_layout, scan_points
@@ -101,7 +102,8 @@ def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int
     cfg = learner.cfg
     steps = steps or cfg.flow_steps
     policy = learner.eval_policy
-    obs_size = learner.obs_norm.mean.shape[0]
+    obs_size = obs_layout(env_cfg.obs)["height_scan"].stop  # the layout the metadata describes
+    check_shape("the policy's observation normaliser (the run's env.obs layout)", learner.obs_norm.mean, (obs_size,))
     obs = torch.zeros(2, obs_size)
     noise_std = cfg.noise_std if cfg.policy == "flow" else 1.0
     meta = deploy_metadata(env_cfg, cfg.policy, noise_std, steps)

@@ -27,7 +27,7 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.render import GHOST_RGBA
 from humanoid_fpo.sim.config import MODES, EnvConfig
-from humanoid_fpo.sim.env import eval_config, make_env, reset, step, with_termination_distance
+from humanoid_fpo.sim.env import eval_config, make_env, reference, reset, step, with_termination_distance
 from humanoid_fpo.sim.rewards import protocol_error
 
 
@@ -57,6 +57,7 @@ class Player:
         self.clip, self.mode = clip, mode
         state = reset(self.env, jax.random.key(0), [self.clips.index(clip)], [MODES.index(mode)])
         self.state = with_termination_distance(state, np.inf)  # failures are reported, not ended
+        self._ref = reference(self.env, state.episode, state.episode.step).qpos[0]
         self.failed_at: int | None = None  # frame of the protocol's failure
         self.finished = False  # the clip's end reached (or the physics blew up)
 
@@ -67,7 +68,8 @@ class Player:
                 return
             obs = to_torch(self.state.obs).to(self.learner.device)
             action = self.learner.eval_action(obs, self.flow_steps, self.noise == "random")
-            self.state = step(self.env, self.state, to_jax(action))
+            before, self.state = self.state, step(self.env, self.state, to_jax(action))
+            self._ref = reference(self.env, before.episode, before.episode.step + 1).qpos[0]  # before any restart
             if self.failed_at is None and (self.error > self.limit or bool(self.state.terminated[0])):
                 self.failed_at = self.frame
             self.finished = bool(self.state.done[0])
@@ -90,7 +92,7 @@ class Player:
     @property
     def ref_qpos(self) -> np.ndarray:
         """(nq,) the reference pose at `frame`."""
-        return np.asarray(self.state.info["ref_qpos"][0])
+        return np.asarray(self._ref)
 
     @property
     def error(self) -> float:

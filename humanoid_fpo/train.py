@@ -24,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import jax
-import numpy as np
 import torch
 
 from humanoid_fpo.atomic import atomic_path
@@ -38,38 +37,14 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
-from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, save_library
-from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
-from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.motion.library import MotionLibrary, load_library, load_motions, save_library
 from humanoid_fpo.run_config import TrainConfig, check_config, compose, write_config
 from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import next_termination_distance
-from humanoid_fpo.sim.env import eval_config, make_env, mean_pose
+from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
 from humanoid_fpo.teacher.teach import make_teacher, summary, teach
-
-
-def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibrary:
-    """A packed library file (checked against the humanoid: a library made for another one is an
-    error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
-    (env.model_path), else the built-in one."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise MotionFileError(path, "no such motion library, clip or folder")
-    model = load_model(model_path or ASSET_PATH)
-    if path.is_file() and path.suffix == ".npz":
-        with np.load(path) as data:
-            if "format_version" in data.files:
-                return load_library(path, model)
-    files = find_motion_files([path])
-    clips, rows = retarget_files(files, model, progress=False)
-    for row in rows:
-        if row[-1] != "ok":
-            print(f"motions: {row[0]} {row[-1]}")
-    if not clips:
-        raise MotionFileError(path, "no clip could be retargeted (need .npz SMPL or .bvh files)")
-    return build_library(clips, model)
 
 
 def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
@@ -105,10 +80,10 @@ class Trainer:
         tracked = library if not cfg.teacher.feasible_reference else distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "feasible.npz") if resume else
             feasible_library(self.demos, library, load_model(cfg.env.model_path or ASSET_PATH)))
+        shared = jax.device_put(library)  # one device copy for the training and evaluation envs
         # bad settings raise here
-        self.env = TrackingVecEnv(make_env(cfg.env, tracked), self._env_key())
-        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), library) if self.ranks.main \
-            else None
+        self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked), self._env_key())
+        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), shared) if self.ranks.main else None
         held_out = load_motions(cfg.eval_motions, cfg.env.model_path) if cfg.eval_motions and self.ranks.main \
             else None
         self.held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
@@ -309,13 +284,6 @@ def new_run_dir(cfg: TrainConfig) -> Path:
         raise FileExistsError(f"{run_dir} already holds a run; continue it with resume={run_dir} "
                               f"or choose another run_dir")
     return run_dir
-
-
-def use_jax_cache(path: str | None) -> None:
-    """Keep compiled env functions on disk (minutes of compiling per env config on a CPU)."""
-    if path:
-        jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def main(overrides: list[str]) -> dict:

@@ -19,7 +19,7 @@ import yaml
 
 from humanoid_fpo import checkpoint, train
 from humanoid_fpo.cli import main
-from humanoid_fpo.evaluate import evaluate_clips
+from humanoid_fpo.evaluate import evaluate_clips, record_clip
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.motion.library import load_library, save_library
 from humanoid_fpo.render import FAILED_RGB, render_frames
@@ -52,7 +52,9 @@ def test_modes_given_at_reset_mask_the_goal_across_restarts(trained) -> None:
 
 def test_protocol_figures(trained) -> None:
     policy, env = trained
-    result = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "hands", record=0)
+    result = record_clip(env, policy.learner.eval_action, jax.random.key(0), 0, "hands")
+    assert {k: v for k, v in result.items() if k not in ("qpos", "ref_qpos", "error")} == \
+        evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "hands"), "recording scores the same"
     assert 0 <= result["success_rate"] <= 1 and len(result["clips"]) == env.library.num_clips
     for name, length in zip(env.library.clip_names, env.library.clip_length):
         clip = result["clips"][name]
@@ -67,8 +69,8 @@ def test_protocol_figures(trained) -> None:
 
 def test_play_on_keeps_the_figures_and_plays_a_failed_clip_to_its_end(trained) -> None:
     policy, env = trained
-    stop = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full", record=0)
-    on = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full", record=0, play_on=True)
+    stop = record_clip(env, policy.learner.eval_action, jax.random.key(0), 0, "full")
+    on = record_clip(env, policy.learner.eval_action, jax.random.key(0), 0, "full", play_on=True)
     assert on["clips"] == stop["clips"], "the figures stop at the failure either way"
     frames, length = stop["clips"][env.library.clip_names[0]]["frames"], env.library.clip_length[0]
     assert frames < length - 1, "the fixture's policy fails"

@@ -94,3 +94,10 @@ def test_metadata_readable_with_onnx_alone(tmp_path) -> None:
     assert float(meta["physics_dt"]) == pytest.approx(1 / 60)
     assert np.array(json.loads(meta["goal_masks"])["hands"]).shape == (24, 24)
     assert "<mujoco" in meta["mjcf"] and 'name="floor"' in meta["mjcf"]
+
+
+def test_export_refuses_a_policy_of_another_observation_layout(tmp_path) -> None:
+    """A policy trained with a height scan exported with a config without one: named, nothing written."""
+    with pytest.raises(ValueError, match=r"observation normaliser .* must have shape \(\d+,\), got \(\d+,\)"):
+        export(trained_like(SMALL), replace(EnvConfig(), obs=replace(EnvConfig().obs, scan_spacing=0.4)), tmp_path)
+    assert not list(tmp_path.iterdir())

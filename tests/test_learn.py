@@ -247,3 +247,12 @@ def test_an_update_with_the_actor_held_trains_the_critic_only(cfg: AlgoConfig) -
     assert all(torch.equal(a, b) for a, b in zip(policy, learner.policy.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(critic, learner.critic.parameters()))
     assert learner.lr == lr
+
+
+def test_the_loss_entry_names_a_misshapen_minibatch() -> None:
+    """Advantages (B, 1) instead of (B,) would broadcast against (B, S) ratios into (B, B, S)."""
+    learner, batch = rollout_batch(AlgoConfig())
+    with pytest.raises(ValueError, match=r"minibatch advantages must have shape \(\d+,\), got \(\d+, 1\)"):
+        learner.losses({**batch, "advantages": batch["advantages"][:, None]})
+    with pytest.raises(ValueError, match=r"minibatch actions must have shape \(\d+, \d+\)"):
+        learner.losses({**batch, "actions": batch["actions"][:, :-1]})

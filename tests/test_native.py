@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from humanoid_fpo.humanoid import ASSET_PATH
-from humanoid_fpo.sim import native
 from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.engines.native import NativeEngine
 from humanoid_fpo.sim.env import TrackingEnv, make_env, mean_pose, observe_states, reference, reset, step
 from humanoid_fpo.sim.randomize import scaled_fields
 
@@ -116,7 +116,7 @@ def test_randomised_envs_get_their_own_native_models(tracking_library) -> None:
     state = reset(env, jax.random.key(3))
     physical = jax.tree.map(np.asarray, state.episode.physical)
     expected = scaled_fields(env.mj_model, physical)
-    batch = native.engine(env.cfg, env.num_envs).batch
+    batch = env.engine.workspaces(env.num_envs).batch
     models = [batch.get_model(i) for i in range(env.num_envs)]
     for name, values in expected.items():
         got = np.stack([getattr(m, name) for m in models])
@@ -134,4 +134,25 @@ def test_bad_backend_is_named_before_compiling(tracking_library, tmp_path: Path)
     cfg = EnvConfig(num_envs=2, model_path=str(implicit))
     with pytest.raises(ValueError, match="backend=mjx cannot run this scene .*INT_IMPLICIT.*backend=native"):
         make_env(replace(cfg, backend="mjx"), tracking_library)
-    assert make_env(replace(cfg, backend="native"), tracking_library).model is None
+    assert isinstance(make_env(replace(cfg, backend="native"), tracking_library).engine, NativeEngine)
+
+
+def test_a_new_engine_is_one_module_and_one_line(tracking_library, monkeypatch) -> None:
+    """A toy engine (tests/toy_engine.py: joints reach their PD targets at once, the root stays) runs
+    `reset` and `step` through the same task once ENGINES names it."""
+    from humanoid_fpo.sim import config
+    from humanoid_fpo.sim.env import action_for, eval_config
+
+    monkeypatch.setitem(config.ENGINES, "kinematic", "toy_engine")
+    env = make_env(eval_config(EnvConfig(backend="kinematic"), 2), tracking_library)
+    clips = jnp.array([tracking_library.clip_names.index(n) for n in ("walk", "squat")])
+    state = reset(env, jax.random.key(0), clips)
+    start = reference(env, state.episode, state.episode.step)
+    np.testing.assert_allclose(state.data.qpos, start.qpos, atol=1e-6)  # reference-state initialisation
+    goal = reference(env, state.episode, state.episode.step + 1)
+    state = step(env, state, action_for(env, goal.qpos[:, 7:]))
+    joints = jnp.clip(goal.qpos[:, 7:], env.action_offset - env.action_scale, env.action_offset + env.action_scale)
+    np.testing.assert_allclose(state.data.qpos[:, 7:], joints, atol=1e-5)  # the engine's physics
+    np.testing.assert_allclose(state.data.qpos[:, :7], start.qpos[:, :7], atol=1e-6)
+    assert (np.asarray(state.info["episode_length"]) == 1).all() and not np.asarray(state.terminated).any()
+    assert np.isfinite(np.asarray(state.obs)).all() and (np.asarray(state.reward) > 0).all()  # the task's

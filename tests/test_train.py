@@ -7,6 +7,7 @@ compiles, so this file adds no env compile of its own.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,7 +18,7 @@ import torch
 from humanoid_fpo import run_config, train
 from humanoid_fpo.cli import main
 from humanoid_fpo.learn.config import PriorConfig
-from humanoid_fpo.motion.library import save_library
+from humanoid_fpo.motion.library import load_motions, save_library
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.config import TerminationCurriculum
 
@@ -42,10 +43,10 @@ def test_bad_settings_are_named(tmp_path) -> None:
         train.Trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
             str(tmp_path))), tmp_path / "run")
     with pytest.raises(MotionFileError, match="no such motion"):
-        train.load_motions(tmp_path / "missing")
+        load_motions(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(MotionFileError, match="no clip could be retargeted"):
-        train.load_motions(tmp_path / "empty")
+        load_motions(tmp_path / "empty")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.yaml").write_text("seed: 0\n")
     with pytest.raises(FileExistsError, match="resume="):
@@ -119,6 +120,9 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
     run_dir = tmp_path / "prior"
     cfg = tiny_train_config(library_file, run_dir, iterations=0, prior=PriorConfig(steps=20, batch=16))
     trainer = train.Trainer(cfg, run_dir)
+    for name in ("qpos", "body_pos"):  # one device copy of the library serves training and evaluation
+        train_copy, eval_copy = getattr(trainer.env.env.library, name), getattr(trainer.eval_env.library, name)
+        assert train_copy.unsafe_buffer_pointer() == eval_copy.unsafe_buffer_pointer()
     untrained = {k: v.clone() for k, v in trainer.learner.policy.state_dict().items()}
     trainer.run()
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -185,3 +189,30 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
     with pytest.raises(ValueError, match="algo=foo: unknown option"):  # the traceback, on demand
         main(["--debug", "train", "algo=foo"])
     assert not (tmp_path / "runs").exists()
+
+
+def test_loading_a_run_does_not_import_the_trainer(run_dir, tmp_path) -> None:
+    """eval, export, render, inspect and play load a run through checkpoint.py: `export` runs, and the
+    modules those commands import leave humanoid_fpo.train (and the prior, the teacher) unloaded."""
+    script = ("import sys\nfrom humanoid_fpo.cli import main\n"
+              f"code = main(['export', {str(run_dir)!r}, '-o', {str(tmp_path)!r}])\n"
+              "import humanoid_fpo.evaluate, humanoid_fpo.render, humanoid_fpo.action_samples\n"
+              "import humanoid_fpo.motion.library, humanoid_fpo.sim.env\n"
+              "print(code, sorted(m for m in ('humanoid_fpo.train', 'humanoid_fpo.learn.prior', "
+              "'humanoid_fpo.teacher.teach') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert (tmp_path / "policy.onnx").exists()
+
+
+def test_jax_allocates_on_demand_unless_the_user_says_otherwise() -> None:
+    """Set by the package before any of its modules imports JAX (so that JAX leaves torch its share
+    of a GPU); an XLA_PYTHON_CLIENT_* setting of the user's is left alone."""
+    script = ("import os, sys\nimport humanoid_fpo\nbefore = 'jax' in sys.modules\nimport humanoid_fpo.train\n"
+              "print(before, 'jax' in sys.modules, os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_PYTHON_CLIENT_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.stdout.split() == ["False", "True", "false"], done.stdout + done.stderr
+    env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = "0.5"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.stdout.split() == ["False", "True", "None"], done.stdout + done.stderr

@@ -35,7 +35,7 @@ import numpy as np
 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.motion.library import load_library
+from humanoid_fpo.motion.library import load_library, load_motions
 from humanoid_fpo.runlog import figure, save_figure
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
@@ -124,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     fit, held_out, command = prepare(args, "tools/bench_mocap.py")
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
-    everything = train.load_motions(args.motions, cfg.env.model_path)
+    everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
     common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",
               *args.overrides]

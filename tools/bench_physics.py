@@ -22,9 +22,9 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import numpy as np
 
+from humanoid_fpo.motion.library import load_motions
 from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.env import action_for, eval_config, make_env, mean_pose, reference, reset, step
-from humanoid_fpo.train import load_motions
 
 from bench_env import measure_physics
 from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.checkpoint import load_trained
-from humanoid_fpo.evaluate import evaluate_clips
+from humanoid_fpo.evaluate import record_clip
 from humanoid_fpo.sim.env import episodes_at, eval_config, make_env, observe_states
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def main() -> None:
     env = make_env(eval_config(trained.cfg.env, trained.library.num_clips), trained.library)
     clip = trained.library.clip_names.index(args.clip)
     act = lambda obs: trained.learner.eval_action(obs, steps)
-    evaluated = evaluate_clips(env, act, jax.random.key(0), "full", record=clip)
+    evaluated = record_clip(env, act, jax.random.key(0), clip, "full")
     lib = sim2sim.load_library(args.run / "motions.npz", controller.meta)
     model = sim2sim.make_model(controller.meta)
     data = mujoco.MjData(model)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.learn.rollout import Transition
+from humanoid_fpo.shapes import check_shape
 from humanoid_fpo.sim.env import EnvState, TrackingEnv, reset, step, with_levels, with_termination_distance
 
 LOGGED_INFO = ("reward/pos", "reward/rot", "reward/vel", "reward/ang_vel", "reward/power", "physics_reset",
@@ -41,9 +42,7 @@ class TrackingVecEnv:
         return to_torch(self.state.obs), to_torch(self.state.critic_obs)
 
     def step(self, action: torch.Tensor) -> Transition:
-        if action.shape != (self.num_envs, self.action_size):
-            raise ValueError(f"actions must be ({self.num_envs}, {self.action_size}), "
-                             f"got {tuple(action.shape)}")
+        check_shape("actions", action, (self.num_envs, self.action_size))
         self.state = s = step(self.env, self.state, to_jax(action))
         info = {name: to_torch(s.info[name]) for name in LOGGED_INFO}
         info["mean_body_error"] = to_torch(s.info["body_error"]).mean(-1)

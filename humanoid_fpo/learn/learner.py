@@ -23,6 +23,7 @@ from humanoid_fpo.learn.losses import TRUST_REGIONS
 from humanoid_fpo.learn.networks import mlp
 from humanoid_fpo.learn.normalizer import Normalizer
 from humanoid_fpo.learn.storage import RolloutStorage
+from humanoid_fpo.shapes import check_shape
 
 POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
 
@@ -32,6 +33,8 @@ class Learner:
                  device: str | torch.device = "cpu"):
         check_algo(cfg)
         self.cfg, self.device, self.action_size = cfg, torch.device(device), action_size
+        if self.device.type == "cuda":  # TF32 matmuls: ~3x the fp32 throughput of an A100/H100's GEMMs
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.policy = POLICY_CLASSES[cfg.policy](obs_size, action_size, cfg).to(self.device)
         self.critic = mlp(critic_obs_size, cfg.critic, 1).to(self.device)
         self.obs_norm = Normalizer(obs_size).to(self.device)
@@ -94,7 +97,12 @@ class Learner:
                                                                torch.Tensor]:
         """Policy loss, value loss, the log-ratios (B, S) of one minibatch, and the policy's probe
         (predicted clean actions or mean and std) at the minibatch."""
+        b = batch["obs"].shape[0]
+        for name, shape in (("obs", (b, None)), ("critic_obs", (b, None)), ("actions", (b, self.action_size)),
+                            ("advantages", (b,)), ("returns", (b,))):
+            check_shape(f"minibatch {name}", batch[name], shape)
         log_ratio, probe = self.policy.log_ratio(batch["obs"], batch["actions"], batch)
+        check_shape("log-ratios", log_ratio, (b, None))
         policy_loss = -self.trust_region(log_ratio.exp(), batch["advantages"][:, None], self.cfg.clip).mean()
         value_loss = (self.critic(batch["critic_obs"])[:, 0] - batch["returns"]).square().mean()
         return policy_loss, value_loss, log_ratio, probe

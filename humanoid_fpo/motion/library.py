@@ -18,9 +18,10 @@ import mujoco
 import numpy as np
 
 from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.motion.amass import read_npz_arrays
 from humanoid_fpo.motion.kinematics import body_states, trajectory_qvel
-from humanoid_fpo.motion.retarget import RetargetedClip
+from humanoid_fpo.motion.retarget import RetargetedClip, find_motion_files, retarget_files
 from humanoid_fpo.motion.source import MotionFileError
 
 FORMAT_VERSION = 1
@@ -183,3 +184,25 @@ def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:
     b = jnp.where(near, w, jnp.sin(w * theta) / safe)
     q = a[..., None] * q0 + b[..., None] * q1
     return q / jnp.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibrary:
+    """A packed library file (checked against the humanoid: a library made for another one is an
+    error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
+    (env.model_path), else the built-in one."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise MotionFileError(path, "no such motion library, clip or folder")
+    model = load_model(model_path or ASSET_PATH)
+    if path.is_file() and path.suffix == ".npz":
+        with np.load(path) as data:
+            if "format_version" in data.files:
+                return load_library(path, model)
+    files = find_motion_files([path])
+    clips, rows = retarget_files(files, model, progress=False)
+    for row in rows:
+        if row[-1] != "ok":
+            print(f"motions: {row[0]} {row[-1]}")
+    if not clips:
+        raise MotionFileError(path, "no clip could be retargeted (need .npz SMPL or .bvh files)")
+    return build_library(clips, model)

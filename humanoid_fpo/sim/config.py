@@ -9,7 +9,10 @@ MODES = ("full", "hands", "root")
 """Goal conditioning, densest first: all goals; pelvis and wrist positions; pelvis position."""
 TERRAIN_TYPES = ("flat", "rough", "slopes", "waves", "steps")
 TERMINATIONS = ("any_body", "mean_body")
-BACKENDS = ("mjx", "native", "auto")
+ENGINES = {"mjx": "humanoid_fpo.sim.engines.mjx", "native": "humanoid_fpo.sim.engines.native"}
+"""env.backend → the module of that physics engine (sim/engines/; imported when chosen). A new engine
+is one module and one line here."""
+BACKENDS = (*ENGINES, "auto")
 
 
 @dataclass(frozen=True)

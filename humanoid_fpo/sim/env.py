@@ -6,21 +6,20 @@
     state = replay(env, state)           # kinematic replay: the physics state is set to the reference
     frame = reference(env, state.episode, state.episode.step + 1)   # the goal frame, world coordinates
 
-`TrackingEnv` is a pytree (model, library and terrain arrays are leaves, the config is static), so
+`TrackingEnv` is a pytree (engine, library and terrain arrays are leaves, the config is static), so
 the jitted functions take it as an argument instead of baking megabytes of constants into the
 program. Finished envs are reset inside `step`; `state.info` holds what happened before the reset.
 
-The task is written once over a physics backend (`EnvConfig.backend`), which only sets states
-(`_pose`) and advances them `decimation` physics steps (`_simulate`): `mjx` runs MJX inside the jitted
-functions (batched on a GPU), `native` runs MuJoCo C on CPU threads through a callback (sim/native.py).
+The task is written once over a physics engine (sim/engines/, chosen by `EnvConfig.backend` in
+`make_env`), which only sets states (`engine.pose`) and advances them `decimation` physics steps
+(`engine.simulate`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -29,15 +28,22 @@ import mujoco
 import numpy as np
 
 from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
-from humanoid_fpo.sim import curriculum, native
-from humanoid_fpo.sim.config import BACKENDS, MODES, TERMINATIONS, EnvConfig
+from humanoid_fpo.sim import curriculum
+from humanoid_fpo.sim.config import MODES, TERMINATIONS, EnvConfig
+from humanoid_fpo.sim.engines import Engine, PhysicsState, make_engine, resolve_backend
 from humanoid_fpo.sim.observations import goal_masks, obs_layout, observe, ref_bodies, scan_points, sim_bodies
-from humanoid_fpo.sim.quiet_mjx import mjx
-from humanoid_fpo.sim.randomize import NONE, Physical, env_model, is_physical, noisy, push, sample_physical
+from humanoid_fpo.sim.randomize import NONE, Physical, noisy, push, sample_physical
 from humanoid_fpo.sim.reference import place, shift_for
 from humanoid_fpo.sim.rewards import FAIL_DISTANCE, body_errors, protocol_error, tracking_reward
 from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import Terrain, make_terrain
+
+
+def use_jax_cache(path: str | None) -> None:
+    """Keep compiled env functions on disk (minutes of compiling per env config on a CPU)."""
+    if path:
+        jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def mean_pose(library: MotionLibrary) -> tuple[float, ...]:
@@ -70,7 +76,7 @@ class Episode(NamedTuple):
 
 @dataclass(frozen=True)
 class EnvState:
-    data: mjx.Data | native.NativeData  # batched (N, ...), the backend's
+    data: PhysicsState  # batched (N, ...)
     obs: jax.Array  # (N, O) actor
     critic_obs: jax.Array  # (N, O) the same layout with the full goal
     reward: jax.Array  # (N,)
@@ -92,7 +98,7 @@ class EnvState:
 
 @dataclass(frozen=True)
 class TrackingEnv:
-    model: mjx.Model | None  # None on the native backend
+    engine: Engine  # the physics: sim/engines/
     library: MotionLibrary
     terrain: Terrain
     action_offset: jax.Array  # (A,) PD target at action 0
@@ -138,45 +144,16 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
     mj_model = make_scene(terrain, cfg.contact, cfg.physics_dt, cfg.solver, cfg.solver_iterations,
                           cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
-    if cfg.backend == "native":
-        native.register(cfg, mj_model)
     offset, scale = action_transform(cfg, mj_model)
     layout = obs_layout(cfg.obs)
     noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
     for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
         noise[layout[name]] = 1.0
-    model = _mjx_model(mj_model) if cfg.backend == "mjx" else None
     return TrackingEnv(
-        model=model, library=jax.device_put(library), terrain=jax.device_put(terrain),
+        engine=make_engine(cfg, mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
         action_offset=jnp.asarray(offset), action_scale=jnp.asarray(scale),
         masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
         noise_columns=jnp.asarray(noise), cfg=cfg, nbody=mj_model.nbody, mj_model=mj_model)
-
-
-def resolve_backend(cfg: EnvConfig) -> EnvConfig:
-    """cfg with `auto` replaced by mjx where JAX's default device is a GPU, else native."""
-    if cfg.backend not in BACKENDS:
-        raise ValueError(f"unknown env.backend {cfg.backend!r}; choose from {', '.join(BACKENDS)}")
-    gpu = jax.default_backend() == "gpu"
-    if cfg.backend == "mjx" and not gpu:
-        _warn_mjx_without_gpu()
-    if cfg.backend != "auto":
-        return cfg
-    return replace(cfg, backend="mjx" if gpu else "native")
-
-
-@functools.cache
-def _warn_mjx_without_gpu() -> None:
-    """Once per process (a run makes its training and evaluation envs)."""
-    print("warning: env.backend=mjx but JAX sees no GPU: MJX on a CPU compiles for minutes and steps "
-          "13-20x slower than env.backend=native (humanoid-fpo doctor shows the devices)", file=sys.stderr)
-
-
-def _mjx_model(mj_model: mujoco.MjModel) -> mjx.Model:
-    try:
-        return mjx.put_model(mj_model)
-    except NotImplementedError as error:
-        raise ValueError(f"env.backend=mjx cannot run this scene ({error}); use env.backend=native") from None
 
 
 def action_transform(cfg: EnvConfig, mj_model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +276,7 @@ def observe_states(env: TrackingEnv, episode: Episode, qpos: jax.Array,
                    qvel: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations (N, O), without noise, of any physics states qpos (N, nq),
     qvel (N, nv) against the episodes' next reference frames: what deploy/ rebuilds with numpy."""
-    # The native backend hands the states to a host callback; one still being computed when the
+    # An engine may hand the states to a host callback (native); one still being computed when the
     # program starts hangs XLA's CPU runtime there (seen with one XLA thread), so wait for them.
     return _observe_states(env, *jax.block_until_ready((episode, qpos, qvel)))
 
@@ -332,7 +309,7 @@ def reference(env: TrackingEnv, episode: Episode, step: jax.Array) -> MotionFram
 
 # --- one transition ---------------------------------------------------------------------------
 
-def _advance(env: TrackingEnv, state: EnvState, data: mjx.Data, key: jax.Array) -> EnvState:
+def _advance(env: TrackingEnv, state: EnvState, data: PhysicsState, key: jax.Array) -> EnvState:
     """Score the new physics state, observe, and reset the envs that finished."""
     cfg = env.cfg
     k_noise, k_reset = jax.random.split(key)
@@ -379,7 +356,7 @@ def _restart(env: TrackingEnv, state: EnvState, key: jax.Array) -> EnvState:
                          episode=jax.tree.map(pick, fresh, state.episode))
 
 
-def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data, healthy: jax.Array,
+def _evaluate(env: TrackingEnv, episode: Episode, data: PhysicsState, healthy: jax.Array,
               distance: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
     """Reward (N,), failure flags (N,) at termination `distance` m, and info of `data` against the
     reference at episode.step."""
@@ -398,8 +375,7 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data, healthy: jax.A
         "body_error": jnp.where(clean, error, 0.0),  # (N, 24) m
         "body_error_local": jnp.where(clean, local_error, 0.0),  # (N, 24) m, root-relative
         "body_pos": jnp.where(clean[..., None], sim.pos, 0.0),  # (N, 24, 3)
-        "qpos": jnp.where(clean, data.qpos, 0.0),  # (N, nq), for videos
-        "ref_qpos": frame.qpos,  # (N, nq)
+        "qpos": jnp.where(clean, data.qpos, 0.0),  # (N, nq): the pose before any reset (an episode's last)
         "ref_body_pos": ref.pos,  # (N, 24, 3)
         "physics_reset": ~healthy,
         "episode_length": episode.step,
@@ -409,7 +385,7 @@ def _evaluate(env: TrackingEnv, episode: Episode, data: mjx.Data, healthy: jax.A
     return reward, failed, info
 
 
-def _healthy(env: TrackingEnv, data: mjx.Data) -> jax.Array:
+def _healthy(env: TrackingEnv, data: PhysicsState) -> jax.Array:
     """(N,) physics state finite and not blown up."""
     finite = jnp.isfinite(data.qpos).all(axis=-1) & jnp.isfinite(data.qvel).all(axis=-1)
     return finite & (jnp.abs(data.qvel) < env.cfg.max_joint_speed).all(axis=-1)
@@ -450,59 +426,33 @@ def _sample_modes(cfg: EnvConfig, key: jax.Array, n: int) -> jax.Array:
 
 
 def _start(env: TrackingEnv, episode: Episode, key: jax.Array,
-           active: jax.Array | None = None) -> tuple[mjx.Data, jax.Array, jax.Array]:
+           active: jax.Array | None = None) -> tuple[PhysicsState, jax.Array, jax.Array]:
     """Physics state and observations at step 0 of `episode` (reference-state initialisation); the
-    native backend computes only the `active` (N,) envs' kinematics (the others are discarded)."""
+    engine may compute only the `active` (N,) envs' kinematics (the others are discarded)."""
     ref = reference(env, episode, episode.step)
     data = _pose(env, episode.physical, ref.qpos, ref.qvel, active=active)
     return (data, *_observe(env, episode, data, key))
 
 
-def _observe(env: TrackingEnv, episode: Episode, data: mjx.Data,
+def _observe(env: TrackingEnv, episode: Episode, data: PhysicsState,
              key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(actor, critic) observations of `data` with the next reference frame as the goal."""
     actor, critic = _observe_clean(env, episode, data)
     return noisy(env.cfg.randomize, key, actor, env.noise_columns), critic
 
 
-def _observe_clean(env: TrackingEnv, episode: Episode, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
+def _observe_clean(env: TrackingEnv, episode: Episode, data: PhysicsState) -> tuple[jax.Array, jax.Array]:
     goal = ref_bodies(reference(env, episode, episode.step + 1))
     return observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
 
 
-def _model(env: TrackingEnv, physical: Physical) -> mjx.Model:
-    """One env's model (inside vmap)."""
-    return env_model(env.model, physical) if is_physical(env.cfg.randomize) else env.model
-
-
-def _kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
-    """Body poses, centres of mass and velocities of data.qpos, data.qvel."""
-    return mjx.com_vel(model, mjx.com_pos(model, mjx.kinematics(model, data)))
-
-
-def _simulate(env: TrackingEnv, physical: Physical, data: mjx.Data) -> mjx.Data:
+def _simulate(env: TrackingEnv, physical: Physical, data: PhysicsState) -> PhysicsState:
     """`decimation` physics steps per env, then kinematics of the final state."""
-    if env.cfg.backend == "native":
-        return native.simulate(env.cfg, physical, data)
-
-    def one(p: Physical, d: mjx.Data) -> mjx.Data:
-        m = _model(env, p)
-        d = jax.lax.fori_loop(0, env.cfg.decimation, lambda _, x: mjx.step(m, x), d)
-        return _kinematics(m, d)
-
-    return jax.vmap(one)(physical, data)
+    return env.engine.simulate(physical, data)
 
 
 def _pose(env: TrackingEnv, physical: Physical, qpos: jax.Array, qvel: jax.Array,
-          data: mjx.Data | None = None, active: jax.Array | None = None) -> mjx.Data:
+          data: PhysicsState | None = None, active: jax.Array | None = None) -> PhysicsState:
     """Data (N) at `qpos`, `qvel`: fresh (reset) or `data` with its state replaced (replay).
-    `active` (N,): the only envs whose result is used (native computes just those)."""
-    if env.cfg.backend == "native":
-        return native.pose(env.cfg, physical, qpos, qvel, data, active)
-
-    def one(p: Physical, qp: jax.Array, qv: jax.Array, d: mjx.Data | None) -> mjx.Data:
-        m = _model(env, p)
-        d = mjx.make_data(m) if d is None else d
-        return _kinematics(m, d.replace(qpos=qp, qvel=qv))
-
-    return jax.vmap(one)(physical, qpos, qvel, data)
+    `active` (N,): the only envs whose result is used (an engine may compute just those)."""
+    return env.engine.pose(physical, qpos, qvel, data, active)

@@ -15,6 +15,7 @@ import numpy as np
 
 from humanoid_fpo.motion.library import MotionFrame
 from humanoid_fpo.sim.config import MODES, ObsConfig
+from humanoid_fpo.sim.engines import PhysicsState
 from humanoid_fpo.sim.quat import heading, quat_conj, quat_mul, quat_rotate, tan_norm, yaw_quat
 from humanoid_fpo.sim.terrain import Terrain, height_at
 from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
@@ -35,8 +36,8 @@ class Bodies(NamedTuple):
     ang_vel: jax.Array  # (N, 24, 3)
 
 
-def sim_bodies(data) -> Bodies:
-    """Bodies of batched data (mjx.Data or NativeData, after kinematics and com_vel)."""
+def sim_bodies(data: PhysicsState) -> Bodies:
+    """Bodies of a batched physics state (after kinematics)."""
     ang_vel = data.cvel[:, 1:, :3]
     pos = data.xpos[:, 1:]
     # cvel's linear part is the velocity of the point at the root's subtree centre of mass.

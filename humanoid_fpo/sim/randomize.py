@@ -1,7 +1,8 @@
 """Domain randomisation per env: contact friction, body masses, PD gains, pushes, observation noise.
 
 Each term is a range (or a magnitude) in config; None switches it off. Physical parameters are
-drawn at every reset and kept in the env state; `env_model` applies them inside the vmap over envs.
+drawn at every reset and kept in the env state; the physics engine applies them to its model
+(`scaled_fields`, numpy or JAX alike).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from humanoid_fpo.sim.config import RandomizeConfig
-from humanoid_fpo.sim.quiet_mjx import mjx
 
 
 NONE = RandomizeConfig(friction=None, mass=None, kp=None, kv=None)
@@ -76,11 +76,6 @@ def _scale_columns(x, scales: dict):
     """x (rows, width) with column i times scales[i] (..., rows or 1): numpy or JAX alike."""
     columns = np.arange(x.shape[-1])
     return x * (1 + sum((s[..., None] - 1) * (columns == i) for i, s in scales.items()))
-
-
-def env_model(model: mjx.Model, p: Physical) -> mjx.Model:
-    """The model of one env (inside vmap: `p` holds one env's scales)."""
-    return model.tree_replace(scaled_fields(model, p))
 
 
 def push(cfg: RandomizeConfig, key: jax.Array, qvel: jax.Array, control_dt: float) -> jax.Array:

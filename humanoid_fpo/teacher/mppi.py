@@ -28,6 +28,7 @@ import numpy as np
 from mujoco.batch import Batch, SimulationError
 
 from humanoid_fpo.motion.library import MotionLibrary
+from humanoid_fpo.sim.engines.native import quiet_warnings
 from humanoid_fpo.sim.rewards import protocol_error
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 
@@ -110,7 +111,6 @@ class Teacher:
         self.batch = Batch(model, cfg.samples, nthread=cfg.threads)
         self.fields = {name: self.batch.bind(name) for name in _STATE}
         self.data = mujoco.MjData(model)
-        mujoco.set_mju_user_warning(_ignore)  # a blown-up sample stops and is costed by its error
 
     def track(self, ref: ClipReference, seed: int = 0, run: int = 0,
               start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Trajectory:
@@ -180,7 +180,8 @@ class Teacher:
         state = (d.qpos.copy(), d.qvel.copy())
         target = np.clip(ref.qpos[f + 1, 7:] + plan[0], self.low, self.high)
         d.ctrl[:] = target
-        mujoco.mj_step(self.model, d, nstep=self.decimation)
+        with quiet_warnings():  # a blow-up shows as a non-finite state: the clip fails there
+            mujoco.mj_step(self.model, d, nstep=self.decimation)
         mujoco.mj_kinematics(self.model, d)
         executed = protocol_error(np.linalg.norm(d.xpos[1:] - ref.body_pos[f + 1], axis=-1))
         executed = float(executed) if np.isfinite(d.qpos).all() else float("inf")
@@ -207,7 +208,8 @@ class Teacher:
         xpos = np.zeros((n, control.shape[1], self.model.nbody, 3))
         failed = np.zeros(n, bool)
         try:
-            self.batch.rollout(control.shape[1], control, record=("xpos",), out={"xpos": xpos})
+            with quiet_warnings():  # a blown-up sample stops and is costed by its error
+                self.batch.rollout(control.shape[1], control, record=("xpos",), out={"xpos": xpos})
         except SimulationError as error:  # MuJoCo raised in those samples; the others' records stand
             failed[error.ids] = True
         pos = xpos[:, self.decimation::self.decimation][:, :horizon, 1:]  # (S, H, 24, 3); row 0 is the world
@@ -233,7 +235,3 @@ class Teacher:
         d = self.data
         d.qpos[:], d.qvel[:], d.qacc_warmstart[:], d.ctrl[:], d.time, plan = saved
         return plan
-
-
-def _ignore(message: str) -> None:
-    pass

@@ -1,0 +1,87 @@
+"""Physics engines behind one contract. The task (sim/env.py) names no engine; it calls
+
+    engine = make_engine(cfg, mj_model)                 # cfg.backend ("mjx" or "native"), once
+    state = engine.pose(physical, qpos, qvel)           # set N states (reset), with their kinematics
+    state = engine.pose(physical, qpos, qvel, state)    # the same, keeping `state`'s controls (replay)
+    state = engine.simulate(physical, state)            # cfg.decimation substeps under state.ctrl
+
+and reads `PhysicsState`. `physical` holds each env's physical scales (friction, masses, gains;
+sim/randomize.py), which the engine applies to its own model. An engine is a pytree (its arrays are
+leaves, the rest static), so the jitted task takes it as an argument. A new engine is one module
+here with a `make(cfg, mj_model)` and one line in sim/config.py's ENGINES.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import jax
+import mujoco
+
+from humanoid_fpo.sim import config
+from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.randomize import Physical
+
+
+@dataclass(frozen=True)
+class PhysicsState:
+    """The physics state of N envs and what the task reads of it, after kinematics."""
+
+    qpos: jax.Array  # (N, nq)
+    qvel: jax.Array  # (N, nv)
+    warmstart: jax.Array  # (N, nv) the constraint solver's start, part of the state
+    ctrl: jax.Array  # (N, nu) PD targets of the last step
+    actuator_force: jax.Array  # (N, nu) of the last substep
+    xpos: jax.Array  # (N, nbody, 3) body positions; row 0 is the world
+    xquat: jax.Array  # (N, nbody, 4)
+    cvel: jax.Array  # (N, nbody, 6) com-based velocities (angular, linear)
+    subtree_com: jax.Array  # (N, nbody, 3)
+    internal: Any = None  # what the engine keeps beyond these (MJX: its mjx.Data)
+
+    def replace(self, **changes) -> PhysicsState:
+        return replace(self, **changes)
+
+
+jax.tree_util.register_dataclass(PhysicsState, data_fields=list(PhysicsState.__dataclass_fields__), meta_fields=[])
+
+
+class Engine(Protocol):
+    def pose(self, physical: Physical, qpos: jax.Array, qvel: jax.Array, state: PhysicsState | None = None,
+             active: jax.Array | None = None) -> PhysicsState:
+        """Every env set to qpos (N, nq), qvel (N, nv) with its kinematics; warm start, controls and
+        actuator forces are `state`'s (replay) or zero (reset). `active` (N,) bool: the only envs
+        whose result is used (an engine may leave the others stale)."""
+
+    def simulate(self, physical: Physical, state: PhysicsState) -> PhysicsState:
+        """cfg.decimation physics steps of every env from `state` under state.ctrl, then kinematics."""
+
+
+def make_engine(cfg: EnvConfig, mj_model: mujoco.MjModel) -> Engine:
+    """The engine `cfg.backend` names (resolved: not auto), on the scene `mj_model`."""
+    if cfg.backend not in config.ENGINES:
+        raise ValueError(f"unknown env.backend {cfg.backend!r}; choose from {', '.join(config.ENGINES)}")
+    return importlib.import_module(config.ENGINES[cfg.backend]).make(cfg, mj_model)
+
+
+def resolve_backend(cfg: EnvConfig) -> EnvConfig:
+    """cfg with `auto` replaced by mjx where JAX's default device is a GPU, else native."""
+    names = (*config.ENGINES, "auto")
+    if cfg.backend not in names:
+        raise ValueError(f"unknown env.backend {cfg.backend!r}; choose from {', '.join(names)}")
+    gpu = jax.default_backend() == "gpu"
+    if cfg.backend == "mjx" and not gpu:
+        _warn_mjx_without_gpu()
+    if cfg.backend != "auto":
+        return cfg
+    return replace(cfg, backend="mjx" if gpu else "native")
+
+
+@functools.cache
+def _warn_mjx_without_gpu() -> None:
+    """Once per process (a run makes its training and evaluation envs)."""
+    print("warning: env.backend=mjx but JAX sees no GPU: MJX on a CPU compiles for minutes and steps "
+          "13-20x slower than env.backend=native (humanoid-fpo doctor shows the devices)", file=sys.stderr)
