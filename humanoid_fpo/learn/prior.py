@@ -142,7 +142,7 @@ def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, k
         qpos, qvel = unplace(state.data.qpos, state.data.qvel, state.episode.yaw, state.episode.shift)
         seen.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "clip": np.asarray(state.episode.clip),
                      "frame": frame, "qpos": np.asarray(qpos, np.float64), "qvel": np.asarray(qvel, np.float64),
-                     "warmstart": np.asarray(state.data.qacc_warmstart, np.float64),
+                     "warmstart": np.asarray(state.data.warmstart, np.float64),
                      "target": offset + scale * np.clip(action.numpy(), -1, 1)})
         state = step(env, state, to_jax(action))
     rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
