@@ -242,7 +242,8 @@ class Trainer:
             self.env.clip_fail_rate = distributed.mean(self.env.clip_fail_rate)
             row["weights_difference"] = distributed.weights_difference(self.learner.tensors())
         return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes, **row,
-                "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / (t2 - t0)}
+                "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / (t2 - t0),
+                **memory_peaks(self.device)}
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -284,6 +285,16 @@ def new_run_dir(cfg: TrainConfig) -> Path:
         raise FileExistsError(f"{run_dir} already holds a run; continue it with resume={run_dir} "
                               f"or choose another run_dir")
     return run_dir
+
+
+def memory_peaks(device: torch.device) -> dict[str, float]:
+    """GB, the peaks so far of torch's and JAX's allocators on a GPU (nothing on a CPU, where JAX
+    reports no memory statistics)."""
+    if device.type != "cuda":
+        return {}
+    stats = jax.local_devices()[0].memory_stats() or {}
+    return {"memory/torch_peak_gb": torch.cuda.max_memory_allocated(device) / 2**30,
+            **({"memory/jax_peak_gb": stats["peak_bytes_in_use"] / 2**30} if "peak_bytes_in_use" in stats else {})}
 
 
 def main(overrides: list[str]) -> dict:

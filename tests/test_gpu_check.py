@@ -1,0 +1,23 @@
+"""tools/gpu_check.sh, the one prepared command for a lent GPU, kept working on the CPU (--cpu-smoke)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_check_runs_at_tiny_sizes_on_a_cpu(tmp_path: Path) -> None:
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "WANDB_MODE": "disabled"}
+    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "--cpu-smoke"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    table = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## Environment: tools/bench_env.py" in table and "## GPU check: tools/gpu_check.sh" in table
+    row = [line for line in table.splitlines() if "bench_gpu.py" in line and line.startswith("| 20")][-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "2 × 4" and float(cells[7].replace(",", "")) > 0 and cells[9] == "– / –", row
+    assert len(cells[8].split(",")) == 3, "evaluations at iterations 0, 2 and the last (their seconds)"

@@ -1,0 +1,69 @@
+"""The training part of the GPU check (tools/gpu_check.sh): a short run of a composed config and what
+a GPU run costs, from its metrics: the first iteration (compiling included), collect and update
+seconds per iteration after it, end-to-end env-steps/s, each in-run evaluation's seconds, and the
+peaks of torch's and JAX's device allocators.
+
+    python tools/bench_gpu.py preset=gpu motions=asap iterations=20 eval_every=10 --output OUT/BENCHMARKS.md
+
+Arguments are `humanoid-fpo train` overrides; the run folder is --run (default: a temporary one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+from pathlib import Path
+
+import humanoid_fpo  # noqa: F401  (first: headless GL backend, JAX's allocator beside torch's)
+
+from humanoid_fpo import run_config, train
+from humanoid_fpo.runlog import MetricsLog
+
+from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION = "## GPU check: tools/gpu_check.sh"
+HEADER = ("| date | machine | config | envs × steps | first iteration s (compile) | collect s/it | update s/it "
+          "| end-to-end steps/s | evaluations s | peak GB torch / JAX | command |\n" + "|---" * 11 + "|")
+
+
+def summary(rows: list[dict]) -> dict:
+    """Figures of a run's metrics rows (row 0: before training; row 1: the iteration that compiles)."""
+    timed = rows[2:] or rows[1:]
+    collect = sum(r["collect_s"] for r in timed) / len(timed)
+    update = sum(r["update_s"] for r in timed) / len(timed)
+    per_iteration = rows[1]["env_steps"] - rows[0].get("env_steps", 0)
+    peak = {k: max((r[k] for r in rows if k in r), default=None)
+            for k in ("memory/torch_peak_gb", "memory/jax_peak_gb")}
+    return {"first_s": rows[1]["collect_s"] + rows[1]["update_s"], "collect_s": collect, "update_s": update,
+            "steps_per_s": per_iteration / (collect + update),
+            "eval_s": [r["eval/seconds"] for r in rows if "eval/seconds" in r], **peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
+    parser.add_argument("--run", type=Path, help="run folder (default: a temporary one)")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.run or Path(tmp) / "run"
+        train.main([*args.overrides, f"run_dir={run}", "progress=false", "wandb.mode=disabled"])
+        rows = MetricsLog(run / "metrics.jsonl").rows()
+    if len(rows) < 2:
+        raise SystemExit("error: the run logged no training iteration (iterations=0?)")
+    s, cfg = summary(rows), run_config.compose(args.overrides)[0]
+    gb = lambda x: "–" if x is None else f"{x:.1f}"
+    row = (f"| {datetime.date.today().isoformat()} | {machine()} | {' '.join(args.overrides)} | "
+           f"{cfg.env.num_envs} × {cfg.steps_per_env} | {s['first_s']:.0f} | {s['collect_s']:.2f} | "
+           f"{s['update_s']:.2f} | {s['steps_per_s']:,.0f} | {', '.join(f'{e:.1f}' for e in s['eval_s']) or '–'} | "
+           f"{gb(s['memory/torch_peak_gb'])} / {gb(s['memory/jax_peak_gb'])} | "
+           f"`python tools/bench_gpu.py {' '.join(sys.argv[1:])}` |")
+    print(row, flush=True)
+    write_rows(args.output, SECTION, HEADER, [row], slice(1, 4))
+
+
+if __name__ == "__main__":
+    main()
