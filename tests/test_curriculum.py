@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from mujoco import mjx
 
 from humanoid_fpo.sim.config import RandomizeConfig, TerminationCurriculum
 from humanoid_fpo.sim.curriculum import clip_probabilities, next_levels, next_termination_distance, update_fail_rate
-from humanoid_fpo.sim.randomize import env_model, push, sample_physical
+from humanoid_fpo.sim.engines.mjx import MjxEngine
+from humanoid_fpo.sim.quiet_mjx import mjx
+from humanoid_fpo.sim.randomize import push, sample_physical
 
 
 def test_failing_clips_are_drawn_more() -> None:
@@ -53,7 +54,7 @@ def test_physical_randomisation_scales_the_model(model) -> None:
     assert p.mass.shape == (3, model.nbody) and p.kp.shape == (3, model.nu)
     assert float(p.friction.min()) >= 0.5 and float(p.friction.max()) <= 0.6
     base = mjx.put_model(model)
-    one = env_model(base, jax.tree.map(lambda x: x[1], p))
+    one = MjxEngine(base, decimation=4, randomized=True).env_model(jax.tree.map(lambda x: x[1], p))
     np.testing.assert_allclose(one.pair_friction[:, 0], model.pair_friction[:, 0] * p.friction[1], rtol=1e-6)
     np.testing.assert_allclose(one.body_mass, model.body_mass * p.mass[1], rtol=1e-6)
     np.testing.assert_allclose(one.actuator_gainprm[:, 0], model.actuator_gainprm[:, 0] * p.kp[1], rtol=1e-6)

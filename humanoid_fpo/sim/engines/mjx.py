@@ -22,7 +22,7 @@ class MjxEngine:
     def pose(self, physical: Physical, qpos: jax.Array, qvel: jax.Array, state: PhysicsState | None = None,
              active: jax.Array | None = None) -> PhysicsState:
         def one(p: Physical, qp: jax.Array, qv: jax.Array, d: mjx.Data | None) -> mjx.Data:
-            m = self._model(p)
+            m = self.env_model(p)
             d = mjx.make_data(m) if d is None else d
             return _kinematics(m, d.replace(qpos=qp, qvel=qv))
 
@@ -30,13 +30,13 @@ class MjxEngine:
 
     def simulate(self, physical: Physical, state: PhysicsState) -> PhysicsState:
         def one(p: Physical, d: mjx.Data) -> mjx.Data:
-            m = self._model(p)
+            m = self.env_model(p)
             d = jax.lax.fori_loop(0, self.decimation, lambda _, x: mjx.step(m, x), d)
             return _kinematics(m, d)
 
         return _public(jax.vmap(one)(physical, _internal(state)))
 
-    def _model(self, p: Physical) -> mjx.Model:
+    def env_model(self, p: Physical) -> mjx.Model:
         """One env's model (inside vmap: `p` holds one env's scales)."""
         return self.model.tree_replace(scaled_fields(self.model, p)) if self.randomized else self.model
 
