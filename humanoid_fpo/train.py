@@ -70,7 +70,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         library = distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
-            load_motions(cfg.motions.path, cfg.env.model_path))
+            load_motions(cfg.motions.path, cfg.env.model_path, cfg.motions.cache))
         cfg = with_default_pose(cfg, library)
         self.cfg, self.library = cfg, library
         taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
@@ -84,7 +84,7 @@ class Trainer:
         # bad settings raise here
         self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked), self._env_key())
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), shared) if self.ranks.main else None
-        held_out = load_motions(cfg.eval_motions, cfg.env.model_path) if cfg.eval_motions and self.ranks.main \
+        held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) if cfg.eval_motions and self.ranks.main \
             else None
         self.held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,

@@ -125,3 +125,26 @@ def test_saved_file_has_ordinary_permissions(library: MotionLibrary, tmp_path: P
     finally:
         os.umask(umask)
     assert (tmp_path / "lib.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_folder_is_retargeted_once_then_read_from_the_cache(tmp_path, monkeypatch, capsys) -> None:
+    """load_motions with a cache: the second call reads the packed library back (no retargeting, the
+    log says so); a changed file is retargeted again."""
+    import shutil
+
+    from humanoid_fpo.motion import library as library_module
+
+    folder, cache = tmp_path / "clips", tmp_path / "cache"
+    folder.mkdir()
+    for name in ("walk", "stand"):
+        shutil.copy(BUILTIN_MOTIONS / f"{name}.npz", folder / f"{name}.npz")
+    first = library_module.load_motions(folder, cache=cache)
+    real = library_module.retarget_files
+    monkeypatch.setattr(library_module, "retarget_files", lambda *a, **k: pytest.fail("retargeted again"))
+    again = library_module.load_motions(folder, cache=cache)
+    assert "motions: reusing" in capsys.readouterr().out
+    assert again.clip_names == first.clip_names and np.array_equal(again.qpos, first.qpos)
+    shutil.copy(BUILTIN_MOTIONS / "turn.npz", folder / "stand.npz")  # same name, other contents
+    monkeypatch.setattr(library_module, "retarget_files", real)
+    changed = library_module.load_motions(folder, cache=cache)
+    assert not np.array_equal(changed.qpos, first.qpos) and len(list(cache.glob("*.npz"))) == 2

@@ -8,6 +8,7 @@ quaternions) and is pure JAX: batched, jit-able, usable inside the env step.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -186,10 +187,12 @@ def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:
     return q / jnp.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibrary:
+def load_motions(path: str | Path, model_path: str | None = None, cache: str | Path | None = None) -> MotionLibrary:
     """A packed library file (checked against the humanoid: a library made for another one is an
     error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
-    (env.model_path), else the built-in one."""
+    (env.model_path), else the built-in one. With a `cache` folder, retargeted clips are packed into
+    CACHE/<key>.npz, the key hashing the files' names and contents, the humanoid and the motion
+    code, and the same files are read back from there on later calls."""
     path = Path(path).expanduser()
     if not path.exists():
         raise MotionFileError(path, "no such motion library, clip or folder")
@@ -199,10 +202,25 @@ def load_motions(path: str | Path, model_path: str | None = None) -> MotionLibra
             if "format_version" in data.files:
                 return load_library(path, model)
     files = find_motion_files([path])
+    cached = None if cache is None else Path(cache).expanduser() / f"{_files_key(files, model_path)}.npz"
+    if cached is not None and cached.exists():
+        print(f"motions: reusing {cached} (the same {len(files)} files, humanoid and retargeting)")
+        return load_library(cached, model)
     clips, rows = retarget_files(files, model, progress=False)
     for row in rows:
         if row[-1] != "ok":
             print(f"motions: {row[0]} {row[-1]}")
     if not clips:
         raise MotionFileError(path, "no clip could be retargeted (need .npz SMPL or .bvh files)")
-    return build_library(clips, model)
+    library = build_library(clips, model)
+    if cached is not None:
+        save_library(library, cached)
+    return library
+
+
+def _files_key(files: list[Path], model_path: str | None) -> str:
+    """16 hex digits naming motion files (names and bytes), the humanoid and this package's code."""
+    h = hashlib.sha256()
+    for part in [*files, Path(model_path or ASSET_PATH), *sorted(Path(__file__).parent.glob("*.py"))]:
+        h.update(str(part.name).encode() + b"\0" + part.read_bytes())
+    return h.hexdigest()[:16]
