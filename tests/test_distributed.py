@@ -23,7 +23,8 @@ from distributed_update import ENVS, envs_of, results, rollout
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 TINY = ["env.num_envs=4", "steps_per_env=4", "prior.steps=0", "algo.actor.hidden=[32]",
         "algo.critic.hidden=[32]", "algo.n_mc=2", "algo.flow_steps=2", "algo.minibatches=2", "progress=false",
-        f"jax_cache={ROOT / '.cache' / 'jax'}", f"motions.path={ROOT / 'motions'}"]
+        f"jax_cache={ROOT / '.cache' / 'jax'}", f"motions.cache={ROOT / '.cache' / 'motions'}",
+        f"motions.path={ROOT / 'motions'}"]
 
 
 def torchrun(args: list[str], cwd: Path, **kwargs) -> subprocess.Popen:

@@ -187,11 +187,12 @@ def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:
     return q / jnp.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def load_motions(path: str | Path, model_path: str | None = None, cache: str | Path | None = None) -> MotionLibrary:
+def load_motions(path: str | Path, model_path: str | None = None,
+                 cache: str | Path | None = None) -> MotionLibrary:
     """A packed library file (checked against the humanoid: a library made for another one is an
     error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
     (env.model_path), else the built-in one. With a `cache` folder, retargeted clips are packed into
-    CACHE/<key>.npz, the key hashing the files' names and contents, the humanoid and the motion
+    CACHE/<key>.npz, the key hashing the files' paths and contents, the humanoid and the motion
     code, and the same files are read back from there on later calls."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -202,7 +203,7 @@ def load_motions(path: str | Path, model_path: str | None = None, cache: str | P
             if "format_version" in data.files:
                 return load_library(path, model)
     files = find_motion_files([path])
-    cached = None if cache is None else Path(cache).expanduser() / f"{_files_key(files, model_path)}.npz"
+    cached = None if cache is None else Path(cache).expanduser() / _cache_name(path, files, model_path)
     if cached is not None and cached.exists():
         print(f"motions: reusing {cached} (the same {len(files)} files, humanoid and retargeting)")
         return load_library(cached, model)
@@ -218,9 +219,13 @@ def load_motions(path: str | Path, model_path: str | None = None, cache: str | P
     return library
 
 
-def _files_key(files: list[Path], model_path: str | None) -> str:
-    """16 hex digits naming motion files (names and bytes), the humanoid and this package's code."""
+def _cache_name(path: Path, files: list[Path], model_path: str | None) -> str:
+    """<16 hex digits>.npz, hashing the motion files under `path` (where they are in it and their bytes:
+    clip names come from both), the humanoid and this package's code."""
     h = hashlib.sha256()
-    for part in [*files, Path(model_path or ASSET_PATH), *sorted(Path(__file__).parent.glob("*.py"))]:
-        h.update(str(part.name).encode() + b"\0" + part.read_bytes())
-    return h.hexdigest()[:16]
+    named = [(str(f.relative_to(path)) if path.is_dir() else f.name, f) for f in files]
+    code = sorted(Path(__file__).parent.glob("*.py"))
+    named += [(f.name, f) for f in (Path(model_path or ASSET_PATH), *code)]
+    for name, file in named:
+        h.update(name.encode() + b"\0" + file.read_bytes())
+    return f"{h.hexdigest()[:16]}.npz"
