@@ -100,8 +100,9 @@ def _start(env: TrackingEnv, key: jax.Array, mode: str | None, play_on: bool) ->
     return (with_termination_distance(state, np.inf) if play_on else state), score
 
 
-def _steps(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], state: EnvState) -> Iterator[EnvState]:
-    """The env's states after each control step, for as long as the longest clip lasts."""
+def _steps(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor],
+           state: EnvState) -> Iterator[EnvState]:
+    """The env's states after each control step from `state`, for as long as the longest clip lasts."""
     for _ in range(int(np.max(env.library.clip_length)) - 1):
         state = step(env, state, to_jax(act(to_torch(state.obs))))
         yield state
@@ -116,8 +117,8 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
     and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
     second differences of the positions); the aggregates are means over clips."""
-    state, score = _start(env, key, mode, play_on=False)
-    for state in _steps(env, act, state):
+    start, score = _start(env, key, mode, play_on=False)
+    for state in _steps(env, act, start):
         score.add(state)
         if not score.active.any():
             break
@@ -130,12 +131,12 @@ def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], k
     of its humanoid, "ref_qpos" (T, nq) of its reference and "error" (T,) its mean protocol-body
     error (m), frame 0 to its failure or end. With `play_on`, a failed clip plays on to its end (the
     figures still stop at the failure)."""
-    state, score = _start(env, key, mode, play_on)
-    first = reference(env, state.episode, state.episode.step)
-    recorded = [(np.asarray(state.data.qpos[clip]), np.asarray(first.qpos[clip]),
-                 float(protocol_error(np.asarray(state.info["body_error"][clip]))))]
-    before = state
-    for state in _steps(env, act, state):
+    start, score = _start(env, key, mode, play_on)
+    first = reference(env, start.episode, start.episode.step)
+    recorded = [(np.asarray(start.data.qpos[clip]), np.asarray(first.qpos[clip]),
+                 float(protocol_error(np.asarray(start.info["body_error"][clip]))))]
+    before = start
+    for state in _steps(env, act, start):
         playing = score.playing[clip]
         info = score.add(state)
         if playing:  # the pose before any reset, against the frame its step aimed at

@@ -103,7 +103,8 @@ def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int
     steps = steps or cfg.flow_steps
     policy = learner.eval_policy
     obs_size = obs_layout(env_cfg.obs)["height_scan"].stop  # the layout the metadata describes
-    check_shape("the policy's observation normaliser (the run's env.obs layout)", learner.obs_norm.mean, (obs_size,))
+    check_shape("the policy's observation normaliser (the run's env.obs layout)", learner.obs_norm.mean,
+                (obs_size,))
     obs = torch.zeros(2, obs_size)
     noise_std = cfg.noise_std if cfg.policy == "flow" else 1.0
     meta = deploy_metadata(env_cfg, cfg.policy, noise_std, steps)

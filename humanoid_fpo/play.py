@@ -69,7 +69,8 @@ class Player:
             obs = to_torch(self.state.obs).to(self.learner.device)
             action = self.learner.eval_action(obs, self.flow_steps, self.noise == "random")
             before, self.state = self.state, step(self.env, self.state, to_jax(action))
-            self._ref = reference(self.env, before.episode, before.episode.step + 1).qpos[0]  # before any restart
+            # the reference of the step just taken, from the episode before any restart
+            self._ref = reference(self.env, before.episode, before.episode.step + 1).qpos[0]
             if self.failed_at is None and (self.error > self.limit or bool(self.state.terminated[0])):
                 self.failed_at = self.frame
             self.finished = bool(self.state.done[0])

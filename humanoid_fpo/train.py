@@ -82,11 +82,13 @@ class Trainer:
             feasible_library(self.demos, library, load_model(cfg.env.model_path or ASSET_PATH)))
         shared = jax.device_put(library)  # one device copy for the training and evaluation envs
         # bad settings raise here
-        self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked), self._env_key())
+        self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked),
+                                  self._env_key())
         self.eval_env = make_env(eval_config(cfg.env, library.num_clips), shared) if self.ranks.main else None
-        held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) if cfg.eval_motions and self.ranks.main \
-            else None
-        self.held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
+        held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) \
+            if cfg.eval_motions and self.ranks.main else None
+        self.held_out_env = None if held_out is None else \
+            make_env(eval_config(cfg.env, held_out.num_clips), held_out)
         self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
                                self.device)
         distributed.broadcast_tensors(self.learner.tensors())

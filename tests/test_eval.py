@@ -54,7 +54,8 @@ def test_protocol_figures(trained) -> None:
     policy, env = trained
     result = record_clip(env, policy.learner.eval_action, jax.random.key(0), 0, "hands")
     assert {k: v for k, v in result.items() if k not in ("qpos", "ref_qpos", "error")} == \
-        evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "hands"), "recording scores the same"
+        evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "hands"), \
+        "recording scores the same"
     assert 0 <= result["success_rate"] <= 1 and len(result["clips"]) == env.library.num_clips
     for name, length in zip(env.library.clip_names, env.library.clip_length):
         clip = result["clips"][name]

@@ -99,5 +99,6 @@ def test_metadata_readable_with_onnx_alone(tmp_path) -> None:
 def test_export_refuses_a_policy_of_another_observation_layout(tmp_path) -> None:
     """A policy trained with a height scan exported with a config without one: named, nothing written."""
     with pytest.raises(ValueError, match=r"observation normaliser .* must have shape \(\d+,\), got \(\d+,\)"):
-        export(trained_like(SMALL), replace(EnvConfig(), obs=replace(EnvConfig().obs, scan_spacing=0.4)), tmp_path)
+        coarser = replace(EnvConfig(), obs=replace(EnvConfig().obs, scan_spacing=0.4))
+        export(trained_like(SMALL), coarser, tmp_path)
     assert not list(tmp_path.iterdir())

@@ -29,11 +29,14 @@ def _stub_project(tmp_path: Path, torch_installed: bool) -> Path:
 
 def _has_osmesa() -> bool:
     """Where it is missing setup.sh would install it (as root): not something a test should do."""
-    found = shutil.which("ldconfig") and subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
-    return bool(found) and "libOSMesa" in found
+    if not shutil.which("ldconfig"):
+        return False
+    found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    return "libOSMesa" in found
 
 
-@pytest.mark.skipif(not _has_osmesa(), reason="setup.sh would install libOSMesa here (it targets Debian/Ubuntu)")
+@pytest.mark.skipif(not _has_osmesa(),
+                    reason="setup.sh would install libOSMesa here (it targets Debian/Ubuntu)")
 @pytest.mark.parametrize("torch_installed", [False, True])
 def test_setup_never_replaces_an_installed_torch(tmp_path: Path, torch_installed: bool) -> None:
     log = _stub_project(tmp_path, torch_installed)

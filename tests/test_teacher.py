@@ -307,8 +307,9 @@ def test_recoveries_from_visited_states(env, eval_envs) -> None:
     tiny = NetConfig((16,))
     learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
                       tracking.obs_size, tracking.action_size)
-    teacher = Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6), np.asarray(tracking.action_offset),
-                      np.asarray(tracking.action_scale), tracking.cfg.decimation)
+    teacher = Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6),
+                      np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
+                      tracking.cfg.decimation)
     torch.manual_seed(0)
     observed, at = visited_states(tracking, learner, 2, 2, jax.random.key(0))
     torch.manual_seed(0)

@@ -211,8 +211,10 @@ def test_jax_allocates_on_demand_unless_the_user_says_otherwise() -> None:
     script = ("import os, sys\nimport humanoid_fpo\nbefore = 'jax' in sys.modules\nimport humanoid_fpo.train\n"
               "print(before, 'jax' in sys.modules, os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_PYTHON_CLIENT_")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=env)
     assert done.stdout.split() == ["False", "True", "false"], done.stdout + done.stderr
     env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = "0.5"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env=env)
     assert done.stdout.split() == ["False", "True", "None"], done.stdout + done.stderr

@@ -47,13 +47,15 @@ class KinematicEngine:
 
     def simulate(self, physical: Physical, state: PhysicsState) -> PhysicsState:
         qpos = state.qpos.at[:, 7:].set(state.ctrl)
-        qvel = jnp.zeros_like(state.qvel).at[:, 6:].set((state.ctrl - state.qpos[:, 7:]) / self.scene.control_dt)
+        joint_vel = (state.ctrl - state.qpos[:, 7:]) / self.scene.control_dt
+        qvel = jnp.zeros_like(state.qvel).at[:, 6:].set(joint_vel)
         return self._state(qpos, qvel, state.ctrl, jnp.zeros_like(state.ctrl))
 
     def _state(self, qpos: jax.Array, qvel: jax.Array, ctrl: jax.Array, force: jax.Array) -> PhysicsState:
         n, nbody = qpos.shape[0], self.scene.model.nbody
         shapes = tuple(jax.ShapeDtypeStruct((n, nbody, k), jnp.float32) for k in (3, 4, 6, 3))
-        bodies = jax.pure_callback(lambda q, v: self.scene.kinematics(np.asarray(q), np.asarray(v)), shapes, qpos, qvel)
+        bodies = jax.pure_callback(lambda q, v: self.scene.kinematics(np.asarray(q), np.asarray(v)), shapes,
+                                   qpos, qvel)
         return PhysicsState(qpos, qvel, jnp.zeros_like(qvel), ctrl, force, *bodies)
 
 

@@ -25,8 +25,9 @@ from bench_table import machine, write_rows  # tools/ is on sys.path when this s
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## GPU check: tools/gpu_check.sh"
-HEADER = ("| date | machine | config | envs × steps | first iteration s (compile) | collect s/it | update s/it "
-          "| end-to-end steps/s | evaluations s | peak GB torch / JAX | command |\n" + "|---" * 11 + "|")
+HEADER = ("| date | machine | config | envs × steps | first iteration s (compile) | collect s/it "
+          "| update s/it | end-to-end steps/s | evaluations s | peak GB torch / JAX | command |\n"
+          + "|---" * 11 + "|")
 
 
 def summary(rows: list[dict]) -> dict:
@@ -56,9 +57,10 @@ def main() -> None:
         raise SystemExit("error: the run logged no training iteration (iterations=0?)")
     s, cfg = summary(rows), run_config.compose(args.overrides)[0]
     gb = lambda x: "–" if x is None else f"{x:.1f}"
+    evaluations = ", ".join(f"{e:.1f}" for e in s["eval_s"]) or "–"
     row = (f"| {datetime.date.today().isoformat()} | {machine()} | {' '.join(args.overrides)} | "
            f"{cfg.env.num_envs} × {cfg.steps_per_env} | {s['first_s']:.0f} | {s['collect_s']:.2f} | "
-           f"{s['update_s']:.2f} | {s['steps_per_s']:,.0f} | {', '.join(f'{e:.1f}' for e in s['eval_s']) or '–'} | "
+           f"{s['update_s']:.2f} | {s['steps_per_s']:,.0f} | {evaluations} | "
            f"{gb(s['memory/torch_peak_gb'])} / {gb(s['memory/jax_peak_gb'])} | "
            f"`python tools/bench_gpu.py {' '.join(sys.argv[1:])}` |")
     print(row, flush=True)

@@ -1,11 +1,11 @@
 """Where `humanoid-fpo eval` and `deploy/sim2sim.py` part on one clip of an exported run.
 
-    .venv/bin/python tools/sim2sim_gap.py RUN --clip turn     # RUN/export/policy.onnx from `humanoid-fpo export`
+    .venv/bin/python tools/sim2sim_gap.py RUN --clip turn   # RUN/export/policy.onnx: `humanoid-fpo export`
 
 Plays the clip in sim2sim (native MuJoCo, the numpy controller, ONNX) and, at every state it reaches,
 also builds the env's observation of that state and the torch policy's action: the largest
 observation and action gaps show what each side computes differently. Then compares sim2sim's joint
-angles with those `evaluate_clips` recorded for the same clip, frame by frame: the first frames where
+angles with those `record_clip` recorded for the same clip, frame by frame: the first frames where
 the gap passes 1e-6 … 1e-2 rad, and the contacts sim2sim had there. Prints; writes nothing.
 """
 
@@ -56,11 +56,14 @@ def main() -> None:
     for k in range(length - 1):
         obs = controller.observe(data.qpos, data.qvel, lib.frame(first + k + 1))
         action = controller.policy(obs[None])[0]
-        episode = episodes_at(env, jnp.array([clip]), jnp.array([k / lib.fps], jnp.float32), jnp.zeros(1, jnp.int32))
+        episode = episodes_at(env, jnp.array([clip]), jnp.array([k / lib.fps], jnp.float32),
+                              jnp.zeros(1, jnp.int32))
         state = jnp.asarray(data.qpos[None], jnp.float32).at[:, :2].add(episode.shift)
-        env_obs = np.asarray(observe_states(env, episode, state, jnp.asarray(data.qvel[None], jnp.float32))[0])
+        qvel = jnp.asarray(data.qvel[None], jnp.float32)
+        env_obs = np.asarray(observe_states(env, episode, state, qvel)[0])
         gaps["obs"] = max(gaps["obs"], float(np.abs(env_obs[0] - obs).max()))
-        gaps["action"] = max(gaps["action"], float(np.abs(act(torch.from_numpy(env_obs.copy())).numpy()[0] - action).max()))
+        env_action = act(torch.from_numpy(env_obs.copy())).numpy()[0]
+        gaps["action"] = max(gaps["action"], float(np.abs(env_action - action).max()))
         same = act(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
         gaps["onnx_vs_torch"] = max(gaps["onnx_vs_torch"], float(np.abs(same - action).max()))
         data.ctrl[:] = controller.meta.targets(action)
@@ -73,12 +76,13 @@ def main() -> None:
     theirs[:, :2] -= theirs[0, :2] - ours[0, :2]  # the env places the clip on its tile
     gap = np.abs(theirs - ours).max(-1)
     print(f"{args.clip}: eval {evaluated['clips'][args.clip]['frames']} frames; largest gaps over the clip: "
-          f"observation {gaps['obs']:.1e}, action {gaps['action']:.1e} (ONNX against torch on one observation "
-          f"{gaps['onnx_vs_torch']:.1e})")
+          f"observation {gaps['obs']:.1e}, action {gaps['action']:.1e} "
+          f"(ONNX against torch on one observation {gaps['onnx_vs_torch']:.1e})")
     for threshold in THRESHOLDS:
         past = np.flatnonzero(gap > threshold)
-        where = "never" if not len(past) else (f"frame {past[0]} (gap {gap[past[0]]:.1e} rad, sim2sim contacts "
-                                               f"{contacts[past[0] - 1]} → {contacts[past[0]]})")
+        first = past[0] if len(past) else None
+        where = "never" if first is None else (f"frame {first} (gap {gap[first]:.1e} rad, "
+                                               f"sim2sim contacts {contacts[first - 1]} → {contacts[first]})")
         print(f"  joint-angle gap past {threshold:.0e} rad: {where}")
 
 

@@ -131,8 +131,8 @@ class PriorConfig:
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels", "recovery_frames",
-                 "critic_iterations"):
+    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels",
+                 "recovery_frames", "critic_iterations"):
         value, positive = getattr(cfg, name), name in ("batch", "copies", "dagger_steps", "dagger_labels")
         if value < positive:
             kind = "positive" if positive else "non-negative"

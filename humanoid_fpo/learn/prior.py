@@ -70,15 +70,16 @@ def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) 
                      for c, r in zip(demos.clip, demos.run)])
     kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
     if not len(kept):
+        more = ", ..." if len(demos.clip_names) > 5 else ""
         raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "
-                         f"(they have {', '.join(demos.clip_names[:5])}{', ...' if len(demos.clip_names) > 5 else ''})")
+                         f"(they have {', '.join(demos.clip_names[:5])}{more})")
     modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
     rows = np.stack(np.meshgrid(kept, modes, indexing="ij"), -1).reshape(-1, 2)
 
     def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
         step, mode = part.T
-        episode = episodes_at(env, jnp.asarray(clip[step]), jnp.asarray(demos.frame[step] / env.library.fps,
-                                                                            jnp.float32), jnp.asarray(mode, jnp.int32))
+        start = jnp.asarray(demos.frame[step] / env.library.fps, jnp.float32)
+        episode = episodes_at(env, jnp.asarray(clip[step]), start, jnp.asarray(mode, jnp.int32))
         qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
         obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
         return {"obs": obs, "critic_obs": critic_obs,
@@ -165,32 +166,34 @@ def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teache
     for c, f, qpos, qvel, warmstart, target in zip(*(at[k] for k in ("clip", "frame", "qpos", "qvel",
                                                                        "warmstart", "target"))):
         ref = ClipReference.of(env.library, int(c))
-        targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, target - ref.qpos[f + 1, 7:], rng=rng))
+        proposal = target - ref.qpos[f + 1, 7:]  # the actor's action as a residual
+        targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
     return {**observed, "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32)))}
 
 
-def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int, frames: int,
-                     key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
+def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
+                     frames: int, key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
     """DAgger with the teacher's recoveries (DART-style coverage): from each of `count` states the actor
     reaches (`visited_states`) the teacher tracks the clip on for up to `frames` frames, planning as
     in `teach` (its own warm plan, rewinds); every step of those runs is a sample, observed, as in a
     feasible library, against the run's own next state (each run is a clip of its own here), and
     labelled with the executed PD targets."""
     _, at = visited_states(env, learner, steps, count, key, seed)
-    lib, runs = env.library, []
-    for k, (c, f, qpos, qvel, warmstart) in enumerate(zip(*(at[n] for n in ("clip", "frame", "qpos", "qvel",
-                                                                             "warmstart")))):
+    lib, runs, clips = env.library, [], []
+    starts = zip(*(at[n] for n in ("clip", "frame", "qpos", "qvel", "warmstart")))
+    for k, (c, f, qpos, qvel, warmstart) in enumerate(starts):
         ref = ClipReference.of(lib, int(c)).part(int(f), int(f) + frames + 1)
         run = teacher.track(ref, seed, k, start=(qpos, qvel, warmstart))
         if run.frames >= 2:
-            runs.append((len(runs), 0, run, f"{lib.clip_names[c]}.recovery{k}", lib.clip_sources[c]))
+            error = run.g_mpjpe_mm / 1000
+            runs.append((len(runs), 0, run))
+            clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
+                                        fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
+                                        contact_error=0.0))
     if not runs:
         raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
-    clips = [RetargetedClip(name=name, source=source, fps=lib.fps, qpos=run.qpos, fit_error=run.g_mpjpe_mm / 1000,
-                            fit_error_max=run.g_mpjpe_mm / 1000, contact_error=0.0)
-             for _, _, run, name, source in runs]
     recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
-    demos = from_runs([r[:3] for r in runs], tuple(c.name for c in clips), "recovery", {})
+    demos = from_runs(runs, tuple(c.name for c in clips), "recovery", {})
     return teacher_dataset(recovered, demos)
 
 
@@ -221,8 +224,8 @@ def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: T
     if teacher is None:
         return visited_dataset(env, learner, cfg.dagger_steps, key)
     if cfg.recovery_frames:
-        return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, cfg.recovery_frames,
-                                key, seed)
+        return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels,
+                                cfg.recovery_frames, key, seed)
     return teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, key, seed)
 
 

@@ -46,7 +46,8 @@ class PhysicsState:
         return replace(self, **changes)
 
 
-jax.tree_util.register_dataclass(PhysicsState, data_fields=list(PhysicsState.__dataclass_fields__), meta_fields=[])
+jax.tree_util.register_dataclass(PhysicsState, data_fields=list(PhysicsState.__dataclass_fields__),
+                                 meta_fields=[])
 
 
 class Engine(Protocol):

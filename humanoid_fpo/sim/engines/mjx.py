@@ -59,7 +59,8 @@ def _kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
 
 def _internal(state: PhysicsState) -> mjx.Data:
     """The MJX data of `state`, with the task's changes to its state and controls."""
-    return state.internal.replace(qpos=state.qpos, qvel=state.qvel, qacc_warmstart=state.warmstart, ctrl=state.ctrl)
+    return state.internal.replace(qpos=state.qpos, qvel=state.qvel, qacc_warmstart=state.warmstart,
+                                  ctrl=state.ctrl)
 
 
 def _public(d: mjx.Data) -> PhysicsState:

@@ -107,20 +107,21 @@ class Workspaces:
     so that envs of one config share their compiled functions (JAX keys its caches on them)."""
 
     def __init__(self, cfg, model: mujoco.MjModel):
-        self.key, self.model = cfg, model
-        self.threads, self.decimation, self.randomized = cfg.threads, cfg.decimation, is_physical(cfg.randomize)
+        self.cfg, self.model = cfg, model
         self.sizes: dict[int, Workspace] = {}
 
     def __call__(self, num_envs: int) -> Workspace:
         if num_envs not in self.sizes:
-            self.sizes[num_envs] = Workspace(self.model, num_envs, self.threads, self.decimation, self.randomized)
+            cfg = self.cfg
+            self.sizes[num_envs] = Workspace(self.model, num_envs, cfg.threads, cfg.decimation,
+                                             is_physical(cfg.randomize))
         return self.sizes[num_envs]
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Workspaces) and other.key == self.key
+        return isinstance(other, Workspaces) and other.cfg == self.cfg
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        return hash(self.cfg)
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,13 @@ class NativeEngine:
         return PhysicsState(qpos, qvel, warmstart, ctrl, force, *derived[:-1])
 
     def simulate(self, physical: Physical, state: PhysicsState) -> PhysicsState:
-        qpos, qvel, warmstart, *derived = self._call("simulate", physical, state.qpos, state.qvel, state.warmstart,
-                                                     state.ctrl)
+        qpos, qvel, warmstart, *derived = self._call("simulate", physical, state.qpos, state.qvel,
+                                                     state.warmstart, state.ctrl)
         return PhysicsState(qpos, qvel, warmstart, state.ctrl, derived[-1], *derived[:-1])
 
     def _call(self, method: str, *args) -> tuple[jax.Array, ...]:
-        """Run workspace `method` on the envs of `args` (qpos second, (N, nq)) from inside a jitted function."""
+        """Run workspace `method` on the envs of `args` (qpos second, (N, nq)) from inside a jitted
+        function."""
         workspace = self.workspaces(args[1].shape[0])
         shapes = tuple(jax.ShapeDtypeStruct(workspace.fields[name].shape, jnp.float32)
                        for name in _STATE[:3] + _DERIVED)
