@@ -269,9 +269,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         missing = [j for j in args.joints if j not in names]
         if missing:
             raise ValueError(f"{run}: no joint {missing[0]!r}; joints: {', '.join(names)}")
-        obs = reference_observation(env, args.clip, args.frame, args.mode or trained.cfg.env.conditioning)
+        obs, base = reference_observation(env, args.clip, args.frame, args.mode or trained.cfg.env.conditioning)
         actions = sample_actions(trained.learner, obs, args.samples, args.seed)
-        angles = np.asarray(env.action_offset) + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
+        angles = base + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
         label = f"{_run_dir(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"
         columns.append((label, angles))
     joints = tuple(names.index(j) for j in args.joints)

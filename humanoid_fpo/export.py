@@ -94,6 +94,9 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
 
 def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int | None = None) -> list[Path]:
     """Write policy.onnx (and velocity.onnx for a flow policy) into out_dir, atomically; returns the paths."""
+    if env_cfg.residual_actions:
+        raise ValueError("env.residual_actions: the policy corrects a per-frame feed-forward (the teacher's "
+                         "targets) that deploy/ does not supply; export a run trained without it")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

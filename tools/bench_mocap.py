@@ -14,6 +14,10 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
     flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian): the recipe
     flow_feasible, flow_feasible_rl       the same, but RL tracks the teacher's trajectories
                                           (teacher.feasible_reference=true); evaluated on the clips
+    flow_residual, flow_residual_rl       flow_feasible's, with the teacher's executed targets as a
+                                          feed-forward that the policy corrects (env.residual_actions=true);
+                                          evaluated on the clips with their teacher run's targets (a clip
+                                          needs a teacher run before this policy can track it)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -35,10 +39,10 @@ import numpy as np
 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.motion.library import load_library, load_motions
+from humanoid_fpo.motion.library import load_library, load_motions, save_library
 from humanoid_fpo.runlog import figure, save_figure
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.teacher.demos import Demonstrations
+from humanoid_fpo.teacher.demos import Demonstrations, with_teacher_targets
 from humanoid_fpo.teacher.teach import teach
 
 from bench_prior import evaluate_run, prepare, split_arguments, train_run  # tools/ is on sys.path
@@ -49,7 +53,8 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
-           "flow_scratch_rl": "tab:gray"}
+           "flow_residual_rl": "tab:red", "flow_scratch_rl": "tab:gray"}
+RESIDUAL = "env.residual_actions=true"
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -68,6 +73,8 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
                         f"seed={seed}"]
             plan["flow_feasible"] = ([*feasible, "iterations=0"], None)
             plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
+            plan["flow_residual"] = ([*feasible, RESIDUAL, "iterations=0"], None)
+            plan["flow_residual_rl"] = ([*feasible, RESIDUAL, f"iterations={iterations}"], "flow_residual")
             plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
                                         f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
     return plan
@@ -126,20 +133,28 @@ def main() -> None:
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
-    common = ["conditioning=mixed", f"motions.path={fit}", f"eval_motions={held_out}", "progress=false",
-              *args.overrides]
+    # the clips with their teacher run's targets: what a residual policy is evaluated on
+    targeted = {k: path.with_name(f"{path.stem}_targets.npz") for k, path in (("fit", fit), ("held_out", held_out))}
+    for k, path in (("fit", fit), ("held_out", held_out)):
+        save_library(with_teacher_targets(demos, load_library(path)), targeted[k])
+    common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
     unknown = sorted(set(args.only or []) - set(plan))
     if unknown:
         raise SystemExit(f"error: --only {' '.join(unknown)}: not in the plan ({', '.join(plan)})")
     plan = {name: run for name, run in plan.items() if not args.only or name in args.only}
-    rows = {name: train_run(name, [*common, *overrides], base, args.runs) for name, (overrides, base) in plan.items()}
+    rows = {name: train_run(name, [*common, f"eval_motions={targeted['held_out'] if RESIDUAL in overrides else held_out}",
+                                   *overrides], base, args.runs) for name, (overrides, base) in plan.items()}
     if args.no_write:
         return
     libraries = {"fit": fit, "held_out": held_out}
     names = {k: load_library(p).clip_names for k, p in libraries.items()}
-    results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
+    results = {name: evaluate_run(args.runs / name, targeted if RESIDUAL in plan[name][0] else libraries)
+               for name in rows}
     teacher = {k: teacher_figures(demos, n) for k, n in names.items()}
+    replayed = next((evaluate_run(args.runs / name, targeted, baseline="zero") for name in rows
+                     if RESIDUAL in plan[name][0]), None)  # the feed-forward alone: the teacher's targets
+    results |= {"feedforward": replayed} if replayed else {}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
     date, out = datetime.date.today().isoformat(), []
@@ -148,6 +163,9 @@ def main() -> None:
         out.append("| " + " | ".join([date, machine(), clips, "teacher (MPPI, sees the full reference)", "–", "–",
                                       f"{teacher[split]['minutes']:.1f}",
                                       *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
+        if replayed:
+            out.append("| " + " | ".join([date, machine(), clips, "teacher's targets replayed open loop (residual 0)",
+                                          "–", "–", "–", *cells(replayed[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]

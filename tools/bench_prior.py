@@ -31,6 +31,7 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
+import torch
 
 from humanoid_fpo import checkpoint, run_config, train
 from humanoid_fpo.atomic import atomic_path
@@ -98,17 +99,19 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
     return MetricsLog(run_dir / "metrics.jsonl").rows()
 
 
-def evaluate_run(run_dir: Path, libraries: dict[str, Path],
-                 reference: bool = False) -> dict[str, dict[str, dict]]:
-    """{set: {mode: protocol figures}} of a run's final policy; with `reference`, those of open-loop
-    reference targets on the run's envs instead (one figure for every mode: they ignore the goals)."""
+def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None = None) -> dict[str, dict[str, dict]]:
+    """{set: {mode: protocol figures}} of a run's final policy; with a `baseline`, those of an open-loop
+    policy on the run's envs instead (one figure for every mode: it ignores the goals): "reference",
+    the reference's joint angles as targets, or "zero", action 0 (with env.residual_actions: the
+    feed-forward alone)."""
     trained = checkpoint.load_trained(run_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, path in libraries.items():
         library = load_library(path)
         env = make_env(eval_config(trained.cfg.env, library.num_clips), library)
-        if reference:
-            figures = evaluate_clips(env, reference_policy(env), jax.random.key(0))
+        if baseline:
+            zero = lambda obs: torch.zeros(obs.shape[0], env.action_size)  # noqa: E731
+            figures = evaluate_clips(env, reference_policy(env) if baseline == "reference" else zero, jax.random.key(0))
             results[name] = {mode: figures for mode in MODES}
         else:
             grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])
@@ -197,7 +200,7 @@ def main() -> None:
         return
     libraries = {"fit": fit, "held_out": held_out}
     results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
-    results["reference"] = evaluate_run(args.runs / next(iter(rows)), libraries, reference=True)
+    results["reference"] = evaluate_run(args.runs / next(iter(rows)), libraries, baseline="reference")
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1))
     clips = {name: load_library(path).num_clips for name, path in libraries.items()}

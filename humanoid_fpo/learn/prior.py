@@ -28,7 +28,8 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
+from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states, reference,
+                                  reset, step)
 from humanoid_fpo.sim.quat import quat_mul
 from humanoid_fpo.sim.reference import unplace
 from humanoid_fpo.teacher.demos import Demonstrations, from_runs, run_clip_name
@@ -83,7 +84,7 @@ def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) 
         qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
         obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
         return {"obs": obs, "critic_obs": critic_obs,
-                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32))}
+                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32), episode)}
 
     return _chunked(rows, chunk, samples)
 
@@ -110,7 +111,7 @@ def _samples(env: TrackingEnv, cfg: PriorConfig, clip: np.ndarray, frame: np.nda
     now, then = reference(env, episode, episode.step), reference(env, episode, episode.step + 1)
     qpos, qvel = _perturb(cfg, now.qpos, now.qvel, jnp.asarray(copy > 0), key)
     obs, critic_obs = observe_states(env, episode, qpos, qvel)
-    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:])}
+    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:], episode)}
 
 
 def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
@@ -121,7 +122,7 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     state, parts = reset(env, key), []
     for _ in range(steps):
         obs = to_torch(state.obs)
-        target = action_for(env, reference(env, state.episode, state.episode.step + 1).qpos[:, 7:])
+        target = action_for(env, reference(env, state.episode, state.episode.step + 1).qpos[:, 7:], state.episode)
         parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
         action = learner.eval_action(obs.to(learner.device), random_x0=True)
         state = step(env, state, to_jax(action.cpu()))
@@ -135,7 +136,7 @@ def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, k
     {"obs", "critic_obs"} (M, O), and where they are {"clip", "frame"} (M,), {"qpos", "qvel",
     "warmstart"} (M, nq or nv) in the library's world, "target" (M, A) the PD targets the actor chose."""
     lib, state, seen = env.library, reset(env, key), []
-    offset, scale = np.asarray(env.action_offset), np.asarray(env.action_scale)
+    scale = np.asarray(env.action_scale)
     for _ in range(steps):
         obs = to_torch(state.obs)
         action = learner.eval_action(obs.to(learner.device), random_x0=True).cpu()
@@ -144,7 +145,7 @@ def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, k
         seen.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "clip": np.asarray(state.episode.clip),
                      "frame": frame, "qpos": np.asarray(qpos, np.float64), "qvel": np.asarray(qvel, np.float64),
                      "warmstart": np.asarray(state.data.warmstart, np.float64),
-                     "target": offset + scale * np.clip(action.numpy(), -1, 1)})
+                     "target": np.asarray(action_base(env, state.episode)) + scale * np.clip(action.numpy(), -1, 1)})
         state = step(env, state, to_jax(action))
     rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
             if s["frame"][i] + 1 < lib.clip_length[s["clip"][i]] and np.isfinite(s["qpos"][i]).all()]
@@ -168,7 +169,9 @@ def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teache
         ref = ClipReference.of(env.library, int(c))
         proposal = target - ref.qpos[f + 1, 7:]  # the actor's action as a residual
         targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
-    return {**observed, "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32)))}
+    episode = episodes_at(env, jnp.asarray(at["clip"]), jnp.asarray(at["frame"] / env.library.fps, jnp.float32),
+                          jnp.zeros(len(targets), jnp.int32))
+    return {**observed, "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32), episode))}
 
 
 def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
@@ -189,7 +192,7 @@ def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps
             runs.append((len(runs), 0, run))
             clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
                                         fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
-                                        contact_error=0.0))
+                                        contact_error=0.0, qvel=run.qvel, target=run.target))
     if not runs:
         raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
     recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))

@@ -2,14 +2,17 @@
 
 Clips are concatenated along frames. Per frame it stores qpos, qvel and the world-frame state of
 every body (MuJoCo body order) from MuJoCo kinematics of the retargeted qpos, so the reference
-and the simulation agree by construction. `query` interpolates between frames (lerp, slerp for
-quaternions) and is pure JAX: batched, jit-able, usable inside the env step.
+and the simulation agree by construction; a library of simulated motion (the teacher's runs) also
+stores the PD targets that took each frame to the next (`target`). `query` and `feedforward`
+interpolate between frames (lerp, slerp for quaternions) and are pure JAX: batched, jit-able,
+usable inside the env step.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,6 +61,7 @@ class MotionLibrary:
     clip_names: tuple[str, ...]
     clip_sources: tuple[str, ...]
     body_names: tuple[str, ...]
+    target: np.ndarray | None = None  # (N, A) rad: PD targets from each frame to the next; None: not stored
 
     @property
     def num_clips(self) -> int:
@@ -86,10 +90,13 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
         raise ValueError(f"clips have different frame rates: {sorted({c.fps for c in clips})}")
     per_clip = []
     for clip in clips:
-        qvel = trajectory_qvel(model, clip.qpos, fps)
+        qvel = trajectory_qvel(model, clip.qpos, fps) if clip.qvel is None else clip.qvel
         per_clip.append({"qpos": clip.qpos, "qvel": qvel, **{
             f"body_{k}": v for k, v in body_states(model, clip.qpos, qvel).items()}})
     lengths = np.array([len(c.qpos) for c in clips], dtype=np.int32)
+    # a library with any planned targets stores them for every clip (the others': their next frames)
+    target = None if all(c.target is None for c in clips) else np.concatenate(
+        [c.target if c.target is not None else next_frame_targets(c.qpos) for c in clips])
     return MotionLibrary(
         **{k: np.concatenate([p[k] for p in per_clip]).astype(np.float32) for k in _FRAME_FIELDS},
         clip_start=np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int32),
@@ -100,12 +107,20 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
         clip_names=tuple(c.name for c in clips),
         clip_sources=tuple(c.source for c in clips),
         body_names=tuple(model.body(b).name for b in range(1, model.nbody)),
+        target=None if target is None else target.astype(np.float32),
     )
+
+
+def next_frame_targets(qpos: np.ndarray) -> np.ndarray:
+    """(T, A) the PD targets of a recorded clip's qpos (T, nq): each frame's next joint angles (the
+    last frame's own)."""
+    return np.concatenate([qpos[1:, 7:], qpos[-1:, 7:]])
 
 
 def save_library(library: MotionLibrary, path: str | Path) -> None:
     """Write the library as an npz (no pickles), atomically: a partial file never replaces `path`."""
-    arrays = {f.name: np.asarray(getattr(library, f.name)) for f in fields(MotionLibrary)}
+    arrays = {f.name: np.asarray(getattr(library, f.name)) for f in fields(MotionLibrary)
+              if getattr(library, f.name) is not None}
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, format_version=np.array(FORMAT_VERSION), **arrays)
 
@@ -117,7 +132,7 @@ def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> Motio
     """
     path = Path(path)
     data = read_npz_arrays(path)
-    missing = [f.name for f in fields(MotionLibrary) if f.name not in data] + \
+    missing = [f.name for f in fields(MotionLibrary) if f.name not in data and f.name != "target"] + \
         (["format_version"] if "format_version" not in data else [])
     if missing:
         raise MotionFileError(path, f"not a motion library: missing {', '.join(missing)}")
@@ -126,10 +141,13 @@ def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> Motio
                                     f"this version reads {FORMAT_VERSION}")
     lib = MotionLibrary(**{
         f.name: (data[f.name].item() if f.name == "fps" else
-                 tuple(str(s) for s in data[f.name]) if f.name in _META else data[f.name])
+                 tuple(str(s) for s in data[f.name]) if f.name in _META else data.get(f.name))
         for f in fields(MotionLibrary)})
     if lib.num_clips == 0:
         raise MotionFileError(path, "motion library holds no clips")
+    if lib.target is not None and lib.target.shape != (len(lib.qpos), lib.qpos.shape[1] - 7):
+        raise MotionFileError(path, f"target is {lib.target.shape}, not one PD target per joint and frame "
+                                    f"{(len(lib.qpos), lib.qpos.shape[1] - 7)}")
     if model is not None:
         check_compatible(lib, model, path)
     return lib
@@ -150,17 +168,8 @@ def query(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> MotionFr
     Interpolates between the two nearest frames: lerp for positions, angles and velocities,
     slerp for quaternions (the root's in qpos, and the bodies').
     """
-    length = lib.clip_length[clip_ids]
-    frame = jnp.clip(times * lib.fps, 0.0, length - 1)
-    f0 = jnp.floor(frame).astype(jnp.int32)
-    w = frame - f0
-    i0 = lib.clip_start[clip_ids] + f0
-    i1 = lib.clip_start[clip_ids] + jnp.minimum(f0 + 1, length - 1)
-
-    def lerp(x: jax.Array) -> jax.Array:
-        ww = w.reshape(w.shape + (1,) * (x.ndim - 1))
-        return x[i0] + ww * (x[i1] - x[i0])
-
+    i0, i1, w = _neighbours(lib, clip_ids, times)
+    lerp = partial(_lerp, i0, i1, w)
     qpos = lerp(lib.qpos)
     root_quat = _slerp(lib.qpos[i0, 3:7], lib.qpos[i1, 3:7], w)
     return MotionFrame(
@@ -171,6 +180,29 @@ def query(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> MotionFr
         body_lin_vel=lerp(lib.body_lin_vel),
         body_ang_vel=lerp(lib.body_ang_vel),
     )
+
+
+def feedforward(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> jax.Array:
+    """(B, A) rad: the PD targets that take clips `clip_ids` (B,) from `times` (B,) s one frame on:
+    the stored `target` (what the teacher executed there), else the next frame's joint angles."""
+    if lib.target is None:
+        return query(lib, clip_ids, times + 1.0 / lib.fps).qpos[:, 7:]
+    return _lerp(*_neighbours(lib, clip_ids, times), lib.target)
+
+
+def _neighbours(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Library rows (B,) of the frames before and after `times` in `clip_ids` (clamped to the clip),
+    and the weight (B,) of the later one."""
+    length = lib.clip_length[clip_ids]
+    frame = jnp.clip(times * lib.fps, 0.0, length - 1)
+    f0 = jnp.floor(frame).astype(jnp.int32)
+    start = lib.clip_start[clip_ids]
+    return start + f0, start + jnp.minimum(f0 + 1, length - 1), frame - f0
+
+
+def _lerp(i0: jax.Array, i1: jax.Array, w: jax.Array, x: jax.Array) -> jax.Array:
+    ww = w.reshape(w.shape + (1,) * (x.ndim - 1))
+    return x[i0] + ww * (x[i1] - x[i0])
 
 
 def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:

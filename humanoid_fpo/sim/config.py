@@ -145,6 +145,11 @@ class EnvConfig:
     default_pose: tuple[float, ...] | None = None
     """rad, the PD target of each actuated joint at action 0 (BeyondMimic/mjlab style; the
     trainer fills in the library's mean pose); None: the middle of each joint's range (PHC)."""
+    residual_actions: bool = False
+    """PD targets around the clip's feed-forward instead of default_pose: action 0 is the library's
+    target for the step (the teacher's, in a library of its runs; else the next frame's joint angles),
+    so a policy corrects what tracks the clip open loop (MIMOC, residual trackers). A clip needs that
+    feed-forward at deploy time too."""
     model_path: str | None = None
     """Humanoid MJCF (default: assets/humanoid.xml)."""
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
