@@ -2,8 +2,10 @@
 physical randomisation; a clip fails when the mean error of the 20 protocol bodies exceeds 0.5 m
 (`sim.rewards.protocol_error`, the env's own termination under `eval_config`).
 
-`evaluate_clips` drives an env made with `sim.env.eval_config` (one env per clip) with any torch
-policy in one goal mode and reports per-clip and aggregate figures; `evaluate_grid` repeats it over
+`evaluate_clips` drives an env made with `sim.env.eval_config` with any torch policy in one goal
+mode and reports per-clip and aggregate figures: with one env per clip all clips play at once,
+with fewer envs (a library larger than the batch, or a subset of it) clips of similar length play
+in batches, so that one long clip does not hold short ones; `evaluate_grid` repeats it over
 modes, sampler noises and flow-step counts (one compiled env serves them all) and
 `markdown_tables` writes the result as "success vs flow steps".
 """
@@ -65,17 +67,21 @@ class _Score:
         self.active &= self.playing & ~self.failed
         return info
 
-    def result(self, clip_names: tuple[str, ...]) -> dict:
+    def per_clip(self, clip_names: Iterable[str]) -> dict[str, dict]:
+        """{name: figures} of the first envs, one per name."""
         def per_env(name: str) -> np.ndarray:
             frames = self.accel_frames if name == "accel_mm" else self.frames
             return 1000 * self.sums[name] / np.maximum(frames, 1)
 
-        per_clip = {name: {"success": bool(~self.failed[i]), "frames": int(self.frames[i]),
-                           **{k: float(per_env(k)[i]) for k in ERRORS}}
-                    for i, name in enumerate(clip_names)}
-        return {"success_rate": float(np.mean(~self.failed)),
-                **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]},
-                "clips": per_clip}
+        return {name: {"success": bool(~self.failed[i]), "frames": int(self.frames[i]),
+                       **{k: float(per_env(k)[i]) for k in ERRORS}}
+                for i, name in enumerate(clip_names)}
+
+
+def _summary(per_clip: dict[str, dict]) -> dict:
+    """The aggregates (means over clips) and the per-clip figures."""
+    return {"success_rate": float(np.mean([c["success"] for c in per_clip.values()])),
+            **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[1:]}, "clips": per_clip}
 
 
 _SCORED = ("body_error", "body_error_local", "body_pos", "ref_body_pos")
@@ -86,44 +92,59 @@ def _positions(info: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(info["body_pos"])[:, bodies], np.asarray(info["ref_body_pos"])[:, bodies]
 
 
-def _start(env: TrackingEnv, key: jax.Array, mode: str | None, play_on: bool) -> tuple[EnvState, _Score]:
-    """Every clip at frame 0 in its env, goals of `mode` (default: the env's); with `play_on` the env
-    no longer ends a failed clip (the score finds the failure by the same rule)."""
-    lib = env.library
-    if env.num_envs != lib.num_clips or env.cfg.random_start or env.cfg.resample_clips:
-        raise ValueError(f"evaluating needs an eval_config env with one env per clip ({lib.num_clips}), "
-                         f"got {env.num_envs} envs")
+def _start(env: TrackingEnv, key: jax.Array, mode: str | None, play_on: bool,
+           clips: np.ndarray) -> tuple[EnvState, _Score]:
+    """Clip clips[i] (N,) at frame 0 in env i, goals of `mode` (default: the env's); with `play_on`
+    the env no longer ends a failed clip (the score finds the failure by the same rule)."""
+    if env.cfg.random_start or env.cfg.resample_clips:
+        raise ValueError("evaluating needs an eval_config env (frame 0, no clip resampling)")
     mode = mode or env.cfg.conditioning
     if mode not in MODES:
         raise ValueError(f"unknown conditioning mode {mode!r}; choose from {', '.join(MODES)}")
-    state = reset(env, key, np.arange(lib.num_clips), np.full(lib.num_clips, MODES.index(mode)))
+    state = reset(env, key, clips, np.full(env.num_envs, MODES.index(mode)))
     score = _Score({k: np.asarray(state.info[k]) for k in _SCORED}, env.cfg.termination_distance)
     return (with_termination_distance(state, np.inf) if play_on else state), score
 
 
-def _steps(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor],
-           state: EnvState) -> Iterator[EnvState]:
-    """The env's states after each control step from `state`, for as long as the longest clip lasts."""
-    for _ in range(int(np.max(env.library.clip_length)) - 1):
+def _steps(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], state: EnvState,
+           frames: int) -> Iterator[EnvState]:
+    """The env's states after each control step from `state`, for the `frames` of the longest clip."""
+    for _ in range(frames - 1):
         state = step(env, state, to_jax(act(to_torch(state.obs))))
         yield state
 
 
-def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array,
-                   mode: str | None = None) -> dict:
-    """Play clip i in env i until it ends or fails, with goals of `mode` (default: the env's).
+def batches(lengths: np.ndarray, clips: np.ndarray, size: int) -> list[tuple[np.ndarray, int]]:
+    """`clips` (M,) as batches of `size` envs: (clip per env (size,), how many are real). All in one
+    batch in their order where they fit; else longest first, so each batch's clips are of similar
+    `lengths` (C,); the last batch is filled up with copies of its first clip."""
+    order = clips if len(clips) <= size else clips[np.argsort(-lengths[clips], kind="stable")]
+    parts = [order[i:i + size] for i in range(0, len(order), size)]
+    return [(np.r_[part, np.full(size - len(part), part[0])], len(part)) for part in parts]
 
-    act: (C, O) torch observations → (C, A) actions. Returns {"success_rate", "frames",
+
+def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array,
+                   mode: str | None = None, clips: Iterable[int] | None = None) -> dict:
+    """Play `clips` (library indices; default every clip), each in an env of its own until it ends or
+    fails, with goals of `mode` (default: the env's), as many at once as the env has envs (`batches`).
+
+    act: (N, O) torch observations → (N, A) actions. Returns {"success_rate", "frames",
     "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "clips": {name: {"success", "frames", "g_mpjpe_mm",
     "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
     and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
     second differences of the positions); the aggregates are means over clips."""
-    start, score = _start(env, key, mode, play_on=False)
-    for state in _steps(env, act, start):
-        score.add(state)
-        if not score.active.any():
-            break
-    return score.result(env.library.clip_names)
+    lib = env.library
+    lengths = np.asarray(lib.clip_length)
+    clips = np.arange(lib.num_clips) if clips is None else np.asarray(list(clips), int)
+    per_clip = {}
+    for b, (batch, real) in enumerate(batches(lengths, clips, env.num_envs)):
+        start, score = _start(env, key if b == 0 else jax.random.fold_in(key, b), mode, False, batch)
+        for state in _steps(env, act, start, int(lengths[batch].max())):
+            score.add(state)
+            if not score.active.any():
+                break
+        per_clip |= score.per_clip(lib.clip_names[c] for c in batch[:real])
+    return _summary({lib.clip_names[c]: per_clip[lib.clip_names[c]] for c in clips})
 
 
 def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], key: jax.Array, clip: int,
@@ -132,12 +153,14 @@ def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], k
     of its humanoid, "ref_qpos" (T, nq) of its reference and "error" (T,) its mean protocol-body
     error (m), frame 0 to its failure or end. With `play_on`, a failed clip plays on to its end (the
     figures still stop at the failure)."""
-    start, score = _start(env, key, mode, play_on)
+    if env.num_envs != env.library.num_clips:
+        raise ValueError(f"record_clip needs one env per clip ({env.library.num_clips}), got {env.num_envs}")
+    start, score = _start(env, key, mode, play_on, np.arange(env.num_envs))
     first = reference(env, start.episode, start.episode.step)
     recorded = [(np.asarray(start.data.qpos[clip]), np.asarray(first.qpos[clip]),
                  float(protocol_error(np.asarray(start.info["body_error"][clip]))))]
     before = start
-    for state in _steps(env, act, start):
+    for state in _steps(env, act, start, int(np.max(env.library.clip_length))):
         playing = score.playing[clip]
         info = score.add(state)
         if playing:  # the pose before any reset, against the frame its step aimed at
@@ -148,7 +171,22 @@ def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], k
         if not (score.active.any() or (play_on and score.playing[clip])):
             break
     qpos, ref_qpos, error = (np.stack(x) for x in zip(*recorded))
-    return score.result(env.library.clip_names) | {"qpos": qpos, "ref_qpos": ref_qpos, "error": error}
+    return _summary(score.per_clip(env.library.clip_names)) | {"qpos": qpos, "ref_qpos": ref_qpos, "error": error}
+
+
+def stratified_clips(lengths: np.ndarray, n: int) -> np.ndarray:
+    """(n,) ascending library indices of `n` clips spread evenly over the clips ordered by `lengths`
+    (C,) (every clip where n ≥ C): a fixed subset with short and long clips in proportion."""
+    order = np.argsort(lengths, kind="stable")
+    if n >= len(order):
+        return np.arange(len(order))
+    return np.sort(order[((np.arange(n) + 0.5) * len(order) / n).astype(int)])
+
+
+def eval_clip_count(lengths: np.ndarray, env_steps: int, share: float = 0.05) -> int:
+    """How many clips of mean length (`lengths` (C,)) an evaluation can play for `share` of the
+    `env_steps` between two evaluations: at least 1, at most every clip."""
+    return int(np.clip(share * env_steps // max(float(np.mean(lengths)), 1.0), 1, len(lengths)))
 
 
 def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], noises: Iterable[str],
@@ -167,7 +205,8 @@ def evaluate_grid(env: TrackingEnv, learner: Learner, modes: Iterable[str], nois
 
 
 def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Open-loop reference targets as a policy for `evaluate_clips` (a fresh one per call of it): at
+    """Open-loop reference targets as a policy for `evaluate_clips` of every clip on an env with one
+    env per clip (a fresh one per call of it): at
     its k-th call, each clip's frame k joint angles as a normalised action (C, A), the ceiling of a
     prior that copies the reference. Observations are ignored."""
     lib = env.library

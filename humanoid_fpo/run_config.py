@@ -64,6 +64,12 @@ class TrainConfig:
     eval_every: int = 50
     """Iterations between success-rate evaluations on the training clips; a run also evaluates
     before its first iteration (iteration 0) and after its last (0: only those two)."""
+    eval_clips: int | None = None
+    """Training clips evaluated during training: a fixed subset spread over the clips' lengths
+    (`evaluate.stratified_clips`); the evaluation after the last iteration covers every clip, as
+    `humanoid-fpo eval` does. None: as many as cost ≤ 5 % of the env steps between two evaluations
+    (`evaluate.eval_clip_count`; on the CPU preset all 4 built-in clips, 18 of the 33 ASAP ones); 0:
+    every clip."""
     eval_motions: str | None = None
     """Clips evaluated beside the training clips at every evaluation (held out: never trained on),
     logged as eval_held_out/* and written to eval.json's "held_out"."""
@@ -82,7 +88,8 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     for key, value, least in (("env.num_envs", cfg.env.num_envs, 1), ("steps_per_env", cfg.steps_per_env, 1),
-                              ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1)):
+                              ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1),
+                              ("eval_clips", cfg.eval_clips or 0, 0)):
         if value < least:
             raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
     check_algo(cfg.algo)
@@ -207,6 +214,7 @@ COMMON_KEYS = {
     "env.termination_distance": "m, training's (final) termination distance",
     "termination_curriculum.start": "m, lenient first termination distance (null: no curriculum)",
     "eval_every": "iterations between evaluations",
+    "eval_clips": "training clips an evaluation plays during training (null: ≤ 5 % of the env steps; 0: all)",
     "device": "cpu | cuda | auto",
     "wandb.mode": "disabled | offline | online",
     "progress": "progress bar (a line every log_every iterations when not a terminal)",

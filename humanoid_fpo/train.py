@@ -25,12 +25,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import jax
+import numpy as np
 import torch
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from humanoid_fpo.config import to_dict
-from humanoid_fpo.evaluate import FIGURES, evaluate_clips
+from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stratified_clips
 from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
@@ -87,7 +88,11 @@ class Trainer:
         # bad settings raise here
         self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked),
                                   self._env_key())
-        self.eval_env = make_env(eval_config(cfg.env, library.num_clips), shared) if self.ranks.main else None
+        lengths = np.asarray(library.clip_length)
+        between = (cfg.eval_every or cfg.iterations) * cfg.env.num_envs * cfg.steps_per_env  # env steps
+        count = {None: eval_clip_count(lengths, between), 0: len(lengths)}.get(cfg.eval_clips, cfg.eval_clips)
+        self.eval_clips = stratified_clips(lengths, count)  # what evaluations during training play
+        self.eval_env = make_env(eval_config(cfg.env, len(self.eval_clips)), shared) if self.ranks.main else None
         held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) \
             if cfg.eval_motions and self.ranks.main else None
         self.held_out_env = None if held_out is None else \
@@ -108,7 +113,7 @@ class Trainer:
         self.storage = RolloutStorage(cfg.steps_per_env)
         self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
-        self.iteration, self.env_steps, self.last_eval = 0, 0, {}
+        self.iteration, self.env_steps, self.last_eval, self.last_eval_end = 0, 0, {}, None
         self.resumed = resume
         if resume:
             self._load_checkpoint()
@@ -185,20 +190,25 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def evaluate(self) -> dict:
-        """Success rate of the EMA policy on every training clip (protocol of DESIGN.md); rank 0's
-        job ({} on the others)."""
+    def evaluate(self, every_clip: bool = False) -> dict:
+        """Success rate of the EMA policy (protocol of DESIGN.md) on the training clips of
+        `eval_clips`, or on all of them; rank 0's job ({} on the others). Logs its seconds and, after
+        the first, its share of the wall time since the previous evaluation."""
         if not self.ranks.main:
             return {}
         steps = self.cfg.eval_flow_steps
         act = lambda obs: self.learner.eval_action(obs.to(self.device), steps)
         start = time.perf_counter()
-        result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed))
+        clips = None if every_clip else self.eval_clips
+        result = evaluate_clips(self.eval_env, act, jax.random.key(self.cfg.seed), clips=clips)
         held = {} if self.held_out_env is None else \
             {"held_out": evaluate_clips(self.held_out_env, act, jax.random.key(self.cfg.seed))}
         with atomic_path(self.run_dir / "eval.json") as tmp:
             tmp.write_text(json.dumps(result | held | {"iteration": self.iteration}, indent=1))
-        return {**{f"eval/{k}": result[k] for k in FIGURES}, "eval/seconds": time.perf_counter() - start,
+        end, previous, self.last_eval_end = time.perf_counter(), self.last_eval_end, time.perf_counter()
+        share = {} if previous is None else {"eval/share": (end - start) / (end - previous)}
+        return {**{f"eval/{k}": result[k] for k in FIGURES}, "eval/clips": len(result["clips"]),
+                "eval/seconds": end - start, **share,
                 **{f"eval_held_out/{k}": held["held_out"][k] for k in FIGURES if held}}
 
     def fit_prior(self) -> dict:
@@ -230,7 +240,7 @@ class Trainer:
         t0 = time.perf_counter()
         last_values = collect(self.learner, self.env, self.storage, self.tracker, info)
         t1 = time.perf_counter()
-        held = self.cfg.prior.steps > 0 and self.iteration < self.cfg.prior.critic_iterations
+        held = self.iteration < self.cfg.prior.critic_iterations
         update = self.learner.update(self.storage, last_values, actor=not held)
         t2 = time.perf_counter()
         n = self.cfg.steps_per_env * self.cfg.env.num_envs * self.ranks.world
@@ -255,7 +265,7 @@ class Trainer:
         row: dict = {}
         if self.iteration == 0 and not self.resumed:  # where training starts: the curves' first point
             prior = self.fit_prior() if cfg.prior.steps else {}
-            self.last_eval = self.evaluate()
+            self.last_eval = self.evaluate(every_clip=cfg.iterations == 0)
             self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
             if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
                 self.save_checkpoint()
@@ -265,7 +275,7 @@ class Trainer:
             row = self.train_iteration()
             final = self.iteration == cfg.iterations
             if final or (cfg.eval_every and self.iteration % cfg.eval_every == 0):
-                self.last_eval = self.evaluate()
+                self.last_eval = self.evaluate(every_clip=final)
                 row |= self.last_eval
             self._log(row)
             if final or self.iteration % cfg.checkpoint_every == 0:

@@ -35,6 +35,36 @@ def trained(run_dir: Path):
     return trained, make_env(eval_config(trained.cfg.env, trained.library.num_clips), trained.library)
 
 
+def test_clips_played_in_batches_score_as_all_at_once(trained) -> None:
+    """An env of 8 envs plays the 37 clips in batches of similar length (the last one filled up with
+    copies): every clip's figures as with one env per clip; a subset reports only its clips."""
+    from humanoid_fpo.evaluate import batches
+
+    policy, env = trained
+    small = make_env(eval_config(policy.cfg.env, 8), policy.library)
+    lengths = np.asarray(policy.library.clip_length)
+    parts = batches(lengths, np.arange(len(lengths)), 8)
+    assert [real for _, real in parts] == [8] * (len(lengths) // 8) + [len(lengths) % 8] * (len(lengths) % 8 > 0)
+    assert all(lengths[b[:real]].min() >= lengths[n[:r]].max() for (b, real), (n, r) in zip(parts, parts[1:]))
+    everything = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full")
+    assert evaluate_clips(small, policy.learner.eval_action, jax.random.key(0), "full") == everything
+    subset = evaluate_clips(small, policy.learner.eval_action, jax.random.key(0), "full", clips=[5, 1])
+    assert list(subset["clips"]) == [env.library.clip_names[5], env.library.clip_names[1]]
+    assert subset["clips"] == {name: everything["clips"][name] for name in subset["clips"]}
+
+
+def test_the_training_subset_spreads_over_clip_lengths() -> None:
+    from humanoid_fpo.evaluate import eval_clip_count, stratified_clips
+
+    lengths = np.array([100, 10, 50, 30, 80, 20, 60, 90])
+    picked = stratified_clips(lengths, 4)
+    assert picked.tolist() == sorted(picked.tolist()) and len(set(picked)) == 4
+    assert sorted(lengths[picked].tolist()) == [20, 50, 80, 100]  # every other clip by length
+    assert stratified_clips(lengths, 20).tolist() == list(range(8))
+    assert eval_clip_count(lengths, 2000) == 1 and eval_clip_count(lengths, 4 * 55 * 20) == 4
+    assert eval_clip_count(lengths, 10 ** 9) == 8
+
+
 def test_modes_given_at_reset_mask_the_goal_across_restarts(trained) -> None:
     policy, env = trained
     modes = np.arange(env.num_envs) % len(MODES)

@@ -102,3 +102,10 @@ def test_export_refuses_a_policy_of_another_observation_layout(tmp_path) -> None
         coarser = replace(EnvConfig(), obs=replace(EnvConfig().obs, scan_spacing=0.4))
         export(trained_like(SMALL), coarser, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_export_refuses_a_residual_policy(tmp_path) -> None:
+    """deploy/ has no per-frame feed-forward to add a residual policy's actions to: refused, nothing written."""
+    with pytest.raises(ValueError, match="env.residual_actions"):
+        export(trained_like(SMALL), replace(EnvConfig(), residual_actions=True), tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -18,6 +18,8 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           feed-forward that the policy corrects (env.residual_actions=true);
                                           evaluated on the clips with their teacher run's targets (a clip
                                           needs a teacher run before this policy can track it)
+    flow_residual_zero_rl                 the same without the clone: FPO++ from the untrained actor, whose
+                                          actions start near 0 (the feed-forward alone)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -53,7 +55,7 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
-           "flow_residual_rl": "tab:red", "flow_scratch_rl": "tab:gray"}
+           "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple", "flow_scratch_rl": "tab:gray"}
 RESIDUAL = "env.residual_actions=true"
 
 
@@ -75,6 +77,7 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
             plan["flow_residual"] = ([*feasible, RESIDUAL, "iterations=0"], None)
             plan["flow_residual_rl"] = ([*feasible, RESIDUAL, f"iterations={iterations}"], "flow_residual")
+            plan["flow_residual_zero_rl"] = ([*feasible, RESIDUAL, "prior.steps=0", f"iterations={iterations}"], None)
             plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
                                         f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
     return plan
@@ -152,9 +155,13 @@ def main() -> None:
     results = {name: evaluate_run(args.runs / name, targeted if RESIDUAL in plan[name][0] else libraries)
                for name in rows}
     teacher = {k: teacher_figures(demos, n) for k, n in names.items()}
-    replayed = next((evaluate_run(args.runs / name, targeted, baseline="zero") for name in rows
-                     if RESIDUAL in plan[name][0]), None)  # the feed-forward alone: the teacher's targets
-    results |= {"feedforward": replayed} if replayed else {}
+    residual = [name for name in rows if RESIDUAL in plan[name][0]]
+    # the feed-forward alone (the teacher's targets), and the residual policies, under randomised physics too
+    replayed = evaluate_run(args.runs / residual[0], targeted, baseline="zero") if residual else None
+    randomised = {name: evaluate_run(args.runs / name, targeted, randomised=True) for name in residual}
+    if residual:
+        randomised["feedforward"] = evaluate_run(args.runs / residual[0], targeted, baseline="zero", randomised=True)
+        results |= {"feedforward": replayed, "randomised": randomised}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
     date, out = datetime.date.today().isoformat(), []
@@ -166,6 +173,11 @@ def main() -> None:
         if replayed:
             out.append("| " + " | ".join([date, machine(), clips, "teacher's targets replayed open loop (residual 0)",
                                           "–", "–", "–", *cells(replayed[split]), f"`{command}`"]) + " |")
+        for name, figures in randomised.items():
+            route = "teacher's targets replayed open loop (residual 0)" if name == "feedforward" else \
+                name.split("_seed")[0].replace("_", " ")
+            out.append("| " + " | ".join([date, machine(), clips, f"{route}, randomised physics", "–", "–", "–",
+                                          *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]

@@ -27,6 +27,7 @@ import datetime
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
@@ -99,16 +100,19 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
     return MetricsLog(run_dir / "metrics.jsonl").rows()
 
 
-def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None = None) -> dict[str, dict[str, dict]]:
+def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None = None,
+                 randomised: bool = False) -> dict[str, dict[str, dict]]:
     """{set: {mode: protocol figures}} of a run's final policy; with a `baseline`, those of an open-loop
     policy on the run's envs instead (one figure for every mode: it ignores the goals): "reference",
     the reference's joint angles as targets, or "zero", action 0 (with env.residual_actions: the
-    feed-forward alone)."""
+    feed-forward alone). `randomised`: each clip's physics drawn from the run's training ranges
+    (friction, masses, gains; seeded), the protocol otherwise unchanged."""
     trained = checkpoint.load_trained(run_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, path in libraries.items():
         library = load_library(path)
-        env = make_env(eval_config(trained.cfg.env, library.num_clips), library)
+        cfg = eval_config(trained.cfg.env, library.num_clips)
+        env = make_env(replace(cfg, randomize=trained.cfg.env.randomize) if randomised else cfg, library)
         if baseline:
             zero = lambda obs: torch.zeros(obs.shape[0], env.action_size)  # noqa: E731
             figures = evaluate_clips(env, reference_policy(env) if baseline == "reference" else zero, jax.random.key(0))

@@ -126,8 +126,9 @@ class PriorConfig:
     action (`Teacher.label`); N > 0 lets the teacher track on from each of them for up to N frames
     (about 0.2 s a frame on 2 cores), every step of that recovery a sample against its own next state."""
     critic_iterations: int = 0
-    """RL iterations after the prior in which only the critic learns, so that a random critic's
-    advantages do not undo the prior."""
+    """RL iterations at the start (after the prior, if any) in which only the critic learns, so that a
+    random critic's advantages do not undo a good start: the prior, or a residual policy's
+    feed-forward (env.residual_actions with an untrained actor, whose actions start near 0)."""
 
 
 def check_prior(cfg: PriorConfig) -> None:

@@ -25,7 +25,7 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.motion.library import build_library
+from humanoid_fpo.motion.library import MotionLibrary, build_library, feedforward
 from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states, reference,
@@ -192,12 +192,20 @@ def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps
             runs.append((len(runs), 0, run))
             clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
                                         fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
-                                        contact_error=0.0, qvel=run.qvel, target=run.target))
+                                        contact_error=0.0, qvel=run.qvel, target=_feedforward(lib, int(c), int(f),
+                                                                                             len(run.qpos))))
     if not runs:
         raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
     recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
     demos = from_runs(runs, tuple(c.name for c in clips), "recovery", {})
     return teacher_dataset(recovered, demos)
+
+
+def _feedforward(lib: MotionLibrary, clip: int, frame: int, frames: int) -> np.ndarray:
+    """(frames, A) the feed-forward of `clip` from `frame` on: a recovery from the clip's states acts
+    around the clip's own, as the policy will (env.residual_actions)."""
+    times = (frame + np.arange(frames)) / lib.fps
+    return np.asarray(feedforward(lib, jnp.full(frames, clip), jnp.asarray(times, jnp.float32)))
 
 
 def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,

@@ -131,7 +131,7 @@ def with_teacher_targets(demos: Demonstrations, library: MotionLibrary) -> Motio
         rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
         part = np.array(library.target[rows] if library.target is not None else next_frame_targets(library.qpos[rows]))
         if name in demos.clip_names:
-            steps = (demos.clip == demos.clip_names.index(name)) & (demos.run == 0)
+            steps = (demos.clip == demos.clip_names.index(name)) & (demos.run == 0) & (demos.frame < len(part))
             part[demos.frame[steps]] = demos.target[steps]
         parts.append(part)
     return replace(library, target=np.concatenate(parts).astype(np.float32))
