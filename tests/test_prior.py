@@ -117,3 +117,53 @@ def test_reference_policy_plays_the_next_frames(eval_envs) -> None:
         target = reference(env, state.episode, state.episode.step + k).qpos[:, 7:]
         expected = np.clip((target - env.action_offset) / env.action_scale, -1, 1)
         np.testing.assert_allclose(act(torch.zeros(1)).numpy(), np.asarray(expected), atol=1e-5)
+
+
+def _tiled(library, times: int):
+    """`library`'s clips repeated `times` times under new names: a library of many clips, cheaply."""
+    from humanoid_fpo.motion.library import _FRAME_FIELDS
+
+    n = len(library.qpos)
+    return replace(library, **{k: np.concatenate([getattr(library, k)] * times) for k in _FRAME_FIELDS},
+                   clip_start=np.concatenate([library.clip_start + i * n for i in range(times)]),
+                   clip_length=np.tile(library.clip_length, times), fit_error=np.tile(library.fit_error, times),
+                   contact_error=np.tile(library.contact_error, times), clip_sources=library.clip_sources * times,
+                   clip_names=tuple(f"{name}.{i}" for i in range(times) for name in library.clip_names))
+
+
+def test_a_thousand_clips_stay_within_their_memory_bound(eval_envs) -> None:
+    """~1,000 clips (~140 k frames): the library holds 463 floats a frame and nothing more; the prior
+    draws `prior.pool` of its ~1.7 M rows afresh for every pass (a new draw each time, the normalisers
+    fed once per draw), never the whole grid of rows: numpy's peak while drawing stays within twice
+    the drawn samples' bytes (~11 MB) where the rows' grid alone would take 40 MB."""
+    import tracemalloc
+
+    from humanoid_fpo.learn.prior import Pool, reference_rows
+    from humanoid_fpo.sim.env import make_env
+
+    small = eval_envs["native"]
+    big = _tiled(small.library, 27)
+    frames = len(big.qpos)
+    assert big.num_clips >= 999 and frames > 130_000
+    assert sum(np.asarray(x).nbytes for x in jax.tree.leaves(big)) <= frames * 463 * 4 + 64 * big.num_clips
+    env = make_env(small.cfg, big)
+    cfg = PriorConfig(copies=4, pool=512, batch=256, steps=4)
+    rows = reference_rows(env, cfg, jax.random.key(0))
+    assert rows.count == (frames - big.num_clips) * 4
+    tiny = NetConfig((32,))
+    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, n_mc=2), env.obs_size, env.obs_size,
+                      env.action_size)
+    pool = Pool(rows, cfg.pool, learner)  # the first draw compiles the observation of 512 states
+    assert pool.drawn["obs"].shape == (512, env.obs_size) and not pool.fixed
+    drawn_bytes = sum(x.numel() * x.element_size() for x in pool.drawn.values())
+    first = pool.drawn["obs"].clone()
+    tracemalloc.start()
+    pool.refresh()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * drawn_bytes + 2e6 < 40e6, (peak, drawn_bytes)  # the pool's size, not the library's
+    assert not torch.equal(pool.drawn["obs"], first)  # a fresh draw
+    losses = fit(learner, pool, cfg)
+    assert len(losses) == 4 and np.isfinite(losses).all()
+    assert pool.passes == 3  # fit: its first pass on the pool as drawn, then a new draw for the second
+    assert learner.obs_norm.count == 3 * 512  # each draw's observations entered the normaliser once

@@ -106,6 +106,10 @@ class PriorConfig:
     algo.noise_std keeps an untrained flow's spread."""
     copies: int = 4
     """States per reference frame: the reference itself and copies - 1 perturbed ones."""
+    pool: int = 65536
+    """Most samples observed at once: a dataset (frames × copies × goal modes, or the teacher's steps ×
+    modes) this size or smaller is observed whole; a larger one is fitted on this many samples drawn
+    afresh for every pass, so that the prior's memory does not grow with the library."""
     joint_noise: float = 0.1
     """rad, std of the joint-angle perturbation."""
     root_noise: float = 0.02
@@ -132,9 +136,9 @@ class PriorConfig:
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "dagger_rounds", "dagger_steps", "dagger_labels",
+    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "dagger_labels",
                  "recovery_frames", "critic_iterations"):
-        value, positive = getattr(cfg, name), name in ("batch", "copies", "dagger_steps", "dagger_labels")
+        value, positive = getattr(cfg, name), name in ("batch", "copies", "pool", "dagger_steps", "dagger_labels")
         if value < positive:
             kind = "positive" if positive else "non-negative"
             raise ValueError(f"prior.{name} must be {kind}, got {value}")

@@ -10,12 +10,17 @@ Data (`source=teacher`): every step of the teacher's demonstrations (teacher/), 
 against the clip's next frame under each goal mode, labelled with the PD targets the teacher executed.
 The flow is fitted with its CFM loss, the Gaussian with its likelihood. Shapes: M samples,
 O observation, A action.
+
+A dataset is `Rows` until it is observed: up to `prior.pool` rows are observed at once (every row of
+a library of a few hundred clips, fitted as one fixed set); a larger one is fitted on `prior.pool`
+rows drawn afresh, with fresh perturbations, for every pass over them, so that its memory does not
+grow with the library (an AMASS-size library has ~50 M rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -42,29 +47,62 @@ def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
     return list(range(base, len(MODES) if goal_drop_ratio > 0 else base + 1))
 
 
-def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
-                      chunk: int = 4096) -> dict[str, torch.Tensor]:
-    """{"obs": (M, O), "critic_obs": (M, O), "actions": (M, A)} over every frame, copy and mode,
-    observed `chunk` states at a time (one compiled size; bounded memory on the native backend)."""
+@dataclass(frozen=True)
+class Rows:
+    """A dataset before it is observed: `count` rows; `decode` maps row indices (n,) to their fields
+    (n, k) and `samples` observes such a chunk of rows (with its chunk key) as {"obs", "critic_obs",
+    "actions"}."""
+
+    count: int
+    decode: Callable[[np.ndarray], np.ndarray]
+    samples: Callable[[np.ndarray, int], dict[str, jax.Array]]
+
+    def draw(self, size: int, round_: int = 0, chunk: int = 4096) -> dict[str, torch.Tensor]:
+        """Every row in order where there are `size` or fewer; else `size` rows drawn for `round_` (a
+        fresh draw, and fresh perturbations, for each round)."""
+        if self.count <= size:
+            return _chunked(self.decode(np.arange(self.count)), chunk, self.samples)
+        rng = np.random.default_rng(round_)
+        picked = np.sort(rng.choice(self.count, size, replace=False))  # O(size) memory for a large count
+        return _chunked(self.decode(picked), chunk, lambda part, k: self.samples(part, k + 1_000_003 * (round_ + 1)))
+
+
+def _grid(counts: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    """Decode flat indices of the row-major grid of `counts` into (n, len(counts)) coordinates."""
+    return lambda index: np.stack(np.unravel_index(index, counts), -1)
+
+
+def reference_rows(env: TrackingEnv, cfg: PriorConfig, key: jax.Array) -> Rows:
+    """Every frame (but a clip's last) × copy × goal mode the run trains: the reference state (copy
+    0) or a perturbed one, observed against the next frame, labelled with its joint angles."""
     lib = env.library
-    clip = np.concatenate([np.full(n - 1, c) for c, n in enumerate(np.asarray(lib.clip_length))])
-    frame = np.concatenate([np.arange(n - 1) for n in np.asarray(lib.clip_length)])
-    modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
-    grid = np.stack(np.meshgrid(np.arange(len(clip)), np.arange(cfg.copies), modes, indexing="ij"), -1)
+    length = np.asarray(lib.clip_length)
+    first = np.r_[0, np.cumsum(length - 1)[:-1]]  # each clip's first row among the frames that have a next
+    modes = np.asarray(run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio))
 
     def samples(part: np.ndarray, k: int) -> dict[str, jax.Array]:
         index, copy, mode = part.T
-        return _samples(env, cfg, clip[index], frame[index], copy, mode, jax.random.fold_in(key, k))
+        clip = np.searchsorted(first, index, side="right") - 1
+        return _samples(env, cfg, clip, index - first[clip], copy, modes[mode], jax.random.fold_in(key, k))
 
-    return _chunked(grid.reshape(-1, 3), chunk, samples)
+    counts = (int((length - 1).sum()), cfg.copies, len(modes))
+    return Rows(int(np.prod(counts)), _grid(counts), samples)
 
 
-def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
-    """{"obs", "critic_obs", "actions"} of every demonstrated step of the library's clips (the
-    demonstrations may hold others, and lack some) under each goal mode the run trains: the teacher's
-    state moved into the env's world as the episode places the clip (flat ground), its goal the
-    clip's next frame (in a feasible library, `feasible_library`: its own run's next state), its label
-    the executed PD targets as a normalised action."""
+def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
+                      chunk: int = 4096) -> dict[str, torch.Tensor]:
+    """{"obs": (M, O), "critic_obs": (M, O), "actions": (M, A)} of every row of `reference_rows`,
+    observed `chunk` states at a time (one compiled size; bounded memory on the native backend)."""
+    rows = reference_rows(env, cfg, key)
+    return rows.draw(rows.count, chunk=chunk)
+
+
+def teacher_rows(env: TrackingEnv, demos: Demonstrations) -> Rows:
+    """Every demonstrated step of the library's clips (the demonstrations may hold others, and lack
+    some) under each goal mode the run trains: the teacher's state moved into the env's world as the
+    episode places the clip (flat ground), its goal the clip's next frame (in a feasible library,
+    `feasible_library`: its own run's next state), its label the executed PD targets as a normalised
+    action."""
     index = {n: i for i, n in enumerate(env.library.clip_names)}
     # a step's clip: its own run's where the library holds the teacher's runs as clips (feasible), else the clip's
     clip = np.array([index.get(run_clip_name(demos.clip_names[c], r), index.get(demos.clip_names[c], -1))
@@ -74,11 +112,10 @@ def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) 
         more = ", ..." if len(demos.clip_names) > 5 else ""
         raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "
                          f"(they have {', '.join(demos.clip_names[:5])}{more})")
-    modes = run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio)
-    rows = np.stack(np.meshgrid(kept, modes, indexing="ij"), -1).reshape(-1, 2)
+    modes = np.asarray(run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio))
 
     def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
-        step, mode = part.T
+        step, mode = kept[part[:, 0]], modes[part[:, 1]]
         start = jnp.asarray(demos.frame[step] / env.library.fps, jnp.float32)
         episode = episodes_at(env, jnp.asarray(clip[step]), start, jnp.asarray(mode, jnp.int32))
         qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
@@ -86,7 +123,14 @@ def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) 
         return {"obs": obs, "critic_obs": critic_obs,
                 "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32), episode)}
 
-    return _chunked(rows, chunk, samples)
+    counts = (len(kept), len(modes))
+    return Rows(int(np.prod(counts)), _grid(counts), samples)
+
+
+def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
+    """{"obs", "critic_obs", "actions"} of every row of `teacher_rows`."""
+    rows = teacher_rows(env, demos)
+    return rows.draw(rows.count, chunk=chunk)
 
 
 def _chunked(rows: np.ndarray, chunk: int,
@@ -217,15 +261,12 @@ def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int =
     key = jax.random.key(seed)
     if (cfg.source == "teacher") != (demos is not None):
         raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
-    data = teacher_dataset(env, demos) if demos is not None else reference_dataset(env, cfg, key)
-    _observe(learner, data)
-    losses = fit(learner, data, cfg, seed)
+    pool = Pool(teacher_rows(env, demos) if demos is not None else reference_rows(env, cfg, key), cfg.pool, learner)
+    losses = fit(learner, pool, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
-        visited = _relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_)
-        _observe(learner, visited)
-        data = {name: torch.cat([data[name], visited[name].to(data[name].device)]) for name in data}
-        losses += fit(learner, data, cfg, seed + round_)
-    return losses, data["actions"].shape[0]
+        pool.add(_relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_))
+        losses += fit(learner, pool, cfg, seed + round_)
+    return losses, pool.samples
 
 
 def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: Teacher | None, key: jax.Array,
@@ -238,6 +279,46 @@ def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: T
         return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels,
                                 cfg.recovery_frames, key, seed)
     return teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, key, seed)
+
+
+class Pool:
+    """What the prior fits on: `rows` observed (all of them, or `size` drawn afresh for every pass,
+    `Rows.draw`) and the DAgger rounds' samples; observations enter the normalisers once each."""
+
+    def __init__(self, rows: Rows, size: int, learner: Learner):
+        self.rows, self.size, self.learner, self.passes = rows, size, learner, 0
+        self.added: dict[str, torch.Tensor] | None = None
+        self.drawn = self._draw()
+
+    @property
+    def fixed(self) -> bool:
+        """Every row observed once: the same data throughout."""
+        return self.rows.count <= self.size
+
+    @property
+    def samples(self) -> int:
+        return self.rows.count + (0 if self.added is None else len(self.added["actions"]))
+
+    def _draw(self) -> dict[str, torch.Tensor]:
+        drawn = self.rows.draw(self.size, self.passes)
+        self.passes += 1
+        _observe(self.learner, drawn)
+        return drawn
+
+    def refresh(self) -> None:
+        """The next pass's rows, where they are drawn."""
+        if not self.fixed:
+            self.drawn = self._draw()
+
+    def add(self, samples: dict[str, torch.Tensor]) -> None:
+        _observe(self.learner, samples)
+        self.added = samples if self.added is None else \
+            {name: torch.cat([self.added[name], samples[name]]) for name in samples}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        if self.added is None:
+            return self.drawn
+        return {name: torch.cat([self.drawn[name], self.added[name].to(self.drawn[name].device)]) for name in self.drawn}
 
 
 def _observe(learner: Learner, data: dict[str, torch.Tensor]) -> None:
@@ -260,17 +341,22 @@ def _perturb(cfg: PriorConfig, qpos: jax.Array, qvel: jax.Array, which: jax.Arra
     return qpos, qvel + on * cfg.velocity_noise * jax.random.normal(k_vel, qvel.shape)
 
 
-def fit(learner: Learner, data: dict[str, torch.Tensor], cfg: PriorConfig, seed: int = 0) -> list[float]:
-    """`cfg.steps` supervised steps of the actor on `data`, its observations normalised by the
-    learner's normalisers as they stand; the EMA weights start from the result. Returns the loss of
-    every step: the flow's CFM loss in noise units, or the Gaussian's negative log-likelihood per
-    action dimension."""
+def fit(learner: Learner, data: dict[str, torch.Tensor] | Pool, cfg: PriorConfig, seed: int = 0) -> list[float]:
+    """`cfg.steps` supervised steps of the actor on `data` (a `Pool` of drawn rows moves to its next
+    draw after each pass over it), its observations normalised by the learner's normalisers as they
+    stand; the EMA weights start from the result. Returns the loss of every step: the flow's CFM loss
+    in noise units, or the Gaussian's negative log-likelihood per action dimension."""
     device = learner.device
-    data = {k: v.to(device) for k, v in data.items()}
+    pool = data if isinstance(data, Pool) else None
+    per_pass = cfg.steps if pool is None or pool.fixed else max(1, pool.size // cfg.batch)
     policy, generator = learner.policy, torch.Generator(device).manual_seed(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     losses = []
-    for _ in range(cfg.steps):
+    for k in range(cfg.steps):
+        if k % per_pass == 0:
+            if k and pool is not None:
+                pool.refresh()
+            data = {k: v.to(device) for k, v in (pool.tensors() if pool is not None else data).items()}
         idx = torch.randint(0, data["actions"].shape[0], (cfg.batch,), device=device, generator=generator)
         obs, action = learner.obs_norm(data["obs"][idx]), data["actions"][idx]
         if cfg.action_noise:
