@@ -29,18 +29,19 @@ def body_states(model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray) -> di
     data = mujoco.MjData(model)
     t, nb = qpos.shape[0], model.nbody - 1
     out = {k: np.zeros((t, nb, 4 if k == "quat" else 3)) for k in ("pos", "quat", "lin_vel", "ang_vel")}
-    vel = np.zeros(6)
+    root = model.body_rootid[1:]
     for i in range(t):
         data.qpos[:], data.qvel[:] = qpos[i], qvel[i]
         mujoco.mj_kinematics(model, data)
         mujoco.mj_comPos(model, data)
         mujoco.mj_comVel(model, data)
         out["pos"][i], out["quat"][i] = data.xpos[1:], data.xquat[1:]
-        for b in range(1, model.nbody):
-            # mj_objectVelocity gives a body's velocity at its centre of mass: move it to the origin
-            mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, b, vel, 0)
-            out["ang_vel"][i, b - 1] = vel[:3]
-            out["lin_vel"][i, b - 1] = vel[3:] + np.cross(vel[:3], data.xpos[b] - data.xipos[b])
+        # cvel is each body's [angular; linear] velocity at its tree's centre of mass: moved to the body's
+        # centre of mass as mj_objectVelocity does (the same arithmetic), then to its origin
+        ang = data.cvel[1:, :3]
+        at_com = data.cvel[1:, 3:] - np.cross(data.xipos[1:] - data.subtree_com[root], ang)
+        out["ang_vel"][i] = ang
+        out["lin_vel"][i] = at_com + np.cross(ang, data.xpos[1:] - data.xipos[1:])
     return out
 
 

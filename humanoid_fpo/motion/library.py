@@ -88,18 +88,26 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
     fps = clips[0].fps
     if any(c.fps != fps for c in clips):
         raise ValueError(f"clips have different frame rates: {sorted({c.fps for c in clips})}")
-    per_clip = []
-    for clip in clips:
-        qvel = trajectory_qvel(model, clip.qpos, fps) if clip.qvel is None else clip.qvel
-        per_clip.append({"qpos": clip.qpos, "qvel": qvel, **{
-            f"body_{k}": v for k, v in body_states(model, clip.qpos, qvel).items()}})
     lengths = np.array([len(c.qpos) for c in clips], dtype=np.int32)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int32)
+    nb, total = model.nbody - 1, int(lengths.sum())
+    # filled clip by clip in float32: the peak is the library itself, not every clip's float64 copy
+    widths = {"qpos": (model.nq,), "qvel": (model.nv,), "body_pos": (nb, 3), "body_quat": (nb, 4),
+              "body_lin_vel": (nb, 3), "body_ang_vel": (nb, 3)}
+    frames = {k: np.empty((total, *widths[k]), np.float32) for k in _FRAME_FIELDS}
     # a library with any planned targets stores them for every clip (the others': their next frames)
-    target = None if all(c.target is None for c in clips) else np.concatenate(
-        [c.target if c.target is not None else next_frame_targets(c.qpos) for c in clips])
+    target = None if all(c.target is None for c in clips) else np.empty((total, model.nu), np.float32)
+    for clip, start in zip(clips, starts):
+        rows = slice(start, start + len(clip.qpos))
+        qvel = trajectory_qvel(model, clip.qpos, fps) if clip.qvel is None else clip.qvel
+        frames["qpos"][rows], frames["qvel"][rows] = clip.qpos, qvel
+        for k, v in body_states(model, clip.qpos, qvel).items():
+            frames[f"body_{k}"][rows] = v
+        if target is not None:
+            target[rows] = clip.target if clip.target is not None else next_frame_targets(clip.qpos)
     return MotionLibrary(
-        **{k: np.concatenate([p[k] for p in per_clip]).astype(np.float32) for k in _FRAME_FIELDS},
-        clip_start=np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int32),
+        **frames,
+        clip_start=starts,
         clip_length=lengths,
         fit_error=np.array([c.fit_error for c in clips], dtype=np.float32),
         contact_error=np.array([c.contact_error for c in clips], dtype=np.float32),
@@ -107,7 +115,7 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
         clip_names=tuple(c.name for c in clips),
         clip_sources=tuple(c.source for c in clips),
         body_names=tuple(model.body(b).name for b in range(1, model.nbody)),
-        target=None if target is None else target.astype(np.float32),
+        target=target,
     )
 
 
