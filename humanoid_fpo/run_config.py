@@ -68,7 +68,7 @@ class TrainConfig:
     """Training clips evaluated during training: a fixed subset spread over the clips' lengths
     (`evaluate.stratified_clips`); the evaluation after the last iteration covers every clip, as
     `humanoid-fpo eval` does. None: as many as cost ≤ 5 % of the env steps between two evaluations
-    (`evaluate.eval_clip_count`; on the CPU preset all 4 built-in clips, 18 of the 33 ASAP ones); 0:
+    (`evaluate.eval_clip_count`; on the CPU preset all 4 built-in clips, 17 of 28 ASAP ones); 0:
     every clip."""
     eval_motions: str | None = None
     """Clips evaluated beside the training clips at every evaluation (held out: never trained on),

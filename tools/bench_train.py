@@ -5,9 +5,13 @@
     .venv/bin/python tools/bench_train.py --backend mjx native   # both physics backends, side by side
     python tools/bench_train.py preset=gpu --ranks 1 2 4 8         # whole-job env-steps/s under torchrun
 
-Arguments are `humanoid-fpo train` overrides. Env-only: TrackingVecEnv steps with random torch actions
-(what the trainer's rollout pays for the physics and the DLPack hand-over). End-to-end: whole
-trainer iterations (rollout with the policy, then the update), after one warm-up iteration.
+Arguments are `humanoid-fpo train` overrides. Physics-only: MuJoCo C alone (`mujoco.batch`) stepping
+the same scene's envs on the same threads (bench_env's measure, the native backend's ceiling).
+Env-only: TrackingVecEnv steps with random torch actions (what the trainer's rollout pays for the
+physics, the task in XLA and the DLPack hand-over). End-to-end: whole trainer iterations (rollout
+with the policy, then the update), after one warm-up iteration. Per iteration it prints where the
+time goes: the env (env-only's rate), policy sampling (`learner.act` at the rollout's batch, timed
+alone), the update, and the rest of the rollout; its last line is `end-to-end / physics-only: R`.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
 `torch.cuda.set_sync_debug_mode("error")`: any host copy or sync in the rollout loop raises.
 --ranks N ... launches `torchrun --standalone --nproc_per_node=N humanoid-fpo train` for each N
@@ -35,12 +39,14 @@ import torch
 from humanoid_fpo import run_config, train
 from humanoid_fpo.learn.rollout import collect
 
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_env import measure_physics  # tools/ is on sys.path when this script runs
+from bench_table import machine, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Training: tools/bench_train.py"
-HEADER = ("| date | machine | config | envs × steps | env-only steps/s | end-to-end steps/s | update s/it "
-          "| host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| date | machine | config | envs × steps | physics-only steps/s | env-only steps/s | end-to-end steps/s "
+          "| end-to-end / physics-only | s per iteration: env / sampling / update / rest | host copies in rollout "
+          "| command |\n|---|---|---|---|---|---|---|---|---|---|---|")
 RANKS_SECTION = "## Training on several ranks: tools/bench_train.py --ranks"
 RANKS_HEADER = ("| date | machine | config | ranks | envs × steps per rank | job env-steps/s | × first row's "
                 "| command |\n|---|---|---|---|---|---|---|---|")
@@ -58,6 +64,17 @@ def env_only(trainer: train.Trainer, steps: int) -> float:
     return env.num_envs * steps / (time.perf_counter() - start)
 
 
+def sampling_s(trainer: train.Trainer, steps: int) -> float:
+    """Seconds of `steps` calls of the policy's rollout sampling (`learner.act`) at the envs' batch."""
+    obs, critic_obs = trainer.env.observe()
+    trainer.learner.act(obs, critic_obs)
+    start = time.perf_counter()
+    for _ in range(steps):
+        action, _ = trainer.learner.act(obs, critic_obs)
+    action.sum().item()
+    return time.perf_counter() - start
+
+
 def check_transfers(trainer: train.Trainer) -> str:
     """Run one rollout with host transfers forbidden; 'none' or raises."""
     if trainer.device.type == "cuda":
@@ -71,8 +88,9 @@ def check_transfers(trainer: train.Trainer) -> str:
     return "none (asserted)"
 
 
-def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
-    """One table row: env-only and end-to-end env-steps/s of the composed config."""
+def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str, float]:
+    """One table row (physics-only, env-only and end-to-end env-steps/s of the composed config, the
+    per-iteration breakdown) and end-to-end / physics-only."""
     cfg, _ = run_config.compose(overrides)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = replace(cfg, run_dir=tmp, progress=False, wandb=run_config.WandbConfig(mode="disabled"))
@@ -81,17 +99,28 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> str:
         trainer.train_iteration()  # compiles the env step
         compile_s = time.perf_counter() - start
         print(f"{' '.join(overrides)}: first iteration (compile included) {compile_s:.0f} s", flush=True)
+        env = trainer.env.env
+        physics = measure_physics(env, cfg.steps_per_env, cfg.env.threads or os.cpu_count()) \
+            if env.cfg.backend == "native" else float("nan")
         env_rate = env_only(trainer, cfg.steps_per_env)
+        sample_s = sampling_s(trainer, cfg.steps_per_env)
         rows = [trainer.train_iteration() for _ in range(iterations)]
         checked = check_transfers(trainer) if transfers else "not checked"
+    batch = cfg.env.num_envs * cfg.steps_per_env
     seconds = sum(r["collect_s"] + r["update_s"] for r in rows)
-    end_to_end = len(rows) * cfg.env.num_envs * cfg.steps_per_env / seconds
+    end_to_end = len(rows) * batch / seconds
     update_s = sum(r["update_s"] for r in rows) / len(rows)
+    env_s = batch / env_rate
+    rest_s = seconds / len(rows) - update_s - env_s - sample_s
+    parts = f"{env_s:.2f} / {sample_s:.2f} / {update_s:.2f} / {rest_s:.2f}"
+    ratio = end_to_end / physics
+    print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s, policy sampling "
+          f"{sample_s:.2f} s, update {update_s:.2f} s, the rest {rest_s:.2f} s", flush=True)
     command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
     label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
     return (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
-            f"{cfg.steps_per_env} | {env_rate:,.0f} | {end_to_end:,.0f} | {update_s:.2f} | {checked} "
-            f"| `{command}` |")
+            f"{cfg.steps_per_env} | {physics:,.0f} | {env_rate:,.0f} | {end_to_end:,.0f} | {ratio:.2f} | {parts} "
+            f"| {checked} | `{command}` |"), ratio
 
 
 def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, str]:
@@ -147,12 +176,15 @@ def main() -> None:
             write_rows(args.output, RANKS_SECTION, RANKS_HEADER, rows, slice(1, 4))
         return
     runs = [args.overrides + [f"env.backend={b}"] for b in args.backend] if args.backend else [args.overrides]
-    rows = []
+    rows, ratios = [], []
     for overrides in runs:
-        rows.append(measure(overrides, args.iterations, args.check_transfers))
-        print(rows[-1], flush=True)
+        row, ratio = measure(overrides, args.iterations, args.check_transfers)
+        rows.append(row)
+        ratios.append(ratio)
+        print(row, flush=True)
     if not args.no_write:
         write_rows(args.output, SECTION, HEADER, rows, slice(1, 4))
+    print(f"end-to-end / physics-only: {ratios[-1]:.2f}")
 
 
 if __name__ == "__main__":
