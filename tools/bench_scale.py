@@ -41,7 +41,7 @@ from bench_table import machine, write_rows  # tools/ is on sys.path
 
 SECTION = "## An AMASS-size library on this machine: tools/bench_scale.py"
 HEADER = ("| date | machine | clips | frames | build s | library GB | save / load s | peak RSS GB | env steps/s "
-          "(64 envs) | prior draw of 65,536 s | eval subset: clips, s | every clip: s | command |\n"
+          "(64 envs) | prior draw of 65,536 s | eval subset: clips, s | every clip | command |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
