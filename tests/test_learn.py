@@ -256,3 +256,32 @@ def test_the_loss_entry_names_a_misshapen_minibatch() -> None:
         learner.losses({**batch, "advantages": batch["advantages"][:, None]})
     with pytest.raises(ValueError, match=r"minibatch actions must have shape \(\d+, \d+\)"):
         learner.losses({**batch, "actions": batch["actions"][:, :-1]})
+
+
+@pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["flow", "gaussian"])
+def test_a_bf16_update_follows_the_fp32_one(cfg: AlgoConfig) -> None:
+    """algo.precision=bf16 against fp32 on the same rollout (collected in each precision from the same
+    weights and seed): the first minibatch's ratio is 1 in both (stored losses and update in one
+    precision), the losses agree within 3 %, and one update moves the weights the same way."""
+    import copy
+
+    learners, batches = {}, {}
+    for precision in ("fp32", "bf16"):
+        learners[precision], batches[precision] = rollout_batch(replace(cfg, precision=precision))
+    for precision, learner in learners.items():
+        policy_loss, value_loss, log_ratio, _ = learner.losses(batches[precision])
+        assert log_ratio.abs().max() < 1e-6, precision
+    fp32, bf16 = learners["fp32"], copy.deepcopy(learners["fp32"])
+    bf16.cfg = replace(cfg, precision="bf16")
+    batch = batches["fp32"]
+    (p32, v32, _, _), (p16, v16, r16, _) = fp32.losses(batch), bf16.losses(batch)
+    assert not torch.equal(v16, v32) and r16.abs().max() > 1e-6, "bf16 computed something else"
+    torch.testing.assert_close(v16, v32, rtol=0.03, atol=1e-3)
+    torch.testing.assert_close(p16, p32, rtol=0.03, atol=0.03)
+    before = torch.cat([p.detach().flatten() for p in fp32.parameters()])
+    for learner, (policy_loss, value_loss) in ((fp32, (p32, v32)), (bf16, (p16, v16))):
+        learner.optimizer.zero_grad()
+        (policy_loss + value_loss).backward()
+        learner.optimizer.step()
+    moves = [torch.cat([p.detach().flatten() for p in learner.parameters()]) - before for learner in (fp32, bf16)]
+    assert torch.nn.functional.cosine_similarity(*moves, dim=0) > 0.9

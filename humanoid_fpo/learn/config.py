@@ -9,6 +9,7 @@ RATIOS = ("per_sample", "per_action")
 TRUST_REGIONS = ("clip", "asymmetric")
 ACTIVATIONS = ("elu", "relu", "silu", "gelu", "tanh")
 OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ class AlgoConfig:
     lr_bounds: tuple[float, float] = (1e-5, 1e-2)
     ema: float | None = 0.95
     """Decay of the policy's weight average used for evaluation and export; None: the live weights."""
+    precision: str = "fp32"
+    """bf16: the networks' matrix products in the rollout and the update run in bfloat16 under
+    torch.autocast (CPUs with AVX512-BF16 or AMX, recent GPUs); losses, ratios, optimiser state and
+    evaluation stay fp32. The rollout's stored CFM losses use the same precision as the update's,
+    so the first minibatch's ratio is still 1."""
 
 
 def check_algo(cfg: AlgoConfig) -> None:
@@ -79,6 +85,7 @@ def check_algo(cfg: AlgoConfig) -> None:
     for name, value, choices in (("policy", cfg.policy, POLICIES), ("ratio", cfg.ratio, RATIOS),
                                  ("trust_region", cfg.trust_region, TRUST_REGIONS),
                                  ("optimizer", cfg.optimizer, OPTIMIZERS),
+                                 ("precision", cfg.precision, PRECISIONS),
                                  ("actor.activation", cfg.actor.activation, ACTIVATIONS),
                                  ("critic.activation", cfg.critic.activation, ACTIVATIONS)):
         if value not in choices:

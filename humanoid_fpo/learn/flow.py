@@ -70,7 +70,7 @@ class FlowPolicy(nn.Module):
         action dimensions of |v − (a − ε)|² / σ², and clean (B, S, A) = (x_τ + (1 − τ)·v) / σ."""
         a, t = action[:, None], tau[..., None]
         x_tau = t * a + (1 - t) * eps
-        v = self.net.velocity(self.net.obs_in(obs) if features is None else features, x_tau, tau)
+        v = self.net.velocity(self.net.obs_in(obs) if features is None else features, x_tau, tau).float()
         loss = (v - (a - eps)).square().mean(-1) / self.noise_std ** 2
         return loss, (x_tau + (1 - t) * v) / self.noise_std
 

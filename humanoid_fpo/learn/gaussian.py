@@ -20,7 +20,7 @@ class GaussianPolicy(nn.Module):
         self.min_std = cfg.min_std
 
     def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.mean(obs)
+        mean = self.mean(obs).float()
         return torch.distributions.Normal(mean, self.log_std.exp().clamp(min=self.min_std).expand_as(mean))
 
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

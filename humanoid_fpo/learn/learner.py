@@ -74,8 +74,9 @@ class Learner:
         if update_normalizers:
             self.obs_norm.update(obs)
             self.critic_norm.update(critic_obs)
-        action, stored = self.policy.act(obs_n)
-        values = self.critic(critic_n)[:, 0]
+        with self._autocast():
+            action, stored = self.policy.act(obs_n)
+            values = self.critic(critic_n)[:, 0].float()
         return action, {"obs": obs_n, "critic_obs": critic_n, "actions": action, "values": values, **stored}
 
     @torch.no_grad()
@@ -101,11 +102,17 @@ class Learner:
         for name, shape in (("obs", (b, None)), ("critic_obs", (b, None)), ("actions", (b, self.action_size)),
                             ("advantages", (b,)), ("returns", (b,))):
             check_shape(f"minibatch {name}", batch[name], shape)
-        log_ratio, probe = self.policy.log_ratio(batch["obs"], batch["actions"], batch)
+        with self._autocast():
+            log_ratio, probe = self.policy.log_ratio(batch["obs"], batch["actions"], batch)
+            values = self.critic(batch["critic_obs"])[:, 0].float()
         check_shape("log-ratios", log_ratio, (b, None))
         policy_loss = -self.trust_region(log_ratio.exp(), batch["advantages"][:, None], self.cfg.clip).mean()
-        value_loss = (self.critic(batch["critic_obs"])[:, 0] - batch["returns"]).square().mean()
+        value_loss = (values - batch["returns"]).square().mean()
         return policy_loss, value_loss, log_ratio, probe
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 matrix products where algo.precision is bf16 (a no-op context otherwise)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
 
     def update(self, storage: RolloutStorage, last_values: torch.Tensor,
                actor: bool = True) -> dict[str, float]:
