@@ -18,7 +18,8 @@ from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_base, episodes_at, observe_states, reference
 
 
-def reference_observation(env: TrackingEnv, clip: str, frame: int, mode: str) -> tuple[torch.Tensor, np.ndarray]:
+def reference_observation(env: TrackingEnv, clip: str, frame: int,
+                          mode: str) -> tuple[torch.Tensor, np.ndarray]:
     """(1, O) the actor's observation of the reference state at `frame` of `clip` under `mode`, and
     (A,) the PD targets of action 0 there (`action_base`)."""
     lib = env.library
@@ -31,7 +32,8 @@ def reference_observation(env: TrackingEnv, clip: str, frame: int, mode: str) ->
     episode = episodes_at(env, jnp.asarray([c]), jnp.asarray([frame / lib.fps], jnp.float32),
                           jnp.asarray([MODES.index(mode)], jnp.int32))
     now = reference(env, episode, episode.step)
-    return to_torch(observe_states(env, episode, now.qpos, now.qvel)[0]), np.asarray(action_base(env, episode))[0]
+    obs = observe_states(env, episode, now.qpos, now.qvel)[0]
+    return to_torch(obs), np.asarray(action_base(env, episode))[0]
 
 
 @torch.no_grad()

@@ -269,7 +269,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         missing = [j for j in args.joints if j not in names]
         if missing:
             raise ValueError(f"{run}: no joint {missing[0]!r}; joints: {', '.join(names)}")
-        obs, base = reference_observation(env, args.clip, args.frame, args.mode or trained.cfg.env.conditioning)
+        mode = args.mode or trained.cfg.env.conditioning
+        obs, base = reference_observation(env, args.clip, args.frame, mode)
         actions = sample_actions(trained.learner, obs, args.samples, args.seed)
         angles = base + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
         label = f"{_run_dir(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"

@@ -171,7 +171,8 @@ def record_clip(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor], k
         if not (score.active.any() or (play_on and score.playing[clip])):
             break
     qpos, ref_qpos, error = (np.stack(x) for x in zip(*recorded))
-    return _summary(score.per_clip(env.library.clip_names)) | {"qpos": qpos, "ref_qpos": ref_qpos, "error": error}
+    recording = {"qpos": qpos, "ref_qpos": ref_qpos, "error": error}
+    return _summary(score.per_clip(env.library.clip_names)) | recording
 
 
 def stratified_clips(lengths: np.ndarray, n: int) -> np.ndarray:

@@ -214,7 +214,7 @@ COMMON_KEYS = {
     "env.termination_distance": "m, training's (final) termination distance",
     "termination_curriculum.start": "m, lenient first termination distance (null: no curriculum)",
     "eval_every": "iterations between evaluations",
-    "eval_clips": "training clips an evaluation plays during training (null: ≤ 5 % of the env steps; 0: all)",
+    "eval_clips": "training clips an evaluation plays during training (null: 5 % of the env steps; 0: all)",
     "device": "cpu | cuda | auto",
     "wandb.mode": "disabled | offline | online",
     "progress": "progress bar (a line every log_every iterations when not a terminal)",

@@ -45,7 +45,8 @@ from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
-from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations, with_teacher_targets
+from humanoid_fpo.teacher.demos import (Demonstrations, feasible_library, load_demonstrations,
+                                        with_teacher_targets)
 from humanoid_fpo.teacher.teach import make_teacher, summary, teach
 
 
@@ -92,7 +93,8 @@ class Trainer:
         between = (cfg.eval_every or cfg.iterations) * cfg.env.num_envs * cfg.steps_per_env  # env steps
         count = {None: eval_clip_count(lengths, between), 0: len(lengths)}.get(cfg.eval_clips, cfg.eval_clips)
         self.eval_clips = stratified_clips(lengths, count)  # what evaluations during training play
-        self.eval_env = make_env(eval_config(cfg.env, len(self.eval_clips)), shared) if self.ranks.main else None
+        self.eval_env = make_env(eval_config(cfg.env, len(self.eval_clips)), shared) \
+            if self.ranks.main else None
         held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) \
             if cfg.eval_motions and self.ranks.main else None
         self.held_out_env = None if held_out is None else \

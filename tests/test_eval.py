@@ -44,7 +44,8 @@ def test_clips_played_in_batches_score_as_all_at_once(trained) -> None:
     small = make_env(eval_config(policy.cfg.env, 8), policy.library)
     lengths = np.asarray(policy.library.clip_length)
     parts = batches(lengths, np.arange(len(lengths)), 8)
-    assert [real for _, real in parts] == [8] * (len(lengths) // 8) + [len(lengths) % 8] * (len(lengths) % 8 > 0)
+    full, rest = divmod(len(lengths), 8)
+    assert [real for _, real in parts] == [8] * full + [rest] * (rest > 0)
     assert all(lengths[b[:real]].min() >= lengths[n[:r]].max() for (b, real), (n, r) in zip(parts, parts[1:]))
     everything = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full")
     assert evaluate_clips(small, policy.learner.eval_action, jax.random.key(0), "full") == everything

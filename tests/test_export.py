@@ -105,7 +105,8 @@ def test_export_refuses_a_policy_of_another_observation_layout(tmp_path) -> None
 
 
 def test_export_refuses_a_residual_policy(tmp_path) -> None:
-    """deploy/ has no per-frame feed-forward to add a residual policy's actions to: refused, nothing written."""
+    """deploy/ has no per-frame feed-forward to add a residual policy's actions to: refused, nothing
+    written."""
     with pytest.raises(ValueError, match="env.residual_actions"):
         export(trained_like(SMALL), replace(EnvConfig(), residual_actions=True), tmp_path)
     assert not list(tmp_path.iterdir())

@@ -283,5 +283,6 @@ def test_a_bf16_update_follows_the_fp32_one(cfg: AlgoConfig) -> None:
         learner.optimizer.zero_grad()
         (policy_loss + value_loss).backward()
         learner.optimizer.step()
-    moves = [torch.cat([p.detach().flatten() for p in learner.parameters()]) - before for learner in (fp32, bf16)]
+    moves = [torch.cat([p.detach().flatten() for p in learner.parameters()]) - before
+             for learner in (fp32, bf16)]
     assert torch.nn.functional.cosine_similarity(*moves, dim=0) > 0.9

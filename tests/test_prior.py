@@ -126,8 +126,10 @@ def _tiled(library, times: int):
     n = len(library.qpos)
     return replace(library, **{k: np.concatenate([getattr(library, k)] * times) for k in _FRAME_FIELDS},
                    clip_start=np.concatenate([library.clip_start + i * n for i in range(times)]),
-                   clip_length=np.tile(library.clip_length, times), fit_error=np.tile(library.fit_error, times),
-                   contact_error=np.tile(library.contact_error, times), clip_sources=library.clip_sources * times,
+                   clip_length=np.tile(library.clip_length, times),
+                   fit_error=np.tile(library.fit_error, times),
+                   contact_error=np.tile(library.contact_error, times),
+                   clip_sources=library.clip_sources * times,
                    clip_names=tuple(f"{name}.{i}" for i in range(times) for name in library.clip_names))
 
 

@@ -221,7 +221,8 @@ def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_libra
     np.testing.assert_array_equal(targeted.qpos, tracking_library.qpos)
     c = [tracking_library.clip_names.index(n) for n in ("walk", "squat")]
     first = [int(targeted.clip_start[i]) for i in c]
-    np.testing.assert_allclose(targeted.target[first[0]:first[0] + 7], demos.target[demos.run == 0], atol=1e-6)
+    run0 = demos.target[demos.run == 0]
+    np.testing.assert_allclose(targeted.target[first[0]:first[0] + 7], run0, atol=1e-6)
     np.testing.assert_allclose(targeted.target[first[0] + 7], targeted.qpos[first[0] + 8, 7:])
     tracking = make_env(eval_config(replace(env, residual_actions=True), 2), targeted)
     state = reset(tracking, jax.random.key(0), jnp.array(c))
@@ -278,7 +279,8 @@ def test_a_residual_run_carries_the_teachers_targets(walk, env, tracking_library
                             teacher=TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True),
                             prior=PriorConfig(steps=0, source="teacher"))
     trainer = train.Trainer(replace(cfg, env=replace(cfg.env, residual_actions=True)), tmp_path / "run")
-    for library in (trainer.eval_env.library, load_library(tmp_path / "run" / "motions.npz"), trainer.env.env.library):
+    saved = load_library(tmp_path / "run" / "motions.npz")
+    for library in (trainer.eval_env.library, saved, trainer.env.env.library):
         start = int(library.clip_start[library.clip_names.index("walk")])
         np.testing.assert_allclose(np.asarray(library.target)[start:start + 7], demos.target[:7], atol=1e-6)
 

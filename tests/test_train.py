@@ -141,7 +141,7 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
     assert [r["iteration"] for r in rows] == [0, 1, 2]
     assert [("prior/loss" in r) for r in rows] == [True, False, False], "the prior is fitted once"
     clips = tracking_library.num_clips
-    assert [r["eval/clips"] for r in rows] == [clips, 8, clips], "a subset during training, every clip at the end"
+    assert [r["eval/clips"] for r in rows] == [clips, 8, clips], "a subset in training, every clip at the end"
     assert "eval/share" not in rows[1] and 0 < rows[2]["eval/share"] < 1 and rows[2]["eval/seconds"] > 0
 
 

@@ -55,8 +55,10 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
-           "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple", "flow_scratch_rl": "tab:gray"}
+           "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
+           "flow_scratch_rl": "tab:gray"}
 RESIDUAL = "env.residual_actions=true"
+REPLAYED = "teacher's targets replayed open loop (residual 0)"
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -77,7 +79,8 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
             plan["flow_residual"] = ([*feasible, RESIDUAL, "iterations=0"], None)
             plan["flow_residual_rl"] = ([*feasible, RESIDUAL, f"iterations={iterations}"], "flow_residual")
-            plan["flow_residual_zero_rl"] = ([*feasible, RESIDUAL, "prior.steps=0", f"iterations={iterations}"], None)
+            zero = [*feasible, RESIDUAL, "prior.steps=0", f"iterations={iterations}"]
+            plan["flow_residual_zero_rl"] = (zero, None)
             plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
                                         f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
     return plan
@@ -137,8 +140,9 @@ def main() -> None:
     everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
     # the clips with their teacher run's targets: what a residual policy is evaluated on
-    targeted = {k: path.with_name(f"{path.stem}_targets.npz") for k, path in (("fit", fit), ("held_out", held_out))}
-    for k, path in (("fit", fit), ("held_out", held_out)):
+    recorded = {"fit": fit, "held_out": held_out}
+    targeted = {k: path.with_name(f"{path.stem}_targets.npz") for k, path in recorded.items()}
+    for k, path in recorded.items():
         save_library(with_teacher_targets(demos, load_library(path)), targeted[k])
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
@@ -146,8 +150,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: --only {' '.join(unknown)}: not in the plan ({', '.join(plan)})")
     plan = {name: run for name, run in plan.items() if not args.only or name in args.only}
-    rows = {name: train_run(name, [*common, f"eval_motions={targeted['held_out'] if RESIDUAL in overrides else held_out}",
-                                   *overrides], base, args.runs) for name, (overrides, base) in plan.items()}
+    rows = {}
+    for name, (overrides, base) in plan.items():
+        evaluated = targeted["held_out"] if RESIDUAL in overrides else held_out
+        rows[name] = train_run(name, [*common, f"eval_motions={evaluated}", *overrides], base, args.runs)
     if args.no_write:
         return
     libraries = {"fit": fit, "held_out": held_out}
@@ -160,7 +166,8 @@ def main() -> None:
     replayed = evaluate_run(args.runs / residual[0], targeted, baseline="zero") if residual else None
     randomised = {name: evaluate_run(args.runs / name, targeted, randomised=True) for name in residual}
     if residual:
-        randomised["feedforward"] = evaluate_run(args.runs / residual[0], targeted, baseline="zero", randomised=True)
+        randomised["feedforward"] = evaluate_run(args.runs / residual[0], targeted, baseline="zero",
+                                                 randomised=True)
         results |= {"feedforward": replayed, "randomised": randomised}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
@@ -171,13 +178,13 @@ def main() -> None:
                                       f"{teacher[split]['minutes']:.1f}",
                                       *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
         if replayed:
-            out.append("| " + " | ".join([date, machine(), clips, "teacher's targets replayed open loop (residual 0)",
-                                          "–", "–", "–", *cells(replayed[split]), f"`{command}`"]) + " |")
+            out.append("| " + " | ".join([date, machine(), clips, REPLAYED, "–", "–", "–",
+                                          *cells(replayed[split]), f"`{command}`"]) + " |")
         for name, figures in randomised.items():
-            route = "teacher's targets replayed open loop (residual 0)" if name == "feedforward" else \
+            route = REPLAYED if name == "feedforward" else \
                 name.split("_seed")[0].replace("_", " ")
-            out.append("| " + " | ".join([date, machine(), clips, f"{route}, randomised physics", "–", "–", "–",
-                                          *cells(figures[split]), f"`{command}`"]) + " |")
+            out.append("| " + " | ".join([date, machine(), clips, f"{route}, randomised physics", "–", "–",
+                                          "–", *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]

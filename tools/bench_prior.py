@@ -115,7 +115,8 @@ def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None
         env = make_env(replace(cfg, randomize=trained.cfg.env.randomize) if randomised else cfg, library)
         if baseline:
             zero = lambda obs: torch.zeros(obs.shape[0], env.action_size)  # noqa: E731
-            figures = evaluate_clips(env, reference_policy(env) if baseline == "reference" else zero, jax.random.key(0))
+            policy = reference_policy(env) if baseline == "reference" else zero
+            figures = evaluate_clips(env, policy, jax.random.key(0))
             results[name] = {mode: figures for mode in MODES}
         else:
             grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])

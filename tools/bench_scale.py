@@ -40,8 +40,9 @@ from humanoid_fpo.sim.env import eval_config, make_env, reset, step, with_termin
 from bench_table import machine, write_rows  # tools/ is on sys.path
 
 SECTION = "## An AMASS-size library on this machine: tools/bench_scale.py"
-HEADER = ("| date | machine | clips | frames | build s | library GB | save / load s | peak RSS GB | env steps/s "
-          "(64 envs) | prior draw of 65,536 s | eval subset: clips, s | every clip | command |\n"
+HEADER = ("| date | machine | clips | frames | build s | library GB | save / load s | peak RSS GB "
+          "| env steps/s (64 envs) | prior draw of 65,536 s | eval subset: clips, s | every clip "
+          "| command |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
@@ -55,7 +56,8 @@ def yaw_turn(qpos: np.ndarray, yaw: float, shift: np.ndarray) -> np.ndarray:
     """qpos (T, nq) turned by `yaw` about z through the origin and shifted by `shift` (2,) on the ground."""
     c, s = np.cos(yaw), np.sin(yaw)
     out = qpos.copy()
-    out[:, 0], out[:, 1] = c * qpos[:, 0] - s * qpos[:, 1] + shift[0], s * qpos[:, 0] + c * qpos[:, 1] + shift[1]
+    out[:, 0] = c * qpos[:, 0] - s * qpos[:, 1] + shift[0]
+    out[:, 1] = s * qpos[:, 0] + c * qpos[:, 1] + shift[1]
     w, z = np.cos(yaw / 2), np.sin(yaw / 2)  # (w, 0, 0, z) * q
     q = qpos[:, 3:7]
     out[:, 3:7] = np.stack([w * q[:, 0] - z * q[:, 3], w * q[:, 1] - z * q[:, 2],
@@ -101,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=10000)
     parser.add_argument("--slow", type=float, nargs=2, default=(1.5, 4.0),
-                        help="range of the slow-down factor (ASAP clips average 142 frames: 1.5-4 gives ~390)")
+                        help="range of the slow-down factor (ASAP clips: 142 frames on average; 1.5-4: ~390)")
     parser.add_argument("--motions", type=Path, default=Path("../shared/motions/asap_smpl"))
     parser.add_argument("--eval-batch", type=int, default=1024, help="envs of the after-training evaluation")
     parser.add_argument("--steps", type=int, default=50, help="env steps timed per measurement")
@@ -160,15 +162,18 @@ def main() -> None:
     subset_s = subset * lengths.mean() / subset_rate
     every_s = frames / big_rate
     now, peak = rss_gb()
-    print(f"evaluation: {subset} clips during training ~{subset_s:.1f} s ({subset_rate:,.0f} steps/s); every clip "
-          f"~{every_s / 60:.0f} min ({big_rate:,.0f} steps/s at {big.num_envs} envs); rss {now:.1f}, peak {peak:.1f} GB")
+    print(f"evaluation: {subset} clips during training ~{subset_s:.1f} s ({subset_rate:,.0f} steps/s); "
+          f"every clip ~{every_s / 60:.0f} min ({big_rate:,.0f} steps/s at {big.num_envs} envs); "
+          f"rss {now:.1f}, peak {peak:.1f} GB")
     if args.no_write:
         return
     row = [datetime.date.today().isoformat(), machine(), f"{library.num_clips:,} synthetic", f"{frames:,}",
-           f"{build_s:.0f}", f"{library_gb:.2f}", f"{save_s:.0f} / {load_s:.0f}", f"{peak:.1f}", f"{rate:,.0f}",
+           f"{build_s:.0f}", f"{library_gb:.2f}", f"{save_s:.0f} / {load_s:.0f}", f"{peak:.1f}",
+           f"{rate:,.0f}",
            f"{draw_s:.0f} ({drawn_gb:.2f} GB)",
            f"{subset}, {subset_s:.1f}",
-           f"{every_s / 60:.0f} min at {big.num_envs} envs", "`python " + " ".join(["tools/bench_scale.py", *sys.argv[1:]]) + "`"]
+           f"{every_s / 60:.0f} min at {big.num_envs} envs",
+           "`python " + " ".join(["tools/bench_scale.py", *sys.argv[1:]]) + "`"]
     write_rows(args.output, SECTION, HEADER, ["| " + " | ".join(row) + " |"], slice(1, 3))
 
 

@@ -44,9 +44,9 @@ from bench_table import machine, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Training: tools/bench_train.py"
-HEADER = ("| date | machine | config | envs × steps | physics-only steps/s | env-only steps/s | end-to-end steps/s "
-          "| end-to-end / physics-only | s per iteration: env / sampling / update / rest | host copies in rollout "
-          "| command |\n|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| date | machine | config | envs × steps | physics-only steps/s | env-only steps/s "
+          "| end-to-end steps/s | end-to-end / physics-only "
+          "| s per iteration: env / sampling / update / rest | host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|---|---|")
 RANKS_SECTION = "## Training on several ranks: tools/bench_train.py --ranks"
 RANKS_HEADER = ("| date | machine | config | ranks | envs × steps per rank | job env-steps/s | × first row's "
                 "| command |\n|---|---|---|---|---|---|---|---|")
@@ -114,13 +114,13 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
     rest_s = seconds / len(rows) - update_s - env_s - sample_s
     parts = f"{env_s:.2f} / {sample_s:.2f} / {update_s:.2f} / {rest_s:.2f}"
     ratio = end_to_end / physics
-    print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s, policy sampling "
-          f"{sample_s:.2f} s, update {update_s:.2f} s, the rest {rest_s:.2f} s", flush=True)
+    print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s, "
+          f"policy sampling {sample_s:.2f} s, update {update_s:.2f} s, the rest {rest_s:.2f} s", flush=True)
     command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
     label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
     return (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
-            f"{cfg.steps_per_env} | {physics:,.0f} | {env_rate:,.0f} | {end_to_end:,.0f} | {ratio:.2f} | {parts} "
-            f"| {checked} | `{command}` |"), ratio
+            f"{cfg.steps_per_env} | {physics:,.0f} | {env_rate:,.0f} | {end_to_end:,.0f} | {ratio:.2f} "
+            f"| {parts} | {checked} | `{command}` |"), ratio
 
 
 def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, str]:

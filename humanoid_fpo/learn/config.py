@@ -145,7 +145,8 @@ class PriorConfig:
 def check_prior(cfg: PriorConfig) -> None:
     for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "dagger_labels",
                  "recovery_frames", "critic_iterations"):
-        value, positive = getattr(cfg, name), name in ("batch", "copies", "pool", "dagger_steps", "dagger_labels")
+        positive = name in ("batch", "copies", "pool", "dagger_steps", "dagger_labels")
+        value = getattr(cfg, name)
         if value < positive:
             kind = "positive" if positive else "non-negative"
             raise ValueError(f"prior.{name} must be {kind}, got {value}")

@@ -33,8 +33,8 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary, build_library, feedforward
 from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states, reference,
-                                  reset, step)
+from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states,
+                                  reference, reset, step)
 from humanoid_fpo.sim.quat import quat_mul
 from humanoid_fpo.sim.reference import unplace
 from humanoid_fpo.teacher.demos import Demonstrations, from_runs, run_clip_name
@@ -64,7 +64,8 @@ class Rows:
             return _chunked(self.decode(np.arange(self.count)), chunk, self.samples)
         rng = np.random.default_rng(round_)
         picked = np.sort(rng.choice(self.count, size, replace=False))  # O(size) memory for a large count
-        return _chunked(self.decode(picked), chunk, lambda part, k: self.samples(part, k + 1_000_003 * (round_ + 1)))
+        offset = 1_000_003 * (round_ + 1)  # the chunks' keys: fresh perturbations for each round
+        return _chunked(self.decode(picked), chunk, lambda part, k: self.samples(part, k + offset))
 
 
 def _grid(counts: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
@@ -166,7 +167,8 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     state, parts = reset(env, key), []
     for _ in range(steps):
         obs = to_torch(state.obs)
-        target = action_for(env, reference(env, state.episode, state.episode.step + 1).qpos[:, 7:], state.episode)
+        goal = reference(env, state.episode, state.episode.step + 1)
+        target = action_for(env, goal.qpos[:, 7:], state.episode)
         parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
         action = learner.eval_action(obs.to(learner.device), random_x0=True)
         state = step(env, state, to_jax(action.cpu()))
@@ -189,7 +191,8 @@ def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, k
         seen.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "clip": np.asarray(state.episode.clip),
                      "frame": frame, "qpos": np.asarray(qpos, np.float64), "qvel": np.asarray(qvel, np.float64),
                      "warmstart": np.asarray(state.data.warmstart, np.float64),
-                     "target": np.asarray(action_base(env, state.episode)) + scale * np.clip(action.numpy(), -1, 1)})
+                     "target": np.asarray(action_base(env, state.episode))
+                     + scale * np.clip(action.numpy(), -1, 1)})
         state = step(env, state, to_jax(action))
     rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
             if s["frame"][i] + 1 < lib.clip_length[s["clip"][i]] and np.isfinite(s["qpos"][i]).all()]
@@ -213,9 +216,10 @@ def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teache
         ref = ClipReference.of(env.library, int(c))
         proposal = target - ref.qpos[f + 1, 7:]  # the actor's action as a residual
         targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
-    episode = episodes_at(env, jnp.asarray(at["clip"]), jnp.asarray(at["frame"] / env.library.fps, jnp.float32),
-                          jnp.zeros(len(targets), jnp.int32))
-    return {**observed, "actions": to_torch(action_for(env, jnp.asarray(np.stack(targets), jnp.float32), episode))}
+    start = jnp.asarray(at["frame"] / env.library.fps, jnp.float32)
+    episode = episodes_at(env, jnp.asarray(at["clip"]), start, jnp.zeros(len(targets), jnp.int32))
+    actions = action_for(env, jnp.asarray(np.stack(targets), jnp.float32), episode)
+    return {**observed, "actions": to_torch(actions)}
 
 
 def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
@@ -236,8 +240,8 @@ def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps
             runs.append((len(runs), 0, run))
             clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
                                         fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
-                                        contact_error=0.0, qvel=run.qvel, target=_feedforward(lib, int(c), int(f),
-                                                                                             len(run.qpos))))
+                                        contact_error=0.0, qvel=run.qvel,
+                                        target=_feedforward(lib, int(c), int(f), len(run.qpos))))
     if not runs:
         raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
     recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
@@ -261,7 +265,8 @@ def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int =
     key = jax.random.key(seed)
     if (cfg.source == "teacher") != (demos is not None):
         raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
-    pool = Pool(teacher_rows(env, demos) if demos is not None else reference_rows(env, cfg, key), cfg.pool, learner)
+    rows = teacher_rows(env, demos) if demos is not None else reference_rows(env, cfg, key)
+    pool = Pool(rows, cfg.pool, learner)
     losses = fit(learner, pool, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
         pool.add(_relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_))
@@ -318,7 +323,8 @@ class Pool:
     def tensors(self) -> dict[str, torch.Tensor]:
         if self.added is None:
             return self.drawn
-        return {name: torch.cat([self.drawn[name], self.added[name].to(self.drawn[name].device)]) for name in self.drawn}
+        return {name: torch.cat([self.drawn[name], self.added[name].to(self.drawn[name].device)])
+                for name in self.drawn}
 
 
 def _observe(learner: Learner, data: dict[str, torch.Tensor]) -> None:
@@ -341,7 +347,8 @@ def _perturb(cfg: PriorConfig, qpos: jax.Array, qvel: jax.Array, which: jax.Arra
     return qpos, qvel + on * cfg.velocity_noise * jax.random.normal(k_vel, qvel.shape)
 
 
-def fit(learner: Learner, data: dict[str, torch.Tensor] | Pool, cfg: PriorConfig, seed: int = 0) -> list[float]:
+def fit(learner: Learner, data: dict[str, torch.Tensor] | Pool, cfg: PriorConfig,
+        seed: int = 0) -> list[float]:
     """`cfg.steps` supervised steps of the actor on `data` (a `Pool` of drawn rows moves to its next
     draw after each pass over it), its observations normalised by the learner's normalisers as they
     stand; the EMA weights start from the result. Returns the loss of every step: the flow's CFM loss

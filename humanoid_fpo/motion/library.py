@@ -198,7 +198,8 @@ def feedforward(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> ja
     return _lerp(*_neighbours(lib, clip_ids, times), lib.target)
 
 
-def _neighbours(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _neighbours(lib: MotionLibrary, clip_ids: jax.Array,
+                times: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Library rows (B,) of the frames before and after `times` in `clip_ids` (clamped to the clip),
     and the weight (B,) of the later one."""
     length = lib.clip_length[clip_ids]

@@ -110,7 +110,8 @@ def feasible_library(demos: Demonstrations, library: MotionLibrary, model: mujoc
                                         fit_error=float(library.fit_error[c]), fit_error_max=float(library.fit_error[c]),
                                         contact_error=float(library.contact_error[c]),
                                         qvel=np.asarray(library.qvel[rows], np.float64),
-                                        target=None if library.target is None else np.asarray(library.target[rows])))
+                                        target=None if library.target is None else
+                                        np.asarray(library.target[rows])))
         for index, r in taught:
             steps = (demos.clip == demos.run_clip[r]) & (demos.run == index)
             error = float(demos.run_g_mpjpe_mm[r]) / 1000
@@ -129,9 +130,11 @@ def with_teacher_targets(demos: Demonstrations, library: MotionLibrary) -> Motio
     parts = []
     for c, name in enumerate(library.clip_names):
         rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
-        part = np.array(library.target[rows] if library.target is not None else next_frame_targets(library.qpos[rows]))
+        part = np.array(library.target[rows]) if library.target is not None else \
+            next_frame_targets(library.qpos[rows])
         if name in demos.clip_names:
-            steps = (demos.clip == demos.clip_names.index(name)) & (demos.run == 0) & (demos.frame < len(part))
+            steps = (demos.clip == demos.clip_names.index(name)) & (demos.run == 0) & \
+                (demos.frame < len(part))
             part[demos.frame[steps]] = demos.target[steps]
         parts.append(part)
     return replace(library, target=np.concatenate(parts).astype(np.float32))
