@@ -61,7 +61,7 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no .npz or .bvh files in {', '.join(map(str, args.inputs))}", file=sys.stderr)
         return 1
-    clips, rows = retarget_files(files, model, joint_map)
+    clips, rows = retarget_files(files, model, joint_map, workers=args.workers)
     print(format_table(["clip", "frames", "seconds", "fit cm", "contact cm", "status"], rows))
     if not clips:
         print("error: no clip could be retargeted; nothing written", file=sys.stderr)
@@ -349,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="motion library (.npz)")
     p.add_argument("--model", type=Path, help="humanoid MJCF (default: assets/humanoid.xml)")
     p.add_argument("--joint-map", type=Path, help="BVH joint map (json); default: a built-in one")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes retargeting in parallel (0: one per core; pays from hundreds of clips)")
     p.set_defaults(func=cmd_retarget)
 
     motions = sub.add_parser("motions", help="inspect a motion library").add_subparsers(

@@ -170,3 +170,16 @@ def test_joint_map_errors_name_the_file(tmp_path: Path, model) -> None:
     (tmp_path / "odd.bvh").write_text((tmp_path / "walk.bvh").read_text().replace("L_", "Left"))
     with pytest.raises(ValueError, match="odd.bvh: no built-in joint map fits"):
         retarget_file(tmp_path / "odd.bvh", model)
+
+
+def test_workers_retarget_the_same_clips_in_the_same_order(tmp_path: Path, model) -> None:
+    """Two processes give the clips one process gives, in the files' order, a bad file still a row."""
+    from humanoid_fpo.motion.retarget import retarget_files
+
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    files = [BUILTIN_MOTIONS / "walk.npz", tmp_path / "bad.npz", BUILTIN_MOTIONS / "squat.npz"]
+    one, one_rows = retarget_files(files, model, progress=False)
+    two, two_rows = retarget_files(files, model, progress=False, workers=2)
+    assert [c.name for c in two] == [c.name for c in one] == ["walk", "squat"]
+    assert all(np.array_equal(a.qpos, b.qpos) for a, b in zip(one, two))
+    assert two_rows == one_rows and "skipped" in two_rows[1][-1]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -271,19 +272,38 @@ def clip_names(files: list[Path]) -> list[str]:
 
 
 def retarget_files(files: list[Path], model: mujoco.MjModel, joint_map: dict[str, str] | None = None,
-                   progress: bool = True) -> tuple[list[RetargetedClip], list[list]]:
-    """Retarget each file; a bad one is reported in its row and skipped. Rows: name, frames,
-    seconds, fit cm, contact cm, status."""
+                   progress: bool = True, workers: int = 1) -> tuple[list[RetargetedClip], list[list]]:
+    """Retarget each file, in `workers` processes (0: one per core); a bad one is reported in its row
+    and skipped. Clips and rows keep the files' order. Rows: name, frames, seconds, fit cm,
+    contact cm, status."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from tqdm import tqdm
 
+    workers = min(workers or os.cpu_count() or 1, len(files))
+    jobs = [(path, model, joint_map) for path in files]
+    shown = {"desc": "retarget", "unit": "clip", "disable": not progress, "total": len(jobs)}
+    if workers > 1:  # spawned: a forked child of a process that runs JAX's threads may hang
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(tqdm(pool.map(_retarget_or_error, jobs), **shown))
+    else:
+        results = [_retarget_or_error(job) for job in tqdm(jobs, **shown)]
     clips, rows = [], []
-    for path, name in zip(tqdm(files, desc="retarget", unit="clip", disable=not progress), clip_names(files)):
-        try:
-            clip = replace(retarget_file(path, model, joint_map), name=name)
-        except (MotionFileError, ValueError) as e:
-            rows.append([name, "-", "-", "-", "-", f"skipped: {e}"])
+    for result, name in zip(results, clip_names(files)):
+        if isinstance(result, str):
+            rows.append([name, "-", "-", "-", "-", f"skipped: {result}"])
             continue
+        clip = replace(result, name=name)
         clips.append(clip)
         rows.append([name, len(clip.qpos), f"{(len(clip.qpos) - 1) / clip.fps:.2f}",
                      f"{100 * clip.fit_error:.2f}", f"{100 * clip.contact_error:.2f}", "ok"])
     return clips, rows
+
+
+def _retarget_or_error(job: tuple[Path, mujoco.MjModel, dict[str, str] | None]) -> RetargetedClip | str:
+    """`retarget_file` of one (path, model, joint map), or the message of the error that refused it."""
+    try:
+        return retarget_file(*job)
+    except (MotionFileError, ValueError) as e:
+        return str(e)
