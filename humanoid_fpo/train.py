@@ -91,7 +91,7 @@ class Trainer:
                                   self._env_key())
         lengths = np.asarray(library.clip_length)
         between = (cfg.eval_every or cfg.iterations) * cfg.env.num_envs * cfg.steps_per_env  # env steps
-        count = {None: eval_clip_count(lengths, between), 0: len(lengths)}.get(cfg.eval_clips, cfg.eval_clips)
+        count = len(lengths) if cfg.eval_clips == 0 else cfg.eval_clips or eval_clip_count(lengths, between)
         self.eval_clips = stratified_clips(lengths, count)  # what evaluations during training play
         self.eval_env = make_env(eval_config(cfg.env, len(self.eval_clips)), shared) \
             if self.ranks.main else None
@@ -207,8 +207,9 @@ class Trainer:
             {"held_out": evaluate_clips(self.held_out_env, act, jax.random.key(self.cfg.seed))}
         with atomic_path(self.run_dir / "eval.json") as tmp:
             tmp.write_text(json.dumps(result | held | {"iteration": self.iteration}, indent=1))
-        end, previous, self.last_eval_end = time.perf_counter(), self.last_eval_end, time.perf_counter()
-        share = {} if previous is None else {"eval/share": (end - start) / (end - previous)}
+        end = time.perf_counter()
+        share = {} if self.last_eval_end is None else {"eval/share": (end - start) / (end - self.last_eval_end)}
+        self.last_eval_end = end
         return {**{f"eval/{k}": result[k] for k in FIGURES}, "eval/clips": len(result["clips"]),
                 "eval/seconds": end - start, **share,
                 **{f"eval_held_out/{k}": held["held_out"][k] for k in FIGURES if held}}

@@ -9,8 +9,9 @@ env steps, the motion prior's draws, and the evaluation cost during and after tr
 Memory is the process's resident set (peak and after each stage, from the kernel); the library's
 own size is its arrays' bytes. Evaluation: `evaluate.eval_clip_count` sizes the subset evaluated
 during training (the CPU preset: 64 envs x 32 steps, every 25 iterations); its seconds, and those of
-every clip after training, come from the eval env's measured steps per second with every clip played
-to its end (a tracker that completes them), at the subset's batch and at --eval-batch envs.
+every clip after training, are the frames of the clips (a tracker that completes them) over the
+eval env's steps per second at the subset's batch and at --eval-batch envs (bench_env's measure:
+every env steps throughout, a failed one restarting).
 Minutes on 2 cores: never a test.
 """
 
@@ -26,7 +27,6 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from humanoid_fpo import run_config, train
@@ -35,9 +35,10 @@ from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.learn.prior import reference_rows
 from humanoid_fpo.motion.library import build_library, load_library, load_motions, save_library
 from humanoid_fpo.motion.retarget import RetargetedClip
-from humanoid_fpo.sim.env import eval_config, make_env, reset, step, with_termination_distance
+from humanoid_fpo.sim.env import eval_config, make_env
 
-from bench_table import machine, write_rows  # tools/ is on sys.path
+from bench_env import measure  # tools/ is on sys.path
+from bench_table import machine, write_rows
 
 SECTION = "## An AMASS-size library on this machine: tools/bench_scale.py"
 HEADER = ("| date | machine | clips | frames | build s | library GB | save / load s | peak RSS GB "
@@ -87,18 +88,6 @@ def synthetic_clips(sources: list[np.ndarray], count: int, slow: tuple[float, fl
     return clips
 
 
-def steps_per_s(env, steps: int, key: jax.Array) -> float:
-    """Env steps per second of `env` with zero actions and terminations off (the first step compiles)."""
-    state = with_termination_distance(reset(env, key), np.inf)
-    zeros = jnp.zeros((env.num_envs, env.action_size))
-    state = jax.block_until_ready(step(env, state, zeros))
-    start = time.perf_counter()
-    for _ in range(steps):
-        state = step(env, state, zeros)
-    jax.block_until_ready(state)
-    return env.num_envs * steps / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=10000)
@@ -139,7 +128,7 @@ def main() -> None:
 
     env_cfg = train.with_default_pose(cfg, library).env
     env = make_env(env_cfg, library)  # the training env's device copy (JAX on the CPU: a second host copy)
-    rate = steps_per_s(env, args.steps, jax.random.key(0))
+    rate = measure(env, args.steps)[1]
     print(f"env: {rate:,.0f} steps/s at {env.num_envs} envs; rss {rss_gb()[0]:.1f} GB", flush=True)
 
     rows = reference_rows(env, cfg.prior, jax.random.key(0))
@@ -156,9 +145,9 @@ def main() -> None:
     subset = eval_clip_count(lengths, between)
     shared = env.library  # the evaluation envs share the training env's device copy, as in the trainer
     small = make_env(eval_config(env_cfg, subset), shared)
-    subset_rate = steps_per_s(small, args.steps, jax.random.key(1))
+    subset_rate = measure(small, args.steps)[1]
     big = make_env(eval_config(env_cfg, min(args.eval_batch, library.num_clips)), shared)
-    big_rate = steps_per_s(big, args.steps, jax.random.key(2))
+    big_rate = measure(big, args.steps)[1]
     subset_s = subset * lengths.mean() / subset_rate
     every_s = frames / big_rate
     now, peak = rss_gb()

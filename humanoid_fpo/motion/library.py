@@ -194,7 +194,7 @@ def feedforward(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> ja
     """(B, A) rad: the PD targets that take clips `clip_ids` (B,) from `times` (B,) s one frame on:
     the stored `target` (what the teacher executed there), else the next frame's joint angles."""
     if lib.target is None:
-        return query(lib, clip_ids, times + 1.0 / lib.fps).qpos[:, 7:]
+        return _lerp(*_neighbours(lib, clip_ids, times + 1.0 / lib.fps), lib.qpos[:, 7:])
     return _lerp(*_neighbours(lib, clip_ids, times), lib.target)
 
 
