@@ -232,6 +232,18 @@ def test_point_mass_return_improves() -> None:
     assert first < -35 and last > first / 2, returns
 
 
+@pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["flow", "gaussian"])
+def test_a_zero_out_gain_actor_starts_at_its_action_base_and_learns_away(cfg: AlgoConfig) -> None:
+    """algo.out_gain=0 (a residual policy's start): the untrained deterministic action is exactly 0,
+    rollouts still explore, and updates move it."""
+    env, obs = PointMass(32), torch.randn(8, PointMass.obs_size)
+    untrained, _ = train(replace(cfg, out_gain=0.0), env, iterations=0, steps=16)
+    assert torch.equal(untrained.eval_action(obs), torch.zeros(8, env.action_size))
+    assert untrained.act(obs, obs)[0].abs().min() > 0
+    trained, _ = train(replace(cfg, out_gain=0.0), env, iterations=3, steps=16)
+    assert trained.eval_action(obs).abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("cfg", [FPO_PP, replace(PPO, adaptive_lr=True)], ids=["flow", "gaussian"])
 def test_an_update_with_the_actor_held_trains_the_critic_only(cfg: AlgoConfig) -> None:
     """After a motion prior the critic learns first: the policy and lr stay, the critic moves."""

@@ -26,6 +26,10 @@ class AlgoConfig:
     """flow (FPO) or gaussian (the PPO baseline): the only difference between an FPO and a PPO run."""
     actor: NetConfig = field(default_factory=NetConfig)
     critic: NetConfig = field(default_factory=NetConfig)
+    out_gain: float = 0.01
+    """Scale of the actor's last-layer init. 0: the untrained actor outputs exactly its action base at
+    x0 = 0, so that a residual policy (env.residual_actions) starts as its feed-forward, which outputs
+    of 0.01 rad already break (BENCHMARKS.md, "Teacher and students on motion capture")."""
     # --- flow policy
     flow_steps: int = 10
     """K Euler steps from x0 to the action."""

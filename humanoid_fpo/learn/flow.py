@@ -22,14 +22,14 @@ class VelocityNet(nn.Module):
     """An MLP on [obs, x_τ, embed(τ)]; the first layer is split so that the observation part is
     computed once per action and shared by its S samples."""
 
-    def __init__(self, obs_size: int, action_size: int, cfg: NetConfig, tau_embed: int):
+    def __init__(self, obs_size: int, action_size: int, cfg: NetConfig, tau_embed: int, out_gain: float):
         super().__init__()
         width = cfg.hidden[0]
         self.tau_embed = tau_embed
         self.obs_in = nn.Linear(obs_size, width)
         self.x_in = nn.Linear(action_size + tau_embed, width, bias=False)
         self.activation = ACTIVATION[cfg.activation]()
-        self.body = mlp(width, NetConfig(cfg.hidden[1:], cfg.activation), action_size, out_gain=0.01)
+        self.body = mlp(width, NetConfig(cfg.hidden[1:], cfg.activation), action_size, out_gain=out_gain)
 
     def forward(self, obs: torch.Tensor, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """obs (B, O), x (B, S, A), tau (B, S) → velocity (B, S, A)."""
@@ -44,7 +44,7 @@ class VelocityNet(nn.Module):
 class FlowPolicy(nn.Module):
     def __init__(self, obs_size: int, action_size: int, cfg: AlgoConfig):
         super().__init__()
-        self.net = VelocityNet(obs_size, action_size, cfg.actor, cfg.tau_embed)
+        self.net = VelocityNet(obs_size, action_size, cfg.actor, cfg.tau_embed, cfg.out_gain)
         self.action_size, self.steps, self.n_mc = action_size, cfg.flow_steps, cfg.n_mc
         self.noise_std = cfg.noise_std
         self.ratio = (partial(per_sample_log_ratio, loss_clamp=cfg.loss_clamp,

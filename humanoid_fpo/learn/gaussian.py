@@ -15,7 +15,7 @@ from humanoid_fpo.learn.networks import mlp
 class GaussianPolicy(nn.Module):
     def __init__(self, obs_size: int, action_size: int, cfg: AlgoConfig):
         super().__init__()
-        self.mean = mlp(obs_size, cfg.actor, action_size, out_gain=0.01)
+        self.mean = mlp(obs_size, cfg.actor, action_size, out_gain=cfg.out_gain)
         self.log_std = nn.Parameter(torch.full((action_size,), math.log(cfg.init_std)))
         self.min_std = cfg.min_std
 
