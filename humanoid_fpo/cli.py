@@ -148,27 +148,45 @@ class _TrainHelp(argparse.Action):
 def _trained_env(args: argparse.Namespace, run: Path | None = None):
     """The EMA policy of `run` (default: args.run) and an eval-protocol env over its clips (or
     --motions), on --terrain."""
-    from dataclasses import replace
-
     from humanoid_fpo.checkpoint import load_trained
-    from humanoid_fpo.motion.library import load_motions
-    from humanoid_fpo.sim.env import eval_config, make_env, use_jax_cache
-    from humanoid_fpo.sim.terrain import at_level
+    from humanoid_fpo.sim.env import use_jax_cache
 
     trained = load_trained(run or args.run, args.device)
     use_jax_cache(trained.cfg.jax_cache)
+    return trained, _eval_env(args, trained, args.terrain and tuple(args.terrain.split(",")))
+
+
+def _eval_env(args: argparse.Namespace, trained, types: tuple[str, ...] | None):
+    """An eval-protocol env for `trained` over its clips (or --motions), on tiles of `types` (None: the
+    run's) at --terrain-seed and --terrain-level."""
+    from dataclasses import replace
+
+    from humanoid_fpo.motion.library import load_motions
+    from humanoid_fpo.sim.env import eval_config, make_env
+    from humanoid_fpo.sim.terrain import at_level
+
     library = (load_motions(args.motions, trained.cfg.env.model_path) if args.motions
                else trained.library)
     terrain = trained.cfg.env.terrain
-    if args.terrain:
-        terrain = replace(terrain, types=tuple(args.terrain.split(",")))
+    if types:
+        terrain = replace(terrain, types=types)
     if args.terrain_seed is not None:
         terrain = replace(terrain, seed=args.terrain_seed)
     if args.terrain_level is not None:
         terrain = at_level(terrain, args.terrain_level)
     backend = args.backend or trained.cfg.env.backend
     env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain, backend=backend), library.num_clips)
-    return trained, make_env(env_cfg, library)
+    return make_env(env_cfg, library)
+
+
+def _ground(args: argparse.Namespace, terrain, xy) -> str:
+    """A caption naming the tile under xy: its type and level (--terrain-level where fixed)."""
+    from humanoid_fpo.sim.terrain import tile_under
+
+    tile = tile_under(terrain, xy)
+    if tile is None:
+        return "on the flat border"
+    return f"on {tile[0]}, level {tile[1] if args.terrain_level is None else args.terrain_level}"
 
 
 def _run_dir(run: Path) -> Path:
@@ -179,25 +197,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from humanoid_fpo.atomic import atomic_path
+    from humanoid_fpo.checkpoint import load_trained
     from humanoid_fpo.evaluate import evaluate_grid, markdown_tables
-
     from humanoid_fpo.learn.prior import run_modes
+    from humanoid_fpo.sim.env import use_jax_cache
 
-    trained, env = _trained_env(args)
+    trained = load_trained(args.run, args.device)
+    use_jax_cache(trained.cfg.jax_cache)
     steps = args.flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
-    print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on {env.library.num_clips} clips")
     seen = [MODES[m] for m in run_modes(trained.cfg.env.conditioning, trained.cfg.env.goal_drop_ratio)]
     unseen = [m for m in args.modes or [] if m not in seen]
     if unseen:
         print(f"note: this run trained on {', '.join(seen)} goals only; {', '.join(unseen)} "
               f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
     modes = args.modes or [trained.cfg.env.conditioning]
-    results = evaluate_grid(env, trained.learner, modes, args.noise, steps, args.seed)
+    # --terrain: each tile type on a terrain of its own, so that every figure names the ground it was on
+    tiles = args.terrain.split(",") if args.terrain else [None]
+    results = []
+    for tile in tiles:
+        env = _eval_env(args, trained, tile and (tile,))
+        if tile == tiles[0]:
+            one_by_one = f", {len(tiles)} tile types one at a time" if args.terrain else ""
+            print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on "
+                  f"{env.library.num_clips} clips{one_by_one}")
+        results += [({"tile": tile} if tile else {}) | r
+                    for r in evaluate_grid(env, trained.learner, modes, args.noise, steps, args.seed)]
     out = args.output or _run_dir(args.run) / "eval" / _eval_name(args, modes, steps)
     table = markdown_tables(results)
+    terrain = env.cfg.terrain
     header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
-              "terrain": {"types": list(env.cfg.terrain.types), "seed": env.cfg.terrain.seed,
-                          "levels": env.cfg.terrain.num_levels}}
+              "terrain": {"types": tiles if args.terrain else list(terrain.types), "seed": terrain.seed,
+                          "levels": terrain.num_levels, "level": args.terrain_level}}
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(header | {"results": results}, indent=1))
     with atomic_path(out / "results.md") as tmp:
@@ -247,6 +277,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     clip = result["clips"][args.clip]
     failed_at = None if clip["success"] else clip["frames"]
     notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" for e in result["error"]]
+    if env.cfg.terrain.types != ("flat",):  # what a failure on terrain turns on: the ground underfoot
+        notes = [f"{note}\n{_ground(args, env.cfg.terrain, qpos[:2])}"
+                 for note, qpos in zip(notes, result["qpos"])]
     if failed_at is not None:
         notes[failed_at:] = [f"{n}\nfailed at frame {failed_at}" for n in notes[failed_at:]]
     out = args.output or _run_dir(args.run) / f"{args.clip}.mp4"

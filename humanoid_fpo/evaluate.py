@@ -224,22 +224,26 @@ def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]
 
 
 def markdown_tables(results: list[dict]) -> str:
-    """Success rate vs flow steps (one row per mode and noise, one column per K), then every figure."""
+    """Success rate vs flow steps (one row per tile, mode and noise, one column per K), then every
+    figure; the tile column only where results carry one (`eval --terrain`)."""
     steps = sorted({r["flow_steps"] for r in results})
-    rows = sorted({(r["mode"], r["noise"]) for r in results},
-                  key=lambda x: (MODES.index(x[0]), NOISES.index(x[1])))
-    lookup = {(r["mode"], r["noise"], r["flow_steps"]): r for r in results}
+    tiles = list(dict.fromkeys(r.get("tile") for r in results))
+    rows = sorted({(r.get("tile"), r["mode"], r["noise"]) for r in results},
+                  key=lambda x: (tiles.index(x[0]), MODES.index(x[1]), NOISES.index(x[2])))
+    lookup = {(r.get("tile"), r["mode"], r["noise"], r["flow_steps"]): r for r in results}
+    tile = (lambda t: [t]) if tiles != [None] else (lambda t: [])
+    row = lambda cells: "| " + " | ".join(cells) + " |"
     lines = ["Success rate vs flow steps K", "",
-             "| mode | x0 | " + " | ".join(f"K={k}" for k in steps) + " |",
-             "|---|---|" + "---|" * len(steps)]
-    for mode, noise in rows:
-        cells = [f"{lookup[mode, noise, k]['success_rate']:.3f}" if (mode, noise, k) in lookup else ""
+             row([*tile("tile"), "mode", "x0", *(f"K={k}" for k in steps)]),
+             row(["---"] * (len(tile("")) + 2 + len(steps)))]
+    for t, mode, noise in rows:
+        cells = [f"{lookup[t, mode, noise, k]['success_rate']:.3f}" if (t, mode, noise, k) in lookup else ""
                  for k in steps]
-        lines.append(f"| {mode} | {noise} | " + " | ".join(cells) + " |")
-    lines += ["", "| mode | x0 | K | success | frames | G-MPJPE mm | MPJPE mm | accel mm/frame² |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(row([*tile(t), mode, noise, *cells]))
+    lines += ["", row([*tile("tile"), "mode", "x0", "K", "success", "frames", "G-MPJPE mm", "MPJPE mm",
+                       "accel mm/frame²"]), row(["---"] * (len(tile("")) + 8))]
     for r in results:
-        lines.append(f"| {r['mode']} | {r['noise']} | {r['flow_steps']} | {r['success_rate']:.3f} | "
-                     f"{r['frames']:.1f} | "
-                     f"{r['g_mpjpe_mm']:.1f} | {r['mpjpe_mm']:.1f} | {r['accel_mm']:.1f} |")
+        lines.append(row([*tile(r.get("tile")), r["mode"], r["noise"], str(r["flow_steps"]),
+                          f"{r['success_rate']:.3f}", f"{r['frames']:.1f}", f"{r['g_mpjpe_mm']:.1f}",
+                          f"{r['mpjpe_mm']:.1f}", f"{r['accel_mm']:.1f}"]))
     return "\n".join(lines) + "\n"

@@ -97,6 +97,9 @@ def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int
     if env_cfg.residual_actions:
         raise ValueError("env.residual_actions: the policy corrects a per-frame feed-forward (the teacher's "
                          "targets) that deploy/ does not supply; export a run trained without it")
+    if not env_cfg.obs.actor_height_scan:
+        raise ValueError("env.obs.actor_height_scan=false: the policy was trained blind to the ground (an "
+                         "ablation); deploy/ feeds it the scan; export a run trained with it")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from humanoid_fpo.atomic import atomic_path
 CURVES = (("episode_length", "episode length (steps)"), ("reward", "reward per step"),
           ("eval/frames", "frames tracked per clip (eval)"), ("eval/success_rate", "success rate (eval)"),
           ("mean_body_error", "mean body error (m)"), ("reward/power", "joint power (W)"),
-          ("termination_distance", "termination distance (m)"), ("clip_fraction", "clip fraction"),
+          ("termination_distance", "termination distance (m)"),
+          ("level", "terrain level (mean over envs; curriculum)"), ("clip_fraction", "clip fraction"),
           ("approx_kl", "approx. KL from the ratio"),
           ("divergence", "policy change (flow: clean action², noise units; Gaussian: KL)"),
           ("action_spread", "action spread (std over samples)"), ("explained_variance", "explained variance"))
@@ -106,7 +107,9 @@ def _clock(seconds: float) -> str:
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """A grid of the CURVES against env steps, written atomically."""
-    fig, axes = figure(3, 4, (16, 9.5))
+    fig, axes = figure(3, 5, (20, 9.5))
+    for ax in axes.flat[len(CURVES):]:
+        ax.axis("off")
     for ax, (key, label) in zip(axes.flat, CURVES):
         ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
         held = key.replace("eval/", "eval_held_out/")

@@ -219,6 +219,18 @@ def test_bimodality_tells_one_mode_from_two() -> None:
     assert abs(bimodality(one) - 1 / 3) < 0.03 and bimodality(two) > 0.56
 
 
+def test_eval_on_several_tile_types_gives_figures_per_tile(run_dir: Path, capsys) -> None:
+    """`eval --terrain rough,steps`: each tile type is evaluated on its own, and every row names its tile."""
+    out = run_dir / "tiles"
+    assert main(["eval", str(run_dir), "--terrain", "flat,steps", "--terrain-level", "4", "--terrain-seed",
+                 "12345", "-o", str(out)]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["tile"] for r in saved["results"]] == ["flat", "steps"]
+    assert saved["terrain"] == {"types": ["flat", "steps"], "seed": 12345, "levels": 1, "level": 4}
+    printed = capsys.readouterr().out
+    assert "| tile | mode | x0 | K=2 |" in printed and "| steps | full | zero | 2 |" in printed
+
+
 def test_terrain_at_a_fixed_level() -> None:
     cfg = TerrainConfig(types=("rough", "steps"), num_levels=5)
     hardest = at_level(cfg, 4)

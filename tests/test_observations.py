@@ -70,6 +70,23 @@ def test_goal_mask_zeroes_exactly_its_entries(mode: str) -> None:
         np.testing.assert_allclose(pelvis[:, GOAL_FEATURES["pos_diff"]], pelvis[:, GOAL_FEATURES["ref_pos"]])
 
 
+def test_without_the_actor_scan_only_the_actors_scan_is_zero() -> None:
+    """env.obs.actor_height_scan=false (bench_terrain's ablation) blinds the actor to the ground alone."""
+    rng = np.random.default_rng(3)
+    sim, ref = random_bodies(rng, 4), random_bodies(rng, 4)
+    sim = sim._replace(pos=sim.pos + jnp.array([4.0, 4.0, 0.0]))  # over the rough tile, not its flat border
+    terrain = make_terrain(TerrainConfig(types=("rough",), num_levels=1, rough_amplitude=(0.1, 0.1)))
+    points, masks = jnp.asarray(scan_points(ObsConfig())), jnp.asarray(goal_masks())
+    args = (terrain, points, masks, jnp.zeros(4, int), sim, ref)
+    seeing, critic = observe_jit(*args)
+    blind, blind_critic = jax.jit(observe, static_argnames="actor_scan")(*args, actor_scan=False)
+    scan = obs_layout(ObsConfig())["height_scan"]
+    assert (np.asarray(seeing[:, scan]) != 0).mean() > 0.9, "rough ground: the scan (but its centre) reads it"
+    assert np.all(np.asarray(blind[:, scan]) == 0)
+    np.testing.assert_array_equal(blind[:, :scan.start], seeing[:, :scan.start])
+    np.testing.assert_array_equal(blind_critic, critic)
+
+
 def test_observations_are_heading_invariant() -> None:
     """Rotating and shifting the whole scene about z leaves every observation unchanged (flat ground)."""
     rng = np.random.default_rng(2)

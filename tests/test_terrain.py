@@ -10,7 +10,7 @@ import pytest
 
 from humanoid_fpo.sim.config import TERRAIN_TYPES, TerrainConfig
 from humanoid_fpo.sim.scene import make_scene
-from humanoid_fpo.sim.terrain import height_at, make_terrain
+from humanoid_fpo.sim.terrain import height_at, make_terrain, tile_under
 
 height_jit = jax.jit(height_at)
 
@@ -75,3 +75,14 @@ def test_bad_terrain_config_is_named() -> None:
         make_scene(make_terrain(TerrainConfig()), contact="elbows")
     with pytest.raises(ValueError, match="unknown solver 'pgs'"):
         make_scene(make_terrain(TerrainConfig()), solver="pgs")
+
+
+def test_tile_under_names_the_tile_a_point_stands_on() -> None:
+    """Render captions name the ground: a tile's (type, level) from its centre, the border as None."""
+    cfg = TerrainConfig(types=("flat", "rough", "steps"), num_levels=3)
+    centres = np.asarray(make_terrain(cfg).tile_centres)
+    for level in range(3):
+        for column, kind in enumerate(cfg.types):
+            assert tile_under(cfg, centres[level, column]) == (kind, level)
+    assert tile_under(cfg, np.array([-0.5, 4.0])) is None
+    assert tile_under(cfg, np.array([4.0, 3 * cfg.tile_size + 0.5])) is None

@@ -84,6 +84,9 @@ class ObsConfig:
     """m, forward × lateral size of the height-scan grid centred on the root."""
     scan_spacing: float = 0.2
     """m between height-scan points."""
+    actor_height_scan: bool = True
+    """False: the actor's height scan reads 0 everywhere (the critic keeps it), the ablation that
+    measures what the scan buys on rough ground (tools/bench_terrain.py)."""
 
 
 @dataclass(frozen=True)

@@ -451,7 +451,8 @@ def _observe(env: TrackingEnv, episode: Episode, data: PhysicsState,
 
 def _observe_clean(env: TrackingEnv, episode: Episode, data: PhysicsState) -> tuple[jax.Array, jax.Array]:
     goal = ref_bodies(reference(env, episode, episode.step + 1))
-    return observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal)
+    return observe(env.terrain, env.scan, env.masks, episode.mode, sim_bodies(data), goal,
+                   env.cfg.obs.actor_height_scan)
 
 
 def _simulate(env: TrackingEnv, physical: Physical, data: PhysicsState) -> PhysicsState:

@@ -127,14 +127,16 @@ def height_scan(terrain: Terrain, points: jax.Array, root_pos: jax.Array, root_q
 
 
 def observe(terrain: Terrain, points: jax.Array, masks: jax.Array, mode: jax.Array,
-            body: Bodies, ref: Bodies) -> tuple[jax.Array, jax.Array]:
-    """(actor, critic) observations (N, O); `mode` (N,) indexes MODES; `ref` is the next frame's goal."""
+            body: Bodies, ref: Bodies, actor_scan: bool = True) -> tuple[jax.Array, jax.Array]:
+    """(actor, critic) observations (N, O); `mode` (N,) indexes MODES; `ref` is the next frame's goal;
+    without `actor_scan` the actor's height scan is zeros."""
     n = body.pos.shape[0]
     own = self_obs(terrain, body)
     goal = goal_obs(body, ref)
     mask = masks[mode]  # (N, 24, 24)
     flags = mask.max(axis=-1)
     scan = height_scan(terrain, points, body.pos[:, 0], body.quat[:, 0])
-    actor = jnp.concatenate([own, (goal * mask).reshape(n, -1), flags, scan], axis=-1)
+    actor_scan = scan if actor_scan else jnp.zeros_like(scan)
+    actor = jnp.concatenate([own, (goal * mask).reshape(n, -1), flags, actor_scan], axis=-1)
     critic = jnp.concatenate([own, goal.reshape(n, -1), flags, scan], axis=-1)
     return actor, critic

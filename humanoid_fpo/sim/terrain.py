@@ -82,6 +82,15 @@ def at_level(cfg: TerrainConfig, level: int) -> TerrainConfig:
                    wave_amplitude=fixed(cfg.wave_amplitude), step_height=fixed(cfg.step_height))
 
 
+def tile_under(cfg: TerrainConfig, xy: np.ndarray) -> tuple[str, int] | None:
+    """(terrain type, level) of the tile under the point xy (2,) m, None on the flat border."""
+    size = round(cfg.tile_size / cfg.spacing) * cfg.spacing  # as make_terrain lays the tiles
+    column, row = int(np.floor(xy[0] / size)), int(np.floor(xy[1] / size))
+    if 0 <= column < len(cfg.types) and 0 <= row < cfg.num_levels:
+        return cfg.types[column], row
+    return None
+
+
 def _lerp(pair: tuple[float, float], difficulty: float) -> float:
     return pair[0] + difficulty * (pair[1] - pair[0])
 
