@@ -124,7 +124,8 @@ def main() -> None:
     for name, overrides in plan_runs(args.algos).items():
         results[name] = train_run(name, [*overrides, *args.overrides], None, args.runs)
         figures = {level: evaluate(args.runs / name, level, args.terrain_seed) for level in args.levels}
-        clips = f"{motions([*overrides, *args.overrides])} ({len(figures[args.levels[0]]['flat', 'full']['clips'])})"
+        count = len(figures[args.levels[0]]["flat", "full"]["clips"])
+        clips = f"{motions([*overrides, *args.overrides])} ({count})"
         lines += table_rows(name, results[name], figures, clips, command)
         print("\n".join(lines[-len(MODES) * len(args.levels):]), flush=True)
         plot_levels(results, args.runs / "levels.png", f"{machine()}: terrain curriculum")
