@@ -42,7 +42,7 @@ import numpy as np
 from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.library import load_library, load_motions, save_library
-from humanoid_fpo.runlog import figure, save_figure
+from humanoid_fpo.runlog import figure, save_figure, train_minutes
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations, with_teacher_targets
 from humanoid_fpo.teacher.teach import teach
@@ -96,12 +96,6 @@ def teacher_figures(demos: Demonstrations, names: tuple[str, ...]) -> dict:
             "minutes": float(demos.run_seconds[np.isin(demos.run_clip, clips)].sum() / 60)}
 
 
-def minutes(rows: list[dict], teacher: float) -> float:
-    """The prior's fit, the RL iterations' collect and update time, and the teacher's share."""
-    prior = rows[0].get("prior/seconds", 0.0) if rows[0].get("prior/samples") else 0.0
-    return teacher + (prior + sum(r.get("collect_s", 0.0) + r.get("update_s", 0.0) for r in rows)) / 60
-
-
 def cells(figures: dict[str, dict]) -> list[str]:
     return [f"{figures[m]['success_rate']:.2f} / {figures[m]['frames']:.1f} / {figures[m]['g_mpjpe_mm']:.0f} / "
             + ("–" if np.isnan(figures[m]["mpjpe_mm"]) else f"{figures[m]['mpjpe_mm']:.0f}") for m in MODES]
@@ -115,7 +109,7 @@ def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) ->
             base = name.split("_seed")[0]
             share = 0.0 if "scratch" in name else teacher
             for ax, key in zip(axes[0], ("eval/success_rate", "eval_held_out/success_rate")):
-                points = [(minutes(run_rows[:i + 1], share), r[key]) for i, r in enumerate(run_rows) if key in r]
+                points = [(share + m, r[key]) for m, r in zip(train_minutes(run_rows), run_rows) if key in r]
                 if points:
                     ax.plot(*zip(*points), "-" if "_seed" not in name else ":", marker="o", ms=3,
                             color=COLOURS.get(base, "k"), label=name.replace("_", " "))
@@ -188,8 +182,9 @@ def main() -> None:
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]
+            spent = share + train_minutes(run_rows)[-1]
             out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
-                                          f"{run_rows[-1]['env_steps']:,}", f"{minutes(run_rows, share):.1f}",
+                                          f"{run_rows[-1]['env_steps']:,}", f"{spent:.1f}",
                                           *cells(results[name][split]), f"`{command}`"]) + " |")
     title = f"{machine()}: {len(names['fit'])} ASAP clips, mixed goals, {args.iterations} iterations"
     plot(rows, teacher["fit"]["minutes"], args.runs / "success_vs_minutes.png", title)
