@@ -102,7 +102,8 @@ def plot_levels(results: dict[str, list[dict]], path: Path, title: str) -> None:
         if name.startswith("rough"):
             ax.plot(*curve(rows, "level"), lw=1.2, label=name.replace("_", " "))
     steps_axis(ax, "terrain level reached (mean over envs)")
-    ax.legend(fontsize=8)
+    if ax.lines:
+        ax.legend(fontsize=8)
     save_figure(fig, path, title)
 
 
