@@ -145,14 +145,19 @@ class _TrainHelp(argparse.Action):
         parser.exit()
 
 
-def _trained_env(args: argparse.Namespace, run: Path | None = None):
-    """The EMA policy of `run` (default: args.run) and an eval-protocol env over its clips (or
-    --motions), on --terrain."""
+def _trained(args: argparse.Namespace, run: Path | None = None):
+    """The EMA policy of `run` (default: args.run) on --device, with its run's JAX compilation cache."""
     from humanoid_fpo.checkpoint import load_trained
     from humanoid_fpo.sim.env import use_jax_cache
 
     trained = load_trained(run or args.run, args.device)
     use_jax_cache(trained.cfg.jax_cache)
+    return trained
+
+
+def _trained_env(args: argparse.Namespace, run: Path | None = None):
+    """`_trained` and an eval-protocol env over its clips (or --motions), on --terrain."""
+    trained = _trained(args, run)
     return trained, _eval_env(args, trained, args.terrain and tuple(args.terrain.split(",")))
 
 
@@ -197,13 +202,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from humanoid_fpo.atomic import atomic_path
-    from humanoid_fpo.checkpoint import load_trained
     from humanoid_fpo.evaluate import evaluate_grid, markdown_tables
     from humanoid_fpo.learn.prior import run_modes
-    from humanoid_fpo.sim.env import use_jax_cache
 
-    trained = load_trained(args.run, args.device)
-    use_jax_cache(trained.cfg.jax_cache)
+    trained = _trained(args)
     steps = args.flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
     seen = [MODES[m] for m in run_modes(trained.cfg.env.conditioning, trained.cfg.env.goal_drop_ratio)]
     unseen = [m for m in args.modes or [] if m not in seen]
@@ -327,11 +329,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             raise
         print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
         return 1
-    from humanoid_fpo.checkpoint import load_trained
-    from humanoid_fpo.sim.env import use_jax_cache
-
-    trained = load_trained(args.run, args.device)
-    use_jax_cache(trained.cfg.jax_cache)
+    trained = _trained(args)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)

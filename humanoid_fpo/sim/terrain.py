@@ -51,7 +51,7 @@ def make_terrain(cfg: TerrainConfig) -> Terrain:
     """Generate the heightfield (numpy arrays; the env moves them to the device)."""
     check_config(cfg)
     levels, types = cfg.num_levels, len(cfg.types)
-    tile_n = int(round(cfg.tile_size / cfg.spacing))
+    tile_n = _tile_cells(cfg)
     border_n = int(round(cfg.border / cfg.spacing))
     heights = np.zeros((levels * tile_n + 2 * border_n + 1, types * tile_n + 2 * border_n + 1))
     rng = np.random.default_rng(cfg.seed)
@@ -82,9 +82,14 @@ def at_level(cfg: TerrainConfig, level: int) -> TerrainConfig:
                    wave_amplitude=fixed(cfg.wave_amplitude), step_height=fixed(cfg.step_height))
 
 
+def _tile_cells(cfg: TerrainConfig) -> int:
+    """Heightfield cells along a tile's side: tiles are laid on the grid, tile_size rounded to it."""
+    return int(round(cfg.tile_size / cfg.spacing))
+
+
 def tile_under(cfg: TerrainConfig, xy: np.ndarray) -> tuple[str, int] | None:
     """(terrain type, level) of the tile under the point xy (2,) m, None on the flat border."""
-    size = round(cfg.tile_size / cfg.spacing) * cfg.spacing  # as make_terrain lays the tiles
+    size = _tile_cells(cfg) * cfg.spacing
     column, row = int(np.floor(xy[0] / size)), int(np.floor(xy[1] / size))
     if 0 <= column < len(cfg.types) and 0 <= row < cfg.num_levels:
         return cfg.types[column], row
