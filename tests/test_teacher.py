@@ -232,6 +232,29 @@ def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_libra
     np.testing.assert_allclose(action_for(tracking, jnp.asarray(expected), state.episode), 0.0, atol=1e-5)
 
 
+def test_labels_for_a_residual_policy_plan_around_its_feed_forward(walk, env, tracking_library) -> None:
+    """With the feed-forward as residual 0 (`ClipReference.of(..., feedforward=True)`, as DAgger labels a
+    residual policy) a plan corrects the teacher run's executed targets: at zero noise a label is that
+    feed-forward plus the proposal, where around the reference it is the next frame's joint angles."""
+    from humanoid_fpo.teacher.demos import with_teacher_targets
+
+    demos = from_runs([(0, 0, make_teacher(env, SMALL).track(walk.part(0, 8)))], ("walk",), "k", {})
+    targeted = with_teacher_targets(demos, tracking_library)
+    c = tracking_library.clip_names.index("walk")
+    around, plain = ClipReference.of(targeted, c, feedforward=True), ClipReference.of(targeted, c)
+    run0 = demos.target  # steps 0..6
+    np.testing.assert_allclose(around.base(np.arange(1, 8)), run0, atol=1e-6)
+    np.testing.assert_array_equal(around.part(2, 9).base(1), around.base(3))
+    still = make_teacher(env, replace(SMALL, samples=2, noise=0.0))
+    state = (demos.qpos[3], demos.qvel[3], np.zeros(len(demos.qvel[3])))
+    nudge = np.full(len(run0[3]), 0.05)
+    np.testing.assert_allclose(still.label(around, 3, *state), np.clip(run0[3], still.low, still.high), atol=1e-6)
+    np.testing.assert_allclose(still.label(around, 3, *state, proposal=nudge),
+                               np.clip(run0[3] + nudge, still.low, still.high), atol=1e-6)
+    np.testing.assert_allclose(still.label(plain, 3, *state), np.clip(plain.qpos[4, 7:], still.low, still.high))
+    assert not np.allclose(run0[3], plain.qpos[4, 7:], atol=1e-3)  # the two bases differ here
+
+
 def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
     """prior.source=teacher fits the demonstrations, then a DAgger round adds teacher labels; with
     feasible_reference RL's env tracks the teacher's trajectory of walk (feasible.npz), evaluation the

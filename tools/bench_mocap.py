@@ -20,6 +20,10 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           needs a teacher run before this policy can track it)
     flow_residual_zero_rl                 the same without the clone: FPO++ from the untrained actor, whose
                                           actions start near 0 (the feed-forward alone)
+    flow_residual_dagger(_rl)             a residual policy on the recorded clips (their teacher run's targets
+                                          as the feed-forward), with 3 DAgger rounds of the teacher's labels at
+                                          the states the student reaches, planned around the feed-forward plus
+                                          the student's residual (a feedback around the teacher's run), then FPO++
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -56,6 +60,7 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + "|---" * (8 + len(MODES)) + "|")
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
            "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
+           "flow_residual_dagger_rl": "tab:brown",
            "flow_scratch_rl": "tab:gray"}
 RESIDUAL = "env.residual_actions=true"
 REPLAYED = "teacher's targets replayed open loop (residual 0)"
@@ -81,6 +86,9 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             plan["flow_residual_rl"] = ([*feasible, RESIDUAL, f"iterations={iterations}"], "flow_residual")
             zero = [*feasible, RESIDUAL, "prior.steps=0", f"iterations={iterations}"]
             plan["flow_residual_zero_rl"] = (zero, None)
+            dagger = [*feasible[:3], RESIDUAL, "prior.dagger_rounds=3", f"seed={seed}"]  # on the recorded clips
+            plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
+            plan["flow_residual_dagger_rl"] = ([*dagger, f"iterations={iterations}"], "flow_residual_dagger")
             plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
                                         f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
     return plan

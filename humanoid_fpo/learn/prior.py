@@ -213,8 +213,8 @@ def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teache
     rng, targets = np.random.default_rng(seed), []
     for c, f, qpos, qvel, warmstart, target in zip(*(at[k] for k in ("clip", "frame", "qpos", "qvel",
                                                                        "warmstart", "target"))):
-        ref = ClipReference.of(env.library, int(c))
-        proposal = target - ref.qpos[f + 1, 7:]  # the actor's action as a residual
+        ref = ClipReference.of(env.library, int(c), feedforward=env.cfg.residual_actions)
+        proposal = target - ref.base(f + 1)  # the actor's action as a residual
         targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
     start = jnp.asarray(at["frame"] / env.library.fps, jnp.float32)
     episode = episodes_at(env, jnp.asarray(at["clip"]), start, jnp.zeros(len(targets), jnp.int32))
