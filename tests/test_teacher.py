@@ -209,7 +209,7 @@ def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking
 def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_library) -> None:
     """with_teacher_targets keeps the recorded motion and sets walk's first frames' feed-forward to
     what the teacher executed there; under env.residual_actions action 0 is that feed-forward (squat,
-    untaught: its next frame) and action_for inverts it."""
+    untaught: its next frame) and action_for inverts it; env.residual_scale shrinks the residual's range."""
     import jax
     import jax.numpy as jnp
 
@@ -230,6 +230,12 @@ def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_libra
     expected = np.stack([demos.target[0], targeted.qpos[first[1] + 1, 7:]])
     np.testing.assert_allclose(after.data.ctrl, expected, atol=1e-5)
     np.testing.assert_allclose(action_for(tracking, jnp.asarray(expected), state.episode), 0.0, atol=1e-5)
+    small = make_env(eval_config(replace(env, residual_actions=True, residual_scale=0.1), 2), targeted)
+    np.testing.assert_allclose(small.action_scale, 0.1 * np.asarray(tracking.action_scale), rtol=1e-6)
+    np.testing.assert_allclose(action_for(small, jnp.asarray(expected) + small.action_scale, state.episode), 1.0,
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="residual_scale must lie in"):
+        make_env(replace(env, residual_actions=True, residual_scale=0.0), targeted)
 
 
 def test_labels_for_a_residual_policy_plan_around_its_feed_forward(walk, env, tracking_library) -> None:

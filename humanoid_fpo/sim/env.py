@@ -145,6 +145,8 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
                           cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
     offset, scale = action_transform(cfg, mj_model)
+    if cfg.residual_actions:
+        scale = scale * cfg.residual_scale
     layout = obs_layout(cfg.obs)
     noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
     for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
@@ -197,6 +199,8 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
                          f"1/{library.fps:g} s")
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
+    if not 0.0 < cfg.residual_scale <= 1.0:
+        raise ValueError(f"residual_scale must lie in (0, 1], got {cfg.residual_scale}")
     if cfg.threads < 0:
         raise ValueError(f"threads must be 0 (all cores) or positive, got {cfg.threads}")
     actuated = library.qpos.shape[1] - 7
