@@ -79,11 +79,11 @@ def policy_residual(trained: checkpoint.TrainedPolicy, demos_path: Path) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a run trained with env.residual_actions=true")
-    parser.add_argument("--noise", nargs="+", type=float, 
+    parser.add_argument("--noise", nargs="+", type=float,
                         help="the labels' sample noise, rad (default: the run's)")
     parser.add_argument("--proposal", nargs="+", default=["zero"], choices=["zero", "previous"])
     parser.add_argument("--iterations", type=int, default=2, help="MPPI iterations per label")
-    parser.add_argument("--demos", type=Path, 
+    parser.add_argument("--demos", type=Path,
                         help="the run's demonstrations: the policy's residual at their states")
     args = parser.parse_args()
     trained = checkpoint.load_trained(args.run)
