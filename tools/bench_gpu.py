@@ -4,8 +4,11 @@ seconds per iteration after it, end-to-end env-steps/s, each in-run evaluation's
 peaks of torch's and JAX's device allocators.
 
     python tools/bench_gpu.py preset=gpu motions=asap iterations=20 eval_every=10 --output OUT/BENCHMARKS.md
+    python tools/bench_gpu.py preset=gpu motions=asap --metrics RUN/metrics.jsonl   # a run made already
 
 Arguments are `humanoid-fpo train` overrides; the run folder is --run (default: a temporary one).
+--metrics summarises a finished or stopped run's log instead of training (gpu_check.sh trains under a
+time limit, then writes the row this way).
 """
 
 from __future__ import annotations
@@ -47,14 +50,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
     parser.add_argument("--run", type=Path, help="run folder (default: a temporary one)")
+    parser.add_argument("--metrics", type=Path,
+                        help="summarise this metrics.jsonl (run with the overrides) instead of training")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        run = args.run or Path(tmp) / "run"
-        train.main([*args.overrides, f"run_dir={run}", "progress=false", "wandb.mode=disabled"])
-        rows = MetricsLog(run / "metrics.jsonl").rows()
+    if args.metrics:
+        rows = MetricsLog(args.metrics).rows()
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = args.run or Path(tmp) / "run"
+            train.main([*args.overrides, f"run_dir={run}", "progress=false", "wandb.mode=disabled"])
+            rows = MetricsLog(run / "metrics.jsonl").rows()
     if len(rows) < 2:
-        raise SystemExit("error: the run logged no training iteration (iterations=0?)")
+        raise SystemExit(f"error: {args.metrics or 'the run'} logged no training iteration (iterations=0, "
+                         "or stopped before its first?)")
     s, cfg = summary(rows), run_config.compose(args.overrides)[0]
     gb = lambda x: "–" if x is None else f"{x:.1f}"
     evaluations = ", ".join(f"{e:.1f}" for e in s["eval_s"]) or "–"
