@@ -27,6 +27,9 @@ DEFAULT_POSES = ("library_mean", "mid_range")
 class MotionsConfig:
     path: str = "motions"
     """A packed motion library (.npz) or clip files/folders (npz SMPL, bvh), retargeted at start."""
+    include: tuple[str, ...] = ()
+    """Clip-file name patterns to keep from a folder (fnmatch, e.g. [walk_*, step_forward_*]); empty:
+    every clip file."""
     cache: str | None = ".cache/motions"
     """Folder where retargeted clip files are kept as a packed library, reused while the files, the
     humanoid and the motion code are the same (null: retarget every run)."""
@@ -208,6 +211,7 @@ COMMON_KEYS = {
     "run_dir": "run folder (null: runs/<date>_<time>)",
     "motions.path": "motion library .npz, clip files or a folder",
     "motions.cache": "folder of retargeted libraries, reused for the same files (null: none)",
+    "motions.include": "clip-file name patterns kept from a folder, e.g. '[walk_*,step_forward_*]'",
     "algo.lr": "learning rate (the start, with algo.adaptive_lr)",
     "algo.clip": "trust-region ε of the ratio",
     "algo.noise_std": "flow: σ of x0 and ε, the exploration",

@@ -73,7 +73,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         library = distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
-            load_motions(cfg.motions.path, cfg.env.model_path, cfg.motions.cache))
+            load_motions(cfg.motions.path, cfg.env.model_path, cfg.motions.cache, cfg.motions.include))
         cfg = with_default_pose(cfg, library)
         self.cfg, self.library = cfg, library
         taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference

@@ -177,3 +177,17 @@ def test_a_folder_is_retargeted_once_then_read_from_the_cache(tmp_path, monkeypa
     monkeypatch.setattr(library_module, "retarget_files", real)
     changed = library_module.load_motions(folder, cache=cache)
     assert not np.array_equal(changed.qpos, first.qpos) and len(list(cache.glob("*.npz"))) == 2
+
+
+def test_include_keeps_the_matching_clip_files_and_names_the_folder_when_none_match(tmp_path) -> None:
+    """motions.include: fnmatch patterns on a folder's clip file names; none matching, or a packed
+    library (no files to pick from), is an error naming the path."""
+    from humanoid_fpo.motion.library import load_motions
+
+    picked = load_motions(BUILTIN_MOTIONS, include=["w*", "turn.npz"])
+    assert sorted(picked.clip_names) == ["turn", "walk"]
+    with pytest.raises(MotionFileError, match=r"motions: no clip file matches motions.include=\['run_\*'\]"):
+        load_motions(BUILTIN_MOTIONS, include=["run_*"])
+    save_library(picked, tmp_path / "lib.npz")
+    with pytest.raises(MotionFileError, match="lib.npz: is a packed library"):
+        load_motions(tmp_path / "lib.npz", include=["walk*"])

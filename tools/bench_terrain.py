@@ -2,6 +2,8 @@
 
     .venv/bin/python tools/bench_terrain.py                      # FPO++ and PPO, built-in clips, CPU preset
     .venv/bin/python tools/bench_terrain.py --algos fpo_pp iterations=150
+    .venv/bin/python tools/bench_terrain.py --algos fpo_pp --levels 1 2 4 --runs runs/bench_terrain_asap \
+        motions=asap "motions.include=[walk_*,step_forward_*]"     # the ASAP walking and stepping clips
 
 Per algorithm, `humanoid-fpo train` runs of the CPU preset with conditioning=mixed (full, hands and root
 goals in one policy) under RUNS/<ground>_<algo>: `flat` (terrain=flat) and `rough` (terrain=rough: five
@@ -66,9 +68,10 @@ def evaluate(run_dir: Path, level: int, seed: int) -> dict[tuple[str, str], dict
 
 
 def motions(overrides: list[str]) -> str:
-    """The clips' name in the table: the motions group's option or the path's stem."""
-    path = run_config.compose(overrides)[0].motions.path
-    return "built-in" if path == run_config.compose([])[0].motions.path else Path(path).stem
+    """The clips' name in the table: built-in, or the path's stem, with motions.include's patterns."""
+    chosen = run_config.compose(overrides)[0].motions
+    name = "built-in" if chosen.path == run_config.compose([])[0].motions.path else Path(chosen.path).stem
+    return " ".join([name, *chosen.include])
 
 
 def level_reached(rows: list[dict]) -> float:

@@ -10,7 +10,9 @@ usable inside the env step.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -228,13 +230,14 @@ def _slerp(q0: jax.Array, q1: jax.Array, w: jax.Array) -> jax.Array:
     return q / jnp.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def load_motions(path: str | Path, model_path: str | None = None,
-                 cache: str | Path | None = None) -> MotionLibrary:
+def load_motions(path: str | Path, model_path: str | None = None, cache: str | Path | None = None,
+                 include: Sequence[str] = ()) -> MotionLibrary:
     """A packed library file (checked against the humanoid: a library made for another one is an
     error naming the file), or clip files/folders retargeted onto it; the humanoid is `model_path`
-    (env.model_path), else the built-in one. With a `cache` folder, retargeted clips are packed into
-    CACHE/<key>.npz, the key hashing the files' paths and contents, the humanoid and the motion
-    code, and the same files are read back from there on later calls."""
+    (env.model_path), else the built-in one. `include`: fnmatch patterns of the clip files' names
+    to keep (empty: all). With a `cache` folder, retargeted clips are packed into CACHE/<key>.npz, the
+    key hashing the files' paths and contents, the humanoid and the motion code, and the same files
+    are read back from there on later calls."""
     path = Path(path).expanduser()
     if not path.exists():
         raise MotionFileError(path, "no such motion library, clip or folder")
@@ -242,8 +245,15 @@ def load_motions(path: str | Path, model_path: str | None = None,
     if path.is_file() and path.suffix == ".npz":
         with np.load(path) as data:
             if "format_version" in data.files:
+                if include:
+                    raise MotionFileError(path, "is a packed library: motions.include picks clip files "
+                                                "from a folder")
                 return load_library(path, model)
     files = find_motion_files([path])
+    if include:
+        files = [f for f in files if any(fnmatch.fnmatch(f.name, p) for p in include)]
+        if not files:
+            raise MotionFileError(path, f"no clip file matches motions.include={list(include)}")
     cached = None if cache is None else Path(cache).expanduser() / _cache_name(path, files, model_path)
     if cached is not None and cached.exists():
         print(f"motions: reusing {cached} (the same {len(files)} files, humanoid and retargeting)")
