@@ -181,6 +181,8 @@ def _eval_env(args: argparse.Namespace, trained, types: tuple[str, ...] | None):
         terrain = at_level(terrain, args.terrain_level)
     backend = args.backend or trained.cfg.env.backend
     env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain, backend=backend), library.num_clips)
+    if args.randomised:  # the protocol under each clip's physics drawn from the training ranges
+        env_cfg = replace(env_cfg, randomize=trained.cfg.env.randomize)
     return make_env(env_cfg, library)
 
 
@@ -246,7 +248,8 @@ def _eval_name(args: argparse.Namespace, modes: list[str], steps: list[int]) -> 
              "K" + "+".join(map(str, steps))]
     parts += [f"{k}{v}" for k, v in (("terrain-", args.terrain and args.terrain.replace(",", "+")),
                                      ("seed", args.terrain_seed), ("level", args.terrain_level),
-                                     ("", args.backend), ("evalseed", args.seed or None)) if v is not None]
+                                     ("", args.backend), ("evalseed", args.seed or None),
+                                     ("", args.randomised and "randomised" or None)) if v is not None]
     return "-".join(parts)
 
 
@@ -365,6 +368,9 @@ def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
     p.add_argument("--backend", choices=("mjx", "native", "auto"),
                    help="physics: mjx, native (MuJoCo C, CPU threads) or auto; default: the run's")
+    p.add_argument("--randomised", action="store_true",
+                   help="each clip's friction, masses and gains drawn from the run's training ranges "
+                        "(env.randomize; seeded), the protocol otherwise unchanged")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
 
 
@@ -465,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (0: a free one)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    p.add_argument("--randomised", action="store_true",
+                   help="each clip's friction, masses and gains drawn from the run's training ranges "
+                        "(env.randomize; seeded), the protocol otherwise unchanged")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
     p.set_defaults(func=cmd_play)
 

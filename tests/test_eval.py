@@ -281,3 +281,22 @@ def test_evaluations_with_other_settings_keep_each_others_results(run_dir: Path,
     assert main(["eval", str(copy), "--motions", str(tmp_path / "other.npz"), "--flow-steps", "1"]) == 0
     assert f"wrote {copy / 'eval' / 'other-full-zero-K1' / 'results.json'}" in capsys.readouterr().out
     assert first.read_text() == before
+
+
+def test_randomised_eval_plays_the_protocol_under_the_runs_physics_ranges(trained, run_dir: Path) -> None:
+    """`eval --randomised`: the protocol env takes the run's env.randomize (each clip's friction, masses
+    and gains drawn from the training ranges); without it the physics is nominal. Its results get a
+    folder of their own."""
+    from dataclasses import replace
+
+    from humanoid_fpo.cli import _eval_env, _eval_name, build_parser
+    from humanoid_fpo.sim.config import RandomizeConfig
+    from humanoid_fpo.sim.randomize import NONE
+
+    policy = checkpoint.load_trained(run_dir)
+    ranges = RandomizeConfig(friction=(0.5, 1.5), mass=(0.9, 1.1), kp=None, kv=None)
+    policy = replace(policy, cfg=replace(policy.cfg, env=replace(policy.cfg.env, randomize=ranges)))
+    for flags, expected in (([], NONE), (["--randomised"], ranges)):
+        args = build_parser().parse_args(["eval", str(run_dir), *flags])
+        assert _eval_env(args, policy, None).cfg.randomize == expected
+    assert _eval_name(args, ["full"], [2]) == "motions-full-zero-K2-randomised"
