@@ -82,6 +82,9 @@ class AlgoConfig:
     torch.autocast (CPUs with AVX512-BF16 or AMX, recent GPUs); losses, ratios, optimiser state and
     evaluation stay fp32. The rollout's stored CFM losses use the same precision as the update's,
     so the first minibatch's ratio is still 1."""
+    compile: bool = False
+    """torch.compile (inductor) the networks' forward and backward in the update and the rollout's
+    sampler; the first iteration pays the compile. Same update as eager within float rounding."""
 
 
 def check_algo(cfg: AlgoConfig) -> None:
