@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -35,7 +34,7 @@ from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.sim.config import BACKENDS, TERRAIN_TYPES, EnvConfig, TerrainConfig
 from humanoid_fpo.sim.env import EnvState, TrackingEnv, make_env, reset, step
 
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Environment: tools/bench_env.py"
@@ -114,7 +113,7 @@ def main() -> None:
     model = load_model()
     library = build_library([retarget_file(p, model) for p in sorted(args.motions.glob("*.npz"))], model)
     name, date = machine(), datetime.date.today().isoformat()
-    command = "python tools/bench_env.py " + " ".join(sys.argv[1:])
+    command = command_line()
     rows = []
 
     def add(backend: str, terrain: str, n: int, compile_s: str, rate: float) -> None:

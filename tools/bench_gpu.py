@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend, JAX's allocator 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.runlog import MetricsLog
 
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## GPU check: tools/gpu_check.sh"
@@ -71,7 +70,7 @@ def main() -> None:
            f"{cfg.env.num_envs} × {cfg.steps_per_env} | {s['first_s']:.0f} | {s['collect_s']:.2f} | "
            f"{s['update_s']:.2f} | {s['steps_per_s']:,.0f} | {evaluations} | "
            f"{gb(s['memory/torch_peak_gb'])} / {gb(s['memory/jax_peak_gb'])} | "
-           f"`python tools/bench_gpu.py {' '.join(sys.argv[1:])}` |")
+           f"`{command_line()}` |")
     print(row, flush=True)
     write_rows(args.output, SECTION, HEADER, [row], slice(1, 4))
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis, train_minutes
 
 from bench_prior import train_run  # tools/ is on sys.path when this script runs
-from bench_table import machine, write_rows
+from bench_table import command_line, machine, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Learning per env step and per minute: tools/bench_learning.py"
@@ -144,7 +143,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    command = "python tools/bench_learning.py " + " ".join(sys.argv[1:])
+    command = command_line()
     title = f"{machine()}: {' '.join(args.overrides) or 'CPU preset'}"
     results: dict[Key, list[dict]] = {}
     for conditioning in args.conditioning:

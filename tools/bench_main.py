@@ -25,7 +25,7 @@ from humanoid_fpo import train
 from humanoid_fpo.checkpoint import load_trained
 from humanoid_fpo.export import export
 
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -72,7 +72,7 @@ def main() -> None:
     if run is None:
         run = Path(f"runs/bench_main_{datetime.datetime.now():%Y%m%d_%H%M%S}")
         train.main([*args.overrides, f"run_dir={run}", "progress=false"])
-    line = row(run, " ".join(["python tools/bench_main.py", *sys.argv[1:]]))
+    line = row(run, command_line())
     print(line)
     if not args.no_write:
         write_rows(args.output, SECTION, HEADER, [line], slice(1, 2))

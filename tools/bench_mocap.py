@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
     parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_feasible flow_feasible_rl)")
     args = parser.parse_args()
-    fit, held_out, command = prepare(args, "tools/bench_mocap.py")
+    fit, held_out, command = prepare(args)
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)

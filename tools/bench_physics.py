@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
@@ -27,7 +26,7 @@ from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.env import action_for, eval_config, make_env, mean_pose, reference, reset, step
 
 from bench_env import measure_physics
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Physics settings: tools/bench_physics.py"
@@ -72,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     jax.config.update("jax_compilation_cache_dir", str(ROOT / ".cache" / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    command = "python tools/bench_physics.py " + " ".join(sys.argv[1:])
+    command = command_line()
     rows = []
     for path in args.motions:
         library = load_motions(path)

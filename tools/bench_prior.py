@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from humanoid_fpo.runlog import MetricsLog, curve, figure, save_figure, steps_ax
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import eval_config, make_env
 
-from bench_table import machine, write_rows  # tools/ is on sys.path when this script runs
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Motion prior: tools/bench_prior.py"
@@ -177,12 +176,12 @@ def split_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--no-write", action="store_true", help="train and print only")
 
 
-def prepare(args: argparse.Namespace, script: str) -> tuple[Path, Path, str]:
+def prepare(args: argparse.Namespace) -> tuple[Path, Path, str]:
     """The fitted and held-out libraries of `split_arguments`' options, and the command for the table."""
     if not args.motions.exists():
         raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
     args.runs.mkdir(parents=True, exist_ok=True)
-    return (*split_library(args.motions, args.held_out, args.runs), " ".join([f"python {script}", *sys.argv[1:]]))
+    return (*split_library(args.motions, args.held_out, args.runs), command_line())
 
 
 def main() -> None:
@@ -193,7 +192,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(POLICIES), default=sorted(POLICIES),
                         help="train only these policies' runs (the untrained run goes with flow)")
     args = parser.parse_args()
-    fit, held_out, command = prepare(args, "tools/bench_prior.py")
+    fit, held_out, command = prepare(args)
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     untrained = {"untrained": (["algo=fpo_pp", "prior.steps=0", "iterations=0"], None)}
     plan = untrained if "flow" in args.only else {}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.env import eval_config, make_env
 
 from bench_env import measure  # tools/ is on sys.path
-from bench_table import machine, write_rows
+from bench_table import command_line, machine, write_rows
 
 SECTION = "## An AMASS-size library on this machine: tools/bench_scale.py"
 HEADER = ("| date | machine | clips | frames | build s | library GB | save / load s | peak RSS GB "
@@ -162,7 +161,7 @@ def main() -> None:
            f"{draw_s:.0f} ({drawn_gb:.2f} GB)",
            f"{subset}, {subset_s:.1f}",
            f"{every_s / 60:.0f} min at {big.num_envs} envs",
-           "`python " + " ".join(["tools/bench_scale.py", *sys.argv[1:]]) + "`"]
+           f"`{command_line()}`"]
     write_rows(args.output, SECTION, HEADER, ["| " + " | ".join(row) + " |"], slice(1, 3))
 
 

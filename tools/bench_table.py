@@ -1,9 +1,12 @@
-"""Shared by the tools/bench_*.py scripts: the machine's name and row updates in BENCHMARKS.md."""
+"""Shared by the tools/bench_*.py scripts: the machine's name, the command line and row updates in
+BENCHMARKS.md."""
 
 from __future__ import annotations
 
 import os
 import platform
+import shlex
+import sys
 from pathlib import Path
 
 import jax
@@ -16,6 +19,11 @@ def machine() -> str:
     if device.platform == "cpu":
         return f"CPU {platform.machine()}, {os.cpu_count()} cores"
     return f"{device.device_kind} (JAX {jax.__version__})"
+
+
+def command_line() -> str:
+    """How this benchmark was called, quoted so that it can be pasted back into a shell."""
+    return shlex.join(["python", f"tools/{Path(sys.argv[0]).name}", *sys.argv[1:]])
 
 
 def write_rows(path: Path, section: str, header: str, rows: list[str], key_columns: slice) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
@@ -33,7 +32,7 @@ from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis
 from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES
 
 from bench_prior import train_run  # tools/ is on sys.path when this script runs
-from bench_table import machine, write_rows
+from bench_table import command_line, machine, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Rough ground: tools/bench_terrain.py"
@@ -123,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.terrain_seed == 0:
         raise SystemExit("error: --terrain-seed 0 is the training ground; choose an unseen seed")
-    command = " ".join(["python tools/bench_terrain.py", *sys.argv[1:]])
+    command = command_line()
     results, lines = {}, []
     for name, overrides in plan_runs(args.algos).items():
         results[name] = train_run(name, [*overrides, *args.overrides], None, args.runs)

@@ -40,7 +40,7 @@ from humanoid_fpo import run_config, train
 from humanoid_fpo.learn.rollout import collect
 
 from bench_env import measure_physics  # tools/ is on sys.path when this script runs
-from bench_table import machine, write_rows
+from bench_table import command_line, machine, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Training: tools/bench_train.py"
@@ -116,7 +116,7 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
     ratio = end_to_end / physics
     print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s, "
           f"policy sampling {sample_s:.2f} s, update {update_s:.2f} s, the rest {rest_s:.2f} s", flush=True)
-    command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
+    command = command_line()
     label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
     return (f"| {datetime.date.today().isoformat()} | {machine()} | {label} | {cfg.env.num_envs} × "
             f"{cfg.steps_per_env} | {physics:,.0f} | {env_rate:,.0f} | {end_to_end:,.0f} | {ratio:.2f} "
@@ -146,7 +146,7 @@ def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, 
 def measure_ranks(overrides: list[str], ranks: list[int], iterations: int) -> list[str]:
     """One table row per number of ranks."""
     rows, first = [], None
-    command = "python tools/bench_train.py " + " ".join(sys.argv[1:])
+    command = command_line()
     label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"
     for n in ranks:
         rate, batch = job_rate(overrides, n, iterations)
