@@ -249,7 +249,7 @@ def _eval_name(args: argparse.Namespace, modes: list[str], steps: list[int]) -> 
     parts += [f"{k}{v}" for k, v in (("terrain-", args.terrain and args.terrain.replace(",", "+")),
                                      ("seed", args.terrain_seed), ("level", args.terrain_level),
                                      ("", args.backend), ("evalseed", args.seed or None),
-                                     ("", args.randomised and "randomised" or None)) if v is not None]
+                                     ("", "randomised" if args.randomised else None)) if v is not None]
     return "-".join(parts)
 
 
@@ -471,9 +471,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (0: a free one)")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    p.add_argument("--randomised", action="store_true",
-                   help="each clip's friction, masses and gains drawn from the run's training ranges "
-                        "(env.randomize; seeded), the protocol otherwise unchanged")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
     p.set_defaults(func=cmd_play)
 

@@ -114,14 +114,16 @@ def main() -> None:
     library = build_library([retarget_file(p, model) for p in sorted(args.motions.glob("*.npz"))], model)
     name, date = machine(), datetime.date.today().isoformat()
     command = command_line()
-    rows = []
 
     def add(backend: str, terrain: str, n: int, compile_s: str, rate: float) -> None:
+        """Print the row and write it at once: a run stopped by a time limit keeps what it measured."""
         physics = f"1/{1 / args.physics_dt:.0f} s, {args.solver} {cfg.solver_iterations} it"
         physics += "" if cfg.contact == "feet" else f", {cfg.contact} contacts"
-        rows.append(f"| {date} | {name} | {backend} | {terrain} | {physics} | {n} | {compile_s} "
-                    f"| {rate:,.0f} | `{command}` |")
-        print(rows[-1], flush=True)
+        row = (f"| {date} | {name} | {backend} | {terrain} | {physics} | {n} | {compile_s} "
+               f"| {rate:,.0f} | `{command}` |")
+        print(row, flush=True)
+        if not args.no_write:
+            write_rows(args.output, SECTION, HEADER, [row], slice(1, 6))
 
     for terrain, n, contact, backend in itertools.product(args.terrain, args.envs, args.contact, args.backend):
         cfg = EnvConfig(num_envs=n, backend=backend, threads=args.threads, physics_dt=args.physics_dt,
@@ -131,8 +133,6 @@ def main() -> None:
         add(backend, terrain, n, f"{compile_s:.0f}", rate)
         if backend == "native":
             add("physics only", terrain, n, "–", measure_physics(env, args.steps, args.threads))
-    if not args.no_write:
-        write_rows(args.output, SECTION, HEADER, rows, slice(1, 6))
 
 
 if __name__ == "__main__":
