@@ -284,7 +284,7 @@ def test_a_bf16_update_follows_the_fp32_one(cfg: AlgoConfig) -> None:
         policy_loss, value_loss, log_ratio, _ = learner.losses(batches[precision])
         assert log_ratio.abs().max() < 1e-6, precision
     fp32, bf16 = learners["fp32"], copy.deepcopy(learners["fp32"])
-    bf16.cfg = replace(cfg, precision="bf16")
+    bf16.cfg, bf16.precision = replace(cfg, precision="bf16"), "bf16"
     batch = batches["fp32"]
     (p32, v32, _, _), (p16, v16, r16, _) = fp32.losses(batch), bf16.losses(batch)
     assert not torch.equal(v16, v32) and r16.abs().max() > 1e-6, "bf16 computed something else"
@@ -298,6 +298,21 @@ def test_a_bf16_update_follows_the_fp32_one(cfg: AlgoConfig) -> None:
     moves = [torch.cat([p.detach().flatten() for p in learner.parameters()]) - before
              for learner in (fp32, bf16)]
     assert torch.nn.functional.cosine_similarity(*moves, dim=0) > 0.9
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_that_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """algo.precision=auto: bf16 where the CPU has AVX512-BF16 or AMX, fp32 on other CPUs and on
+    CUDA; a set precision is kept as it is."""
+    from humanoid_fpo.learn.learner import resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for avx512_bf16, amx, expected in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert resolve_precision("auto", cpu) == expected, (avx512_bf16, amx)
+        assert resolve_precision("auto", cuda) == "fp32"
+        assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert Learner(replace(FPO_PP, precision="auto"), 8, 8, 4).precision == "fp32"
 
 
 @pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["flow", "gaussian"])

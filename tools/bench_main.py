@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import sys
+import time
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
@@ -24,6 +25,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 from humanoid_fpo import train
 from humanoid_fpo.checkpoint import load_trained
 from humanoid_fpo.export import export
+from humanoid_fpo.runlog import train_minutes
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -32,9 +34,10 @@ sys.path.insert(0, str(ROOT / "deploy"))
 import sim2sim  # noqa: E402
 
 SECTION = "## Main job: tools/bench_main.py"
-HEADER = ("| date | machine | iterations | env steps | frames per clip at each evaluation | success | G-MPJPE mm "
-          "| frames per clip (squat, stand, turn, walk …) | sim2sim: success / G-MPJPE mm | sim2sim − eval, "
-          "largest per clip: frames / G-MPJPE mm | command |\n" + "|---" * 11 + "|")
+HEADER = ("| date | machine | iterations | env steps | frames per clip at each evaluation | last three, mean "
+          "| success | G-MPJPE mm | frames per clip (squat, stand, turn, walk …) | sim2sim: success / G-MPJPE mm "
+          "| sim2sim − eval, largest per clip: frames / G-MPJPE mm | minutes: training / wall | command |\n"
+          + "|---" * 13 + "|")
 
 
 def curve(run: Path) -> list[dict]:
@@ -43,8 +46,12 @@ def curve(run: Path) -> list[dict]:
     return [r for r in rows if "eval/success_rate" in r]
 
 
-def row(run: Path, command: str) -> str:
+def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
+    """The table row of `run`; minutes of training are its rollouts, updates and prior (runlog's
+    train_minutes), wall minutes the whole command's (compiles and evaluations too) where it trained."""
     evals, final = curve(run), json.loads((run / "eval.json").read_text())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last_three = [r["eval/frames"] for r in evals[-3:]]
     trained = load_trained(run)
     steps = trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps
     policy = export(trained.learner, trained.cfg.env, run / "export", steps)[0]
@@ -54,9 +61,10 @@ def row(run: Path, command: str) -> str:
     error_gap = max(abs(replay["clips"][n]["g_mpjpe_mm"] - c["g_mpjpe_mm"]) for n, c in clips.items())
     cells = [datetime.date.today().isoformat(), machine(), str(trained.iteration),
              f"{evals[-1].get('env_steps', 0):,}", ", ".join(f"{r['eval/frames']:.2f}" for r in evals),
-             f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
+             f"{sum(last_three) / len(last_three):.2f}", f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
              ", ".join(f"{n} {c['frames']}" for n, c in clips.items()),
              f"{replay['success_rate']:.2f} / {replay['g_mpjpe_mm']:.1f}", f"{frames_gap} / {error_gap:.3f}",
+             f"{train_minutes(rows)[-1]:.1f} / " + (f"{wall_minutes:.1f}" if wall_minutes is not None else "–"),
              f"`{command}`"]
     return "| " + " | ".join(cells) + " |"
 
@@ -68,11 +76,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    run = args.run
+    run, wall_minutes = args.run, None
     if run is None:
         run = Path(f"runs/bench_main_{datetime.datetime.now():%Y%m%d_%H%M%S}")
+        start = time.perf_counter()
         train.main([*args.overrides, f"run_dir={run}", "progress=false"])
-    line = row(run, command_line())
+        wall_minutes = (time.perf_counter() - start) / 60
+    line = row(run, command_line(), wall_minutes)
     print(line)
     if not args.no_write:
         write_rows(args.output, SECTION, HEADER, [line], slice(1, 2))

@@ -28,6 +28,15 @@ from humanoid_fpo.shapes import check_shape
 POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """algo.precision as run: auto is bf16 on a CPU with AVX512-BF16 or AMX (where its update measured
+    1.65x fp32's, BENCHMARKS.md), fp32 on other CPUs and on CUDA (TF32 there)."""
+    if precision != "auto":
+        return precision
+    cpu_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bf16" if device.type == "cpu" and cpu_bf16 else "fp32"
+
+
 class Learner:
     def __init__(self, cfg: AlgoConfig, obs_size: int, critic_obs_size: int, action_size: int,
                  device: str | torch.device = "cpu"):
@@ -35,6 +44,7 @@ class Learner:
         self.cfg, self.device, self.action_size = cfg, torch.device(device), action_size
         if self.device.type == "cuda":  # TF32 matmuls: ~3x the fp32 throughput of an A100/H100's GEMMs
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        self.precision = resolve_precision(cfg.precision, self.device)
         self.policy = POLICY_CLASSES[cfg.policy](obs_size, action_size, cfg).to(self.device)
         self.critic = mlp(critic_obs_size, cfg.critic, 1).to(self.device)
         self.obs_norm = Normalizer(obs_size).to(self.device)
@@ -120,8 +130,8 @@ class Learner:
         return policy_loss, value_loss, log_ratio, probe
 
     def _autocast(self) -> torch.autocast:
-        """bfloat16 matrix products where algo.precision is bf16 (a no-op context otherwise)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+        """bfloat16 matrix products where the precision is bf16 (a no-op context otherwise)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def update(self, storage: RolloutStorage, last_values: torch.Tensor,
                actor: bool = True) -> dict[str, float]:
