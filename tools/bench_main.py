@@ -35,8 +35,8 @@ import sim2sim  # noqa: E402
 
 SECTION = "## Main job: tools/bench_main.py"
 HEADER = ("| date | machine | iterations | env steps | frames per clip at each evaluation | last three, mean "
-          "| success | G-MPJPE mm | frames per clip (squat, stand, turn, walk …) | sim2sim: success / G-MPJPE mm "
-          "| sim2sim − eval, largest per clip: frames / G-MPJPE mm | minutes: training / wall | command |\n"
+          "| success | G-MPJPE mm | frames per clip (squat, stand, turn, walk …) "
+          "| sim2sim: success / G-MPJPE mm | sim2sim − eval, largest per clip: frames / G-MPJPE mm | minutes: training / wall | command |\n"
           + "|---" * 13 + "|")
 
 
@@ -52,6 +52,7 @@ def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
     evals, final = curve(run), json.loads((run / "eval.json").read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     last_three = [r["eval/frames"] for r in evals[-3:]]
+    wall = f"{wall_minutes:.1f}" if wall_minutes is not None else "–"
     trained = load_trained(run)
     steps = trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps
     policy = export(trained.learner, trained.cfg.env, run / "export", steps)[0]
@@ -61,10 +62,11 @@ def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
     error_gap = max(abs(replay["clips"][n]["g_mpjpe_mm"] - c["g_mpjpe_mm"]) for n, c in clips.items())
     cells = [datetime.date.today().isoformat(), machine(), str(trained.iteration),
              f"{evals[-1].get('env_steps', 0):,}", ", ".join(f"{r['eval/frames']:.2f}" for r in evals),
-             f"{sum(last_three) / len(last_three):.2f}", f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
+             f"{sum(last_three) / len(last_three):.2f}",
+             f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
              ", ".join(f"{n} {c['frames']}" for n, c in clips.items()),
              f"{replay['success_rate']:.2f} / {replay['g_mpjpe_mm']:.1f}", f"{frames_gap} / {error_gap:.3f}",
-             f"{train_minutes(rows)[-1]:.1f} / " + (f"{wall_minutes:.1f}" if wall_minutes is not None else "–"),
+             f"{train_minutes(rows)[-1]:.1f} / {wall}",
              f"`{command}`"]
     return "| " + " | ".join(cells) + " |"
 
