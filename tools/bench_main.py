@@ -1,7 +1,7 @@
 """The main job's figures, from one run: the README quotes them and tests/test_docs.py checks that it
 quotes this table's latest row.
 
-    .venv/bin/python tools/bench_main.py                    # trains the main job (README), ~12 min on 2 cores
+    .venv/bin/python tools/bench_main.py                    # trains the main job (README), ~8 min on 2 cores
     .venv/bin/python tools/bench_main.py --run runs/main    # or reads a finished run of it
 
 The run's in-run evaluations give the curve (frames tracked per clip under the protocol, full goals,
