@@ -19,7 +19,7 @@ from humanoid_fpo.teacher.mppi import ClipReference
 from humanoid_fpo.teacher.teach import make_teacher, teach
 
 FRAMES = 66  # of the built-in walk: the open-loop targets fall at frame 58
-SMALL = TeacherConfig(samples=16, max_rewinds=0)
+SMALL = TeacherConfig(samples=16, max_rewinds=0, retry_samples=0)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +117,22 @@ def test_teach_resumes_per_clip_and_reuses_its_cache(tmp_path, tracking_library,
     lines.clear()
     teach(lib, env, cfg, log=lines.append)
     assert lines == [f"teach: reusing {path} (same library and teacher settings)"]
+
+
+def test_teach_runs_a_failed_clip_again_with_more_samples(tmp_path, tracking_library, env) -> None:
+    """One sample is the open-loop targets (sample 0 is the unperturbed plan), which fall on walk's
+    first 66 frames; teach runs the clip again with retry_samples = 16 and keeps that run, which
+    completes, with both runs' seconds."""
+    lib = _two_short_clips(tracking_library, length=FRAMES)
+    cfg = replace(SMALL, samples=1, retry_samples=16, cache=str(tmp_path / "cache"))
+    open_loop = make_teacher(env, cfg).track(ClipReference.of(lib, lib.clip_names.index("walk")))
+    assert not open_loop.success
+    lines: list[str] = []
+    demos, _ = teach(lib, env, cfg, log=lines.append)
+    row = demos.first_runs()[0]
+    assert demos.run_success[row] and demos.run_samples[row] == 16, demos.run_frames[row]
+    assert demos.run_seconds[row] > open_loop.seconds
+    assert any(f"failed at frame {open_loop.frames}; with 16 samples completed" in line for line in lines)
 
 
 def test_teach_command_prints_the_table(tmp_path, tracking_library, capsys) -> None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/bench_learning.py --seeds 0 1     # CPU preset, full and root goals, 2 seeds
     .venv/bin/python tools/bench_learning.py --conditioning root iterations=120
-    .venv/bin/python tools/bench_learning.py --variants defaults= "nmc4=algo.n_mc=4"   # before / after
+    .venv/bin/python tools/bench_learning.py --variants before="algo.n_mc=16 algo.precision=fp32" after=   # before / after
 
 Each (variant, algorithm, conditioning, seed) is one `humanoid-fpo train` run of the composed config
 (the README's main job by default, with the variant's overrides) under
@@ -51,7 +51,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     """'NAME=OVERRIDE OVERRIDE...' → (NAME, overrides); 'defaults=' has none."""
     name, sep, overrides = text.partition("=")
     if not sep or not name:
-        raise SystemExit(f"error: --variants {text!r}: expected NAME=OVERRIDES (e.g. nmc4=algo.n_mc=4)")
+        raise SystemExit(f"error: --variants {text!r}: expected NAME=OVERRIDES (e.g. nmc16=algo.n_mc=16)")
     return name, overrides.split()
 
 
@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="train overrides of every run, e.g. iterations=120")
     parser.add_argument("--variants", nargs="+", default=["defaults="], type=parse_variant,
-                        help="NAME=OVERRIDES of the settings compared (e.g. defaults= 'nmc4=algo.n_mc=4')")
+                        help="NAME=OVERRIDES of the settings compared (e.g. before='algo.n_mc=16 algo.precision=fp32' after=)")
     parser.add_argument("--algos", nargs="+", default=["fpo_pp", "ppo"], choices=sorted(COLOURS))
     parser.add_argument("--conditioning", nargs="+", default=["full", "root"],
                         choices=["full", "hands", "root", "mixed"])

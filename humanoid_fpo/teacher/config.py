@@ -27,6 +27,9 @@ class TeacherConfig:
     """Frames a failure rewinds to re-plan from (1 s)."""
     max_rewinds: int = 6
     """Per run of a clip; past it the run ends at its failure."""
+    retry_samples: int = 128
+    """A run that fails after its rewinds is run again whole with this many samples (0: not), and the
+    one that tracked further is kept: single_foot_balance_level3 needs it (BENCHMARKS.md, "Teacher")."""
     runs: int = 1
     """Runs per clip for the demonstrations: run 0 from the reference's first frame (the clip's
     figures), the others from perturbed starts with their own streams (coverage for a student)."""
@@ -56,8 +59,9 @@ def check_teacher(cfg: TeacherConfig) -> None:
     for name in ("knot_every", "samples", "rewind", "runs"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"teacher.{name} must be positive, got {getattr(cfg, name)}")
-    if cfg.max_rewinds < 0:
-        raise ValueError(f"teacher.max_rewinds must be non-negative, got {cfg.max_rewinds}")
+    for name in ("max_rewinds", "retry_samples"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"teacher.{name} must be non-negative, got {getattr(cfg, name)}")
     for horizon, noise in ((cfg.horizon, cfg.noise), *cfg.escalation):
         if horizon < cfg.knot_every or horizon % cfg.knot_every:
             raise ValueError(f"teacher horizon {horizon} must be a positive multiple of "

@@ -5,7 +5,7 @@ Per step (N rows, step t of a run goes from frame t to t + 1 of its clip): `qpos
 (rad) and `action` (N, A) the same as the env's normalised action; `cost` (N,) the plan's expected
 cost; `error` (N,) the protocol error after the step (m); `clip`, `frame`, `run` (N,) where it was.
 Per run (R rows): `run_clip`, `run_index`, `run_frames`, `run_success`, `run_g_mpjpe_mm`,
-`run_seconds`, `run_rewinds`, `run_level`. Whole file: `clip_names`, `key` (the library and teacher
+`run_seconds`, `run_rewinds`, `run_level`, `run_samples`. Whole file: `clip_names`, `key` (the library and teacher
 settings it was made from) and `settings` (JSON of the teacher and scene settings).
 """
 
@@ -26,10 +26,10 @@ from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.teacher.mppi import STEPS, Trajectory
 
 FORMAT = "humanoid_fpo demonstrations"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: run_samples
 STEP_FIELDS = (*STEPS, "clip", "frame", "run")
 RUN_FIELDS = ("run_clip", "run_index", "run_frames", "run_success", "run_g_mpjpe_mm", "run_seconds",
-              "run_rewinds", "run_level")
+              "run_rewinds", "run_level", "run_samples")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Demonstrations:
     run_seconds: np.ndarray
     run_rewinds: np.ndarray
     run_level: np.ndarray
+    run_samples: np.ndarray
     clip_names: tuple[str, ...]
     key: str
     settings: str
@@ -79,7 +80,8 @@ def from_runs(runs: list[tuple[int, int, Trajectory]], clip_names: tuple[str, ..
     table = {"run_clip": [c for c, _, _ in runs], "run_index": [r for _, r, _ in runs],
              "run_frames": [t.frames for *_, t in runs], "run_success": [t.success for *_, t in runs],
              "run_g_mpjpe_mm": [t.g_mpjpe_mm for *_, t in runs], "run_seconds": [t.seconds for *_, t in runs],
-             "run_rewinds": [t.rewinds for *_, t in runs], "run_level": [t.level for *_, t in runs]}
+             "run_rewinds": [t.rewinds for *_, t in runs], "run_level": [t.level for *_, t in runs],
+             "run_samples": [t.samples for *_, t in runs]}
     demos = Demonstrations(**per_step, **where, **{k: np.asarray(v) for k, v in table.items()},
                            clip_names=tuple(clip_names), key=key, settings=json.dumps(settings, sort_keys=True))
     check(demos, "demonstrations")

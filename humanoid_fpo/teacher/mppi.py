@@ -12,7 +12,8 @@ its first step is executed and the plan shifted.
 Where the executed clip passes the protocol's 0.5 m, the teacher rewinds `rewind` frames to a saved
 state and plan (SAMCON-style) and re-plans with the next rung of `escalation` (a longer horizon or
 wider samples, and a fresh random stream), up to `max_rewinds` times per clip; past the failure it
-drops back to the base settings. Deterministic per seed.
+drops back to the base settings. (`teach` runs a clip that still fails again whole with
+`retry_samples` samples.) Deterministic per seed.
 
     teacher = Teacher(model, TeacherConfig(), offset, scale, decimation=4)
     run = teacher.track(ClipReference.of(library, c), seed=0)   # a Trajectory: states, actions, figures
@@ -89,6 +90,7 @@ class Trajectory:
     success: bool
     rewinds: int
     level: int  # the highest escalation level used
+    samples: int  # rollouts per control step
     seconds: float
 
     @property
@@ -165,7 +167,8 @@ class Teacher:
         qpos, qvel, target, action, cost, error = columns
         return Trajectory(qpos=qpos, qvel=qvel, target=target, action=action, cost=cost, error=error,
                           success=len(steps) == ref.frames - 1 and bool((error <= cfg.fall_distance).all()),
-                          rewinds=rewinds, level=top, seconds=time.perf_counter() - start_time)
+                          rewinds=rewinds, level=top, samples=cfg.samples,
+                          seconds=time.perf_counter() - start_time)
 
     def label(self, ref: ClipReference, f: int, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
               proposal: np.ndarray | None = None, iterations: int = 2,

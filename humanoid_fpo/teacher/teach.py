@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 from humanoid_fpo.teacher.demos import Demonstrations, from_runs, load_demonstrations, save_demonstrations
 from humanoid_fpo.teacher.mppi import STEPS, ClipReference, Teacher, Trajectory
 
-_FIGURES = ("success", "rewinds", "level", "seconds")
+_FIGURES = ("success", "rewinds", "level", "samples", "seconds")
 
 
 def scene_settings(env: EnvConfig) -> dict:
@@ -79,7 +79,23 @@ def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
     if out.exists():
         log(f"teach: reusing {out} (same library and teacher settings)")
         return load_demonstrations(out), out
-    teacher = make_teacher(env, cfg)
+    teachers = {cfg.samples: make_teacher(env, cfg)}
+
+    def track(c: int, r: int) -> Trajectory:
+        """Run r of clip c; where it fails, again with retry_samples (the time of both counted)."""
+        ref = ClipReference.of(library, c)
+        run = teachers[cfg.samples].track(ref, cfg.seed, r)
+        if run.success or not cfg.retry_samples:
+            return run
+        wide = cfg.retry_samples
+        if wide not in teachers:
+            teachers[wide] = make_teacher(env, replace(cfg, samples=wide, retry_samples=0))
+        again = teachers[wide].track(ref, cfg.seed, r)
+        log(f"teach: {library.clip_names[c]} run {r} failed at frame {run.frames}; with {wide} samples "
+            f"{'completed' if again.success else f'failed at frame {again.frames}'}")
+        best = again if (again.success, again.frames) > (run.success, run.frames) else run
+        return replace(best, seconds=run.seconds + again.seconds)
+
     jobs = [(c, r) for c in range(library.num_clips) for r in range(cfg.runs)]
     lengths = np.asarray(library.clip_length) - 1
     total, done, spent, runs = int(sum(lengths[c] for c, _ in jobs)), 0, 0.0, []
@@ -89,7 +105,7 @@ def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,
         path = folder / "runs" / f"{c:04d}.{r}.npz"
         trajectory = _read_run(path, log)
         cached = trajectory is not None
-        trajectory = trajectory or teacher.track(ClipReference.of(library, c), cfg.seed, r)
+        trajectory = trajectory or track(c, r)
         if not cached:
             _write_run(trajectory, path)
             spent, done = spent + trajectory.seconds, done + int(lengths[c])
@@ -112,8 +128,9 @@ def clip_table(demos: Demonstrations, lengths: np.ndarray) -> tuple[list[str], l
     for c, row in enumerate(demos.first_runs()):
         rows.append([demos.clip_names[c], f"{demos.run_frames[row]}/{lengths[c] - 1}",
                      "yes" if demos.run_success[row] else "no", f"{demos.run_g_mpjpe_mm[row]:.0f}",
-                     f"{demos.run_seconds[row]:.0f}", str(demos.run_rewinds[row]), str(demos.run_level[row])])
-    return ["clip", "frames", "completed", "G-MPJPE mm", "seconds", "rewinds", "level"], rows
+                     f"{demos.run_seconds[row]:.0f}", str(demos.run_rewinds[row]), str(demos.run_level[row]),
+                     str(demos.run_samples[row])])
+    return ["clip", "frames", "completed", "G-MPJPE mm", "seconds", "rewinds", "level", "samples"], rows
 
 
 def summary(demos: Demonstrations) -> dict:
