@@ -93,8 +93,8 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             dagger = [*feasible[:3], RESIDUAL, RANGE, "prior.dagger_rounds=3", f"seed={seed}"]
             plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
             plan["flow_residual_dagger_rl"] = ([*dagger, f"iterations={iterations}"], "flow_residual_dagger")
-            plan["flow_scratch_rl"] = (["preset=cpu", "env.contact=feet", "algo=fpo_pp", "prior.steps=0",
-                                        f"iterations={iterations}", f"seed={seed}"], None)  # cpu_mocap's contacts
+            plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0",
+                                        f"iterations={iterations}", f"seed={seed}"], None)
     return plan
 
 
