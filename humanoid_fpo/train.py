@@ -339,7 +339,8 @@ def _train(ranks: distributed.Ranks, overrides: list[str]) -> dict:
     if ranks.main:
         job = f"{ranks.world} ranks × " if ranks.world > 1 else ""
         print(f"run folder: {run_dir} ({trainer.device}, {job}{cfg.env.num_envs} envs, "
-              f"{trainer.library.num_clips} clips, {trainer.learner.precision}, from iteration {trainer.iteration})")
+              f"{trainer.library.num_clips} clips, {trainer.learner.precision}, "
+              f"from iteration {trainer.iteration})")
     row = trainer.run()
     if ranks.main:
         print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "

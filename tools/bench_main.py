@@ -25,7 +25,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 from humanoid_fpo import train
 from humanoid_fpo.checkpoint import load_trained
 from humanoid_fpo.export import export
-from humanoid_fpo.runlog import train_minutes
+from humanoid_fpo.runlog import MetricsLog, train_minutes
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -40,17 +40,16 @@ HEADER = ("| date | machine | iterations | env steps | frames per clip at each e
           + "|---" * 13 + "|")
 
 
-def curve(run: Path) -> list[dict]:
-    """The in-run evaluations of `run` (metrics.jsonl rows with eval/*), in order."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+def evaluations(rows: list[dict]) -> list[dict]:
+    """The in-run evaluations among a run's metrics rows (those with eval/*), in order."""
     return [r for r in rows if "eval/success_rate" in r]
 
 
 def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
     """The table row of `run`; minutes of training are its rollouts, updates and prior (runlog's
     train_minutes), wall minutes the whole command's (compiles and evaluations too) where it trained."""
-    evals, final = curve(run), json.loads((run / "eval.json").read_text())
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = MetricsLog(run / "metrics.jsonl").rows()
+    evals, final = evaluations(rows), json.loads((run / "eval.json").read_text())
     last_three = [r["eval/frames"] for r in evals[-3:]]
     wall = f"{wall_minutes:.1f}" if wall_minutes is not None else "–"
     trained = load_trained(run)
