@@ -10,11 +10,13 @@ held-out clips' teacher figures are what a student could reach. Runs (`humanoid-
 conditioning=mixed so that one policy serves every goal mode, fitted on the 28 clips, evaluating the
 5 held-out ones as it trains):
 
-    flow_student, gaussian_student        preset=cpu_mocap (the teacher's actions cloned), iterations=0
-    flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian): the recipe
-    flow_feasible, flow_feasible_rl       the same, but RL tracks the teacher's trajectories
-                                          (teacher.feasible_reference=true); evaluated on the clips
-    flow_residual, flow_residual_rl       flow_feasible's, with the teacher's executed targets as a
+    flow_student, gaussian_student        preset=cpu_mocap (the teacher's actions cloned, against the
+                                          teacher's own trajectories as goals), iterations=0
+    flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian) tracking the
+                                          teacher's trajectories, evaluated on the clips: the recipe
+    flow_recorded, flow_recorded_rl       the same with the recorded clips as goals and as what RL tracks
+                                          (teacher.feasible_reference=false; the recipe before 2026-12-04)
+    flow_residual, flow_residual_rl       the recipe's, with the teacher's executed targets as a
                                           feed-forward that the policy corrects (env.residual_actions=true,
                                           env.residual_scale=0.1: a tenth of each joint's half range);
                                           evaluated on the clips with their teacher run's targets (a clip
@@ -59,7 +61,8 @@ SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
-COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange", "flow_feasible_rl": "tab:green",
+COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
+           "flow_recorded_rl": "tab:green",
            "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
            "flow_residual_dagger_rl": "tab:brown",
            "flow_scratch_rl": "tab:gray"}
@@ -73,24 +76,24 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
     plan = {}
     for seed in seeds:
         tag = "" if seed == seeds[0] else f"_seed{seed}"
+        recipe = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}"]
         for policy, algo in (("flow", "fpo_pp"), ("gaussian", "ppo")):
-            student = ["preset=cpu_mocap", f"algo={algo}", f"teacher.demos={demos}", f"seed={seed}"]
+            student = [*recipe, f"algo={algo}"]
             plan[f"{policy}_student{tag}"] = ([*student, "iterations=0"], None)
             plan[f"{policy}_student_rl{tag}"] = ([*student, f"iterations={iterations}"], f"{policy}_student{tag}")
             if seed != seeds[0]:  # the second seed repeats the recipe (flow) only
                 break
         if seed == seeds[0]:
-            feasible = ["preset=cpu_mocap", "algo=fpo_pp", f"teacher.demos={demos}", "teacher.feasible_reference=true",
-                        f"seed={seed}"]
-            plan["flow_feasible"] = ([*feasible, "iterations=0"], None)
-            plan["flow_feasible_rl"] = ([*feasible, f"iterations={iterations}"], "flow_feasible")
-            residual = [*feasible, RESIDUAL, RANGE]
+            flow = [*recipe, "algo=fpo_pp"]
+            recorded = [*flow, "teacher.feasible_reference=false"]
+            plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
+            plan["flow_recorded_rl"] = ([*recorded, f"iterations={iterations}"], "flow_recorded")
+            residual = [*flow, RESIDUAL, RANGE]
             plan["flow_residual"] = ([*residual, "iterations=0"], None)
             plan["flow_residual_rl"] = ([*residual, f"iterations={iterations}"], "flow_residual")
             zero = [*residual, "prior.steps=0", f"iterations={iterations}"]
             plan["flow_residual_zero_rl"] = (zero, None)
-            # on the recorded clips
-            dagger = [*feasible[:3], RESIDUAL, RANGE, "prior.dagger_rounds=3", f"seed={seed}"]
+            dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
             plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
             plan["flow_residual_dagger_rl"] = ([*dagger, f"iterations={iterations}"], "flow_residual_dagger")
             plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0",
@@ -139,7 +142,7 @@ def main() -> None:
     split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
-    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_feasible flow_feasible_rl)")
+    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_recorded flow_recorded_rl)")
     args = parser.parse_args()
     fit, held_out, command = prepare(args)
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
