@@ -10,8 +10,10 @@ the same scene's envs on the same threads (bench_env's measure, the native backe
 Env-only: TrackingVecEnv steps with random torch actions (what the trainer's rollout pays for the
 physics, the task in XLA and the DLPack hand-over). End-to-end: whole trainer iterations (rollout
 with the policy, then the update), after one warm-up iteration. Per iteration it prints where the
-time goes: the env (env-only's rate), policy sampling (`learner.act` at the rollout's batch, timed
-alone), the update, and the rest of the rollout; its last line is `end-to-end / physics-only: R`.
+time goes: the env (env-only's rate; in brackets its seconds inside MuJoCo, the physics at the
+states the env visits, where physics-only steps reference poses), policy sampling (`learner.act` at
+the rollout's batch, timed alone), the update, and the rest of the rollout; its last line is
+`end-to-end / physics-only: R`.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
 `torch.cuda.set_sync_debug_mode("error")`: any host copy or sync in the rollout loop raises.
 --ranks N ... launches `torchrun --standalone --nproc_per_node=N humanoid-fpo train` for each N
@@ -46,22 +48,31 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Training: tools/bench_train.py"
 HEADER = ("| date | machine | config | envs × steps | physics-only steps/s | env-only steps/s "
           "| end-to-end steps/s | end-to-end / physics-only "
-          "| s per iteration: env / sampling / update / rest | host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|---|---|")
+          "| s per iteration: env (its physics) / sampling / update / rest | host copies in rollout | command |\n|---|---|---|---|---|---|---|---|---|---|---|")
 RANKS_SECTION = "## Training on several ranks: tools/bench_train.py --ranks"
 RANKS_HEADER = ("| date | machine | config | ranks | envs × steps per rank | job env-steps/s | × first row's "
                 "| command |\n|---|---|---|---|---|---|---|---|")
 
 
-def env_only(trainer: train.Trainer, steps: int) -> float:
-    """env-steps/s of `steps` steps with random actions, after one warm-up step."""
+def physics_seconds(trainer: train.Trainer) -> float:
+    """Seconds the native engine has spent inside MuJoCo so far (NaN on MJX, whose physics is part
+    of the env's XLA program)."""
+    workspaces = getattr(trainer.env.env.engine, "workspaces", None)
+    return float("nan") if workspaces is None else sum(w.physics_s for w in workspaces.sizes.values())
+
+
+def env_only(trainer: train.Trainer, steps: int) -> tuple[float, float]:
+    """env-steps/s of `steps` steps with random actions, after one warm-up step, and the seconds
+    of those steps spent inside MuJoCo (the physics at the states the env visits)."""
     env, device = trainer.env, trainer.device
     actions = [0.1 * torch.randn(env.num_envs, env.action_size, device=device) for _ in range(steps + 1)]
     env.step(actions[0]).reward.sum().item()
+    physics = physics_seconds(trainer)
     start = time.perf_counter()
     for a in actions[1:]:
         t = env.step(a)
     t.reward.sum().item()
-    return env.num_envs * steps / (time.perf_counter() - start)
+    return env.num_envs * steps / (time.perf_counter() - start), physics_seconds(trainer) - physics
 
 
 def sampling_s(trainer: train.Trainer, steps: int) -> float:
@@ -102,7 +113,7 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
         env = trainer.env.env
         physics = measure_physics(env, cfg.steps_per_env, cfg.env.threads or os.cpu_count()) \
             if env.cfg.backend == "native" else float("nan")
-        env_rate = env_only(trainer, cfg.steps_per_env)
+        env_rate, env_physics_s = env_only(trainer, cfg.steps_per_env)
         sample_s = sampling_s(trainer, cfg.steps_per_env)
         rows = [trainer.train_iteration() for _ in range(iterations)]
         checked = check_transfers(trainer) if transfers else "not checked"
@@ -112,9 +123,10 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
     update_s = sum(r["update_s"] for r in rows) / len(rows)
     env_s = batch / env_rate
     rest_s = seconds / len(rows) - update_s - env_s - sample_s
-    parts = f"{env_s:.2f} / {sample_s:.2f} / {update_s:.2f} / {rest_s:.2f}"
+    parts = f"{env_s:.2f} ({env_physics_s:.2f}) / {sample_s:.2f} / {update_s:.2f} / {rest_s:.2f}"
     ratio = end_to_end / physics
-    print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s, "
+    print(f"per iteration ({batch} env steps, {seconds / len(rows):.2f} s): env {env_s:.2f} s "
+          f"(inside MuJoCo {env_physics_s:.2f} s), "
           f"policy sampling {sample_s:.2f} s, update {update_s:.2f} s, the rest {rest_s:.2f} s", flush=True)
     command = command_line()
     label = " ".join(overrides) or "defaults (preset=cpu, algo=fpo_pp)"

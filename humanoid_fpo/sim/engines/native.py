@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 
 import jax
@@ -58,6 +59,7 @@ class Workspace:
         self.models = {name: self.batch.expand(name) for name in RANDOMIZED_FIELDS} if randomized else {}
         self.scales: np.ndarray | None = None  # (N, k) physical scales the models were last set to
         self.lock = threading.Lock()
+        self.physics_s = 0.0  # seconds inside MuJoCo's calls so far (bench_train splits the env's time)
 
     def simulate(self, physical: Physical, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
                  ctrl: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -90,11 +92,13 @@ class Workspace:
         """Run `call` on every env; (new state and derived fields) as float32, blown-up envs NaN."""
         before = self.batch.warning[:, UNSTABLE, 1].copy()  # (N, 3) warning counts
         failed = np.zeros(self.batch.nsim, bool)
+        start = time.perf_counter()
         try:
             with quiet_warnings():
                 call()
         except SimulationError as error:  # those envs kept their old state; the others ran
             failed[error.ids] = True
+        self.physics_s += time.perf_counter() - start
         failed |= (self.batch.warning[:, UNSTABLE, 1] > before).any(-1)
         out = [self.fields[name].astype(np.float32) for name in _STATE[:3] + _DERIVED]
         out[0][failed] = np.nan
