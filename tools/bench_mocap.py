@@ -27,6 +27,8 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           as the feed-forward), with 3 DAgger rounds of the teacher's labels at
                                           the states the student reaches, planned around the feed-forward plus
                                           the student's residual (a feedback around the teacher's run), then FPO++
+    flow_feasible_scratch_rl              FPO++ from the untrained actor tracking the teacher's trajectories
+                                          (the recipe without its clone)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -64,7 +66,7 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
            "flow_recorded_rl": "tab:green",
            "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
-           "flow_residual_dagger_rl": "tab:brown",
+           "flow_residual_dagger_rl": "tab:brown", "flow_feasible_scratch_rl": "tab:olive",
            "flow_scratch_rl": "tab:gray"}
 RESIDUAL = "env.residual_actions=true"
 RANGE = "env.residual_scale=0.1"  # the residual routes' range: every figure measured better than 1
@@ -96,6 +98,7 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
             dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
             plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
             plan["flow_residual_dagger_rl"] = ([*dagger, f"iterations={iterations}"], "flow_residual_dagger")
+            plan["flow_feasible_scratch_rl"] = ([*flow, "prior.steps=0", f"iterations={iterations}"], None)
             plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0",
                                         f"iterations={iterations}", f"seed={seed}"], None)
     return plan
@@ -122,7 +125,7 @@ def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) ->
     for name, run_rows in rows.items():
         if name.endswith("_rl") or "_rl_" in name:
             base = name.split("_seed")[0]
-            share = 0.0 if "scratch" in name else teacher
+            share = 0.0 if name.startswith("flow_scratch") else teacher
             for ax, key in zip(axes[0], ("eval/success_rate", "eval_held_out/success_rate")):
                 points = [(share + m, r[key]) for m, r in zip(train_minutes(run_rows), run_rows) if key in r]
                 if points:
@@ -196,7 +199,7 @@ def main() -> None:
                                           "–", *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
-            share = 0.0 if "scratch" in name else teacher["fit"]["minutes"]
+            share = 0.0 if name.startswith("flow_scratch") else teacher["fit"]["minutes"]
             spent = share + train_minutes(run_rows)[-1]
             out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
                                           f"{run_rows[-1]['env_steps']:,}", f"{spent:.1f}",
