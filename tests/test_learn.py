@@ -300,19 +300,22 @@ def test_a_bf16_update_follows_the_fp32_one(cfg: AlgoConfig) -> None:
     assert torch.nn.functional.cosine_similarity(*moves, dim=0) > 0.9
 
 
-def test_auto_precision_is_bf16_only_on_a_cpu_that_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """algo.precision=auto: bf16 where the CPU has AVX512-BF16 or AMX, fp32 on other CPUs and on
-    CUDA; a set precision is kept as it is."""
+def test_auto_precision_is_bf16_for_the_flow_on_a_cpu_that_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """algo.precision=auto: bf16 for the flow where the CPU has AVX512-BF16 or AMX, fp32 for the
+    Gaussian, on other CPUs and on CUDA; a set precision is kept as it is."""
     from humanoid_fpo.learn.learner import resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     for avx512_bf16, amx, expected in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
-        assert resolve_precision("auto", cpu) == expected, (avx512_bf16, amx)
-        assert resolve_precision("auto", cuda) == "fp32"
-        assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
-    assert Learner(replace(FPO_PP, precision="auto"), 8, 8, 4).precision == "fp32"
+        assert resolve_precision("auto", cpu, "flow") == expected, (avx512_bf16, amx)
+        assert resolve_precision("auto", cpu, "gaussian") == "fp32"
+        assert resolve_precision("auto", cuda, "flow") == "fp32"
+        assert resolve_precision("fp32", cpu, "flow") == "fp32"
+        assert resolve_precision("bf16", cpu, "gaussian") == "bf16"
+        assert Learner(replace(FPO_PP, precision="auto"), 8, 8, 4).precision == expected
+        assert Learner(replace(PPO, precision="auto"), 8, 8, 4).precision == "fp32"
 
 
 @pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["flow", "gaussian"])

@@ -81,8 +81,9 @@ class AlgoConfig:
     """bf16: the networks' matrix products in the rollout and the update run in bfloat16 under
     torch.autocast (CPUs with AVX512-BF16 or AMX, recent GPUs); losses, ratios, optimiser state and
     evaluation stay fp32. The rollout's stored CFM losses use the same precision as the update's,
-    so the first minibatch's ratio is still 1. auto: bf16 on a CPU with AVX512-BF16 or AMX, fp32
-    elsewhere (CUDA's fp32 matmuls run in TF32; bf16 there is not measured)."""
+    so the first minibatch's ratio is still 1. auto: bf16 for the flow policy on a CPU with
+    AVX512-BF16 or AMX, fp32 for the Gaussian (bf16 measured not to pay for PPO) and elsewhere
+    (CUDA's fp32 matmuls run in TF32; bf16 there is not measured)."""
     compile: bool = False
     """torch.compile (inductor) the networks' forward and backward in the update and the rollout's
     sampler; the first iteration pays the compile. Same update as eager within float rounding."""

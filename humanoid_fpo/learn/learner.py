@@ -28,13 +28,15 @@ from humanoid_fpo.shapes import check_shape
 POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """algo.precision as run: auto is bf16 on a CPU with AVX512-BF16 or AMX (where its update measured
-    1.65x fp32's, BENCHMARKS.md), fp32 on other CPUs and on CUDA (TF32 there)."""
+def resolve_precision(precision: str, device: torch.device, policy: str) -> str:
+    """algo.precision as run: auto is bf16 for the flow policy on a CPU with AVX512-BF16 or AMX (its
+    update measured 1.65x fp32's, and FPO++ learned as much per minute), fp32 for the Gaussian (PPO's
+    cheap update gained 12 % of its time and tracked 1.6-4 frames less at equal minutes), on other
+    CPUs and on CUDA (TF32 there). BENCHMARKS.md, "Learning per env step and per minute"."""
     if precision != "auto":
         return precision
     cpu_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bf16" if device.type == "cpu" and cpu_bf16 else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_bf16 and policy == "flow" else "fp32"
 
 
 class Learner:
@@ -44,7 +46,7 @@ class Learner:
         self.cfg, self.device, self.action_size = cfg, torch.device(device), action_size
         if self.device.type == "cuda":  # TF32 matmuls: ~3x the fp32 throughput of an A100/H100's GEMMs
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.precision = resolve_precision(cfg.precision, self.device, cfg.policy)
         self.policy = POLICY_CLASSES[cfg.policy](obs_size, action_size, cfg).to(self.device)
         self.critic = mlp(critic_obs_size, cfg.critic, 1).to(self.device)
         self.obs_norm = Normalizer(obs_size).to(self.device)
