@@ -10,13 +10,16 @@ held-out clips' teacher figures are what a student could reach. Runs (`humanoid-
 conditioning=mixed so that one policy serves every goal mode, fitted on the 28 clips, evaluating the
 5 held-out ones as it trains):
 
-    flow_student, gaussian_student        preset=cpu_mocap (the teacher's actions cloned, against the
-                                          teacher's own trajectories as goals), iterations=0
-    flow_student_rl, gaussian_student_rl  the cloned start, then FPO++ (flow) or PPO (Gaussian) tracking the
-                                          teacher's trajectories, evaluated on the clips: the recipe
-    flow_recorded, flow_recorded_rl       the same with the recorded clips as goals and as what RL tracks
+    flow_feasible_scratch_rl              preset=cpu_mocap: FPO++ from the untrained actor tracking the
+                                          teacher's trajectories, evaluated on the clips: the recipe (every
+                                          seed)
+    flow_student, gaussian_student        the teacher's actions cloned first (prior.steps=1500), against the
+                                          teacher's trajectories as goals, iterations=0
+    flow_student_rl, gaussian_student_rl  the clone, then FPO++ (flow) or PPO (Gaussian): the recipe before
+                                          2026-12-04 evening (the clone held RL back)
+    flow_recorded, flow_recorded_rl       the clone with the recorded clips as goals and as what RL tracks
                                           (teacher.feasible_reference=false; the recipe before 2026-12-04)
-    flow_residual, flow_residual_rl       the recipe's, with the teacher's executed targets as a
+    flow_residual, flow_residual_rl       the clone's, with the teacher's executed targets as a
                                           feed-forward that the policy corrects (env.residual_actions=true,
                                           env.residual_scale=0.1: a tenth of each joint's half range);
                                           evaluated on the clips with their teacher run's targets (a clip
@@ -27,8 +30,6 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           as the feed-forward), with 3 DAgger rounds of the teacher's labels at
                                           the states the student reaches, planned around the feed-forward plus
                                           the student's residual (a feedback around the teacher's run), then FPO++
-    flow_feasible_scratch_rl              FPO++ from the untrained actor tracking the teacher's trajectories
-                                          (the recipe without its clone)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -71,36 +72,37 @@ COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
 RESIDUAL = "env.residual_actions=true"
 RANGE = "env.residual_scale=0.1"  # the residual routes' range: every figure measured better than 1
 REPLAYED = "teacher's targets replayed open loop (residual 0)"
+CLONE = "prior.steps=1500"  # the teacher's actions cloned first; the recipe leaves it out (it held RL back)
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
-    """name: (train overrides, the run it continues from)."""
+    """name: (train overrides, the run it continues from). The recipe runs for every seed, the other
+    routes for the first."""
     plan = {}
+    rl = f"iterations={iterations}"
     for seed in seeds:
+        taught = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}"]
+        recipe = [*taught, "algo=fpo_pp"]
         tag = "" if seed == seeds[0] else f"_seed{seed}"
-        recipe = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}"]
+        plan[f"flow_feasible_scratch_rl{tag}"] = ([*recipe, rl], None)
+        if seed != seeds[0]:
+            continue
         for policy, algo in (("flow", "fpo_pp"), ("gaussian", "ppo")):
-            student = [*recipe, f"algo={algo}"]
-            plan[f"{policy}_student{tag}"] = ([*student, "iterations=0"], None)
-            plan[f"{policy}_student_rl{tag}"] = ([*student, f"iterations={iterations}"], f"{policy}_student{tag}")
-            if seed != seeds[0]:  # the second seed repeats the recipe (flow) only
-                break
-        if seed == seeds[0]:
-            flow = [*recipe, "algo=fpo_pp"]
-            recorded = [*flow, "teacher.feasible_reference=false"]
-            plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
-            plan["flow_recorded_rl"] = ([*recorded, f"iterations={iterations}"], "flow_recorded")
-            residual = [*flow, RESIDUAL, RANGE]
-            plan["flow_residual"] = ([*residual, "iterations=0"], None)
-            plan["flow_residual_rl"] = ([*residual, f"iterations={iterations}"], "flow_residual")
-            zero = [*residual, "prior.steps=0", f"iterations={iterations}"]
-            plan["flow_residual_zero_rl"] = (zero, None)
-            dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
-            plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
-            plan["flow_residual_dagger_rl"] = ([*dagger, f"iterations={iterations}"], "flow_residual_dagger")
-            plan["flow_feasible_scratch_rl"] = ([*flow, "prior.steps=0", f"iterations={iterations}"], None)
-            plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0",
-                                        f"iterations={iterations}", f"seed={seed}"], None)
+            student = [*taught, f"algo={algo}", CLONE]
+            plan[f"{policy}_student"] = ([*student, "iterations=0"], None)
+            plan[f"{policy}_student_rl"] = ([*student, rl], f"{policy}_student")
+        flow = [*recipe, CLONE]
+        recorded = [*flow, "teacher.feasible_reference=false"]
+        plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
+        plan["flow_recorded_rl"] = ([*recorded, rl], "flow_recorded")
+        residual = [*flow, RESIDUAL, RANGE]
+        plan["flow_residual"] = ([*residual, "iterations=0"], None)
+        plan["flow_residual_rl"] = ([*residual, rl], "flow_residual")
+        plan["flow_residual_zero_rl"] = ([*recipe, RESIDUAL, RANGE, rl], None)
+        dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
+        plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
+        plan["flow_residual_dagger_rl"] = ([*dagger, rl], "flow_residual_dagger")
+        plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 
 
@@ -144,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds (flow student)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds")
     parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_recorded flow_recorded_rl)")
     args = parser.parse_args()
     fit, held_out, command = prepare(args)
