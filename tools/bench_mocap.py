@@ -106,6 +106,12 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
     return plan
 
 
+def teacher_share(name: str, teacher_minutes: float) -> float:
+    """The teacher's minutes a run's figure includes: all of them, except for FPO++ from scratch,
+    which never sees the teacher."""
+    return 0.0 if name.startswith("flow_scratch") else teacher_minutes
+
+
 def teacher_figures(demos: Demonstrations, names: tuple[str, ...]) -> dict:
     """Run 0's figures over the clips `names`: success rate, frames per clip, G-MPJPE; minutes: every
     run of those clips (what the demonstrations cost, with teacher.runs > 1 too)."""
@@ -127,7 +133,7 @@ def plot(rows: dict[str, list[dict]], teacher: float, path: Path, title: str) ->
     for name, run_rows in rows.items():
         if name.endswith("_rl") or "_rl_" in name:
             base = name.split("_seed")[0]
-            share = 0.0 if name.startswith("flow_scratch") else teacher
+            share = teacher_share(name, teacher)
             for ax, key in zip(axes[0], ("eval/success_rate", "eval_held_out/success_rate")):
                 points = [(share + m, r[key]) for m, r in zip(train_minutes(run_rows), run_rows) if key in r]
                 if points:
@@ -201,8 +207,7 @@ def main() -> None:
                                           "–", *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
-            share = 0.0 if name.startswith("flow_scratch") else teacher["fit"]["minutes"]
-            spent = share + train_minutes(run_rows)[-1]
+            spent = teacher_share(name, teacher["fit"]["minutes"]) + train_minutes(run_rows)[-1]
             out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
                                           f"{run_rows[-1]['env_steps']:,}", f"{spent:.1f}",
                                           *cells(results[name][split]), f"`{command}`"]) + " |")
