@@ -84,6 +84,13 @@ class TrainConfig:
     """Default: runs/<date>_<time>."""
     jax_cache: str | None = ".cache/jax"
     """Persistent JAX compilation cache (compiles of the env step take minutes on a CPU)."""
+    overlap: bool = False
+    """Collect the next rollout on another thread while the update runs, acting one policy version
+    behind (the ratios stay to the acting policy). A resumed run collects its first rollout again,
+    from where the env stands. BENCHMARKS.md, "Training", has what it gains on a CPU."""
+    torch_threads: int = 0
+    """torch's intra-op threads (0: torch's default, one per core). With overlap on a CPU, 1 leaves
+    the other cores to MuJoCo's threads."""
     progress: bool = True
     """A progress bar on a terminal; one line every `log_every` iterations when stdout is not one."""
     log_every: int = 10
@@ -92,7 +99,8 @@ class TrainConfig:
 def check_config(cfg: TrainConfig) -> None:
     for key, value, least in (("env.num_envs", cfg.env.num_envs, 1), ("steps_per_env", cfg.steps_per_env, 1),
                               ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1),
-                              ("eval_clips", cfg.eval_clips or 0, 0)):
+                              ("eval_clips", cfg.eval_clips or 0, 0),
+                              ("torch_threads", cfg.torch_threads, 0)):
         if value < least:
             raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
     check_algo(cfg.algo)

@@ -131,12 +131,12 @@ def curve(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 def train_minutes(rows: list[dict]) -> list[float]:
     """Per row, the minutes of training up to and including it: the motion prior's fit (in the first
-    row where there was one), then every iteration's rollout and update; compiles, evaluations and
-    checkpoints are not counted."""
+    row where there was one), then every iteration's rollout and update (their wall time, which
+    overlap shortens); compiles, evaluations and checkpoints are not counted."""
     prior = rows[0].get("prior/seconds", 0.0) if rows and rows[0].get("prior/samples") else 0.0
     total, out = prior, []
     for r in rows:
-        total += r.get("collect_s", 0.0) + r.get("update_s", 0.0)
+        total += r.get("iteration_s", r.get("collect_s", 0.0) + r.get("update_s", 0.0))
         out.append(total / 60)
     return out
 

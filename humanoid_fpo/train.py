@@ -21,8 +21,10 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -58,6 +60,13 @@ def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
     return cfg
 
 
+class Rollout(NamedTuple):
+    storage: RolloutStorage
+    last_values: torch.Tensor  # (N,) values of the states after the last step
+    info: dict[str, torch.Tensor]  # summed per-step batch means of the env's info entries
+    seconds: float
+
+
 class Trainer:
     """Owns the env, learner and run folder; `run()` trains to cfg.iterations."""
 
@@ -70,6 +79,8 @@ class Trainer:
         if self.ranks.local_world > 1 and cfg.env.threads == 0:  # the node's cores shared among its ranks
             cfg = replace(cfg, env=replace(cfg.env, threads=max(1, os.cpu_count() // self.ranks.local_world)))
             torch.set_num_threads(cfg.env.threads)
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         library = distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
@@ -113,6 +124,10 @@ class Trainer:
             if cfg.termination_curriculum.start is not None:
                 self.env.termination_distance = cfg.termination_curriculum.start
         self.storage = RolloutStorage(cfg.steps_per_env)
+        # with overlap: the next rollout, collected on a thread of its own into the spare storage
+        self.spare = RolloutStorage(cfg.steps_per_env) if cfg.overlap else None
+        self.collector = ThreadPoolExecutor(1, thread_name_prefix="rollout") if cfg.overlap else None
+        self.pending: Future[Rollout] | None = None
         self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.iteration, self.env_steps, self.last_eval, self.last_eval_end = 0, 0, {}, None
@@ -235,32 +250,52 @@ class Trainer:
         print(f"teacher: {path}")
         return demos
 
+    def _collect(self, learner: Learner, storage: RolloutStorage) -> Rollout:
+        info: dict[str, torch.Tensor] = {}
+        start = time.perf_counter()
+        last_values = collect(learner, self.env, storage, self.tracker, info)
+        return Rollout(storage, last_values, info, time.perf_counter() - start)
+
     def train_iteration(self) -> dict:
         """One rollout, one update and a step of the termination curriculum; returns the
-        iteration's metrics (termination_distance: the one its rollout ran under)."""
-        info: dict[str, torch.Tensor] = {}
+        iteration's metrics (termination_distance: the one its rollout ran under).
+
+        With `overlap` the next iteration's rollout is collected on another thread while this one's
+        update runs, acting with the weights from before the update (one policy version behind; the
+        ratios stay to the acting policy, whose quantities the rollout stores). Its minibatches are
+        then drawn from a generator of the seed and iteration, as the acting thread draws from torch's."""
         distance = self.env.termination_distance
-        t0 = time.perf_counter()
-        last_values = collect(self.learner, self.env, self.storage, self.tracker, info)
-        t1 = time.perf_counter()
-        held = self.iteration < self.cfg.prior.critic_iterations
-        update = self.learner.update(self.storage, last_values, actor=not held)
-        t2 = time.perf_counter()
-        n = self.cfg.steps_per_env * self.cfg.env.num_envs * self.ranks.world
-        self.iteration += 1
-        self.env_steps += n
+        start = time.perf_counter()
+        rollout = self.pending.result() if self.pending is not None else \
+            self._collect(self.learner, self.storage)
+        self.pending = None
         self.tracker.totals = distributed.total(self.tracker.totals)  # every rank's episodes
         episodes = self.tracker.pop()
         self.env.termination_distance = next_termination_distance(
             self.cfg.termination_curriculum, distance, self.cfg.env.termination_distance,
             episodes["episode_length"])
-        row = distributed.mean_floats({**{k: v.item() / self.cfg.steps_per_env for k, v in info.items()},
-                                       **update, "collect_s": t1 - t0, "update_s": t2 - t1})
+        if self.collector is not None and self.iteration + 1 < self.cfg.iterations:
+            self.storage, self.spare = self.spare, self.storage
+            self.pending = self.collector.submit(self._collect, self.learner.behind(), self.storage)
+        shuffle = minibatch_draws(self.cfg.seed, self.iteration) if self.collector is not None else None
+        update_start = time.perf_counter()
+        held = self.iteration < self.cfg.prior.critic_iterations
+        update = self.learner.update(rollout.storage, rollout.last_values, actor=not held, shuffle=shuffle)
+        update_s = time.perf_counter() - update_start
+        if self.pending is not None:  # the env and the normalisers are the rollout's until it is done
+            self.pending.result()
+        seconds = time.perf_counter() - start
+        n = self.cfg.steps_per_env * self.cfg.env.num_envs * self.ranks.world
+        self.iteration += 1
+        self.env_steps += n
+        per_step = {k: v.item() / self.cfg.steps_per_env for k, v in rollout.info.items()}
+        row = distributed.mean_floats({**per_step, **update, "collect_s": rollout.seconds,
+                                       "update_s": update_s, "iteration_s": seconds})
         if self.ranks.world > 1:
             self.env.clip_fail_rate = distributed.mean(self.env.clip_fail_rate)
             row["weights_difference"] = distributed.weights_difference(self.learner.tensors())
         return {"iteration": self.iteration, "env_steps": self.env_steps, **episodes, **row,
-                "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / (t2 - t0),
+                "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / seconds,
                 **memory_peaks(self.device)}
 
     def run(self) -> dict:
@@ -294,6 +329,12 @@ class Trainer:
         return row
 
 
+
+
+def minibatch_draws(seed: int, iteration: int) -> torch.Generator:
+    """The generator an overlapped iteration's update draws its minibatches from (torch's global one
+    is the acting thread's)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
 
 
 def new_run_dir(cfg: TrainConfig) -> Path:

@@ -18,6 +18,7 @@ import torch
 from humanoid_fpo import run_config, train
 from humanoid_fpo.cli import main
 from humanoid_fpo.learn.config import PriorConfig
+from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import load_motions, save_library
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.config import TerminationCurriculum
@@ -143,6 +144,42 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
     clips = tracking_library.num_clips
     assert [r["eval/clips"] for r in rows] == [clips, 8, clips], "a subset in training, every clip at the end"
     assert "eval/share" not in rows[1] and 0 < rows[2]["eval/share"] < 1 and rows[2]["eval/seconds"] > 0
+
+
+def test_overlap_acts_a_version_behind_and_updates_as_the_plain_path(tracking_library, tmp_path) -> None:
+    """overlap=true: the rollout collected during an update is the one the weights before that update
+    collect, and each update is the plain path's on the rollout before it, with the same minibatches:
+    rollouts and weights within 1e-5 of that plain reconstruction (the threads' GEMMs may round
+    apart). With lr 1e-2 one update moves the weights by far more, so a rollout acted with the live
+    weights, or an update of the wrong rollout, would fail."""
+    library_file = tmp_path / "library.npz"
+    save_library(tracking_library, library_file)
+    cfg = tiny_train_config(library_file, tmp_path / "overlap", overlap=True, iterations=2)
+    cfg = replace(cfg, algo=replace(cfg.algo, lr=1e-2, adaptive_lr=False))
+    weights = lambda learner: torch.cat([p.detach().flatten().clone() for p in learner.parameters()])
+    close = lambda a, b: torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+    overlapped = train.Trainer(cfg, tmp_path / "overlap")
+    start = weights(overlapped.learner)
+    overlapped.train_iteration()
+    collected_behind = {k: v.clone() for k, v in overlapped.storage.buffers.items()}
+    after_one = weights(overlapped.learner)
+    overlapped.train_iteration()
+    assert overlapped.pending is None, "the last iteration collects no rollout it would not train on"
+    after_two = weights(overlapped.learner)
+    assert (after_one - start).abs().max() > 1e-3 and (after_two - after_one).abs().max() > 1e-3
+
+    plain = train.Trainer(replace(cfg, overlap=False, run_dir=str(tmp_path / "plain")), tmp_path / "plain")
+    first, second = RolloutStorage(cfg.steps_per_env), RolloutStorage(cfg.steps_per_env)
+    rollout = plain._collect(plain.learner, first)
+    next_rollout = plain._collect(plain.learner, second)  # still the starting weights
+    close(weights(plain.learner), start)
+    for name, value in second.buffers.items():
+        close(collected_behind[name], value)
+    plain.learner.update(first, rollout.last_values, shuffle=train.minibatch_draws(cfg.seed, 0))
+    close(weights(plain.learner), after_one)
+    plain.learner.update(second, next_rollout.last_values, shuffle=train.minibatch_draws(cfg.seed, 1))
+    close(weights(plain.learner), after_two)
 
 
 def test_a_prior_on_a_library_for_another_humanoid_is_named(tracking_library, tmp_path, capsys) -> None:

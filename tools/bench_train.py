@@ -12,7 +12,8 @@ physics, the task in XLA and the DLPack hand-over). End-to-end: whole trainer it
 with the policy, then the update), after one warm-up iteration. Per iteration it prints where the
 time goes: the env (env-only's rate; in brackets its seconds inside MuJoCo, the physics at the
 states the env visits, where physics-only steps reference poses), policy sampling (`learner.act` at
-the rollout's batch, timed alone), the update, and the rest of the rollout; its last line is
+the rollout's batch, timed alone), the update, and the rest of the iteration (negative with
+`overlap=true`, where the rollout runs during the update); its last line is
 `end-to-end / physics-only: R`.
 --check-transfers runs one rollout under `jax.transfer_guard("disallow")` and, on CUDA,
 `torch.cuda.set_sync_debug_mode("error")`: any host copy or sync in the rollout loop raises.
@@ -118,7 +119,7 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
         rows = [trainer.train_iteration() for _ in range(iterations)]
         checked = check_transfers(trainer) if transfers else "not checked"
     batch = cfg.env.num_envs * cfg.steps_per_env
-    seconds = sum(r["collect_s"] + r["update_s"] for r in rows)
+    seconds = sum(r["iteration_s"] for r in rows)
     end_to_end = len(rows) * batch / seconds
     update_s = sum(r["update_s"] for r in rows) / len(rows)
     env_s = batch / env_rate
@@ -151,7 +152,7 @@ def job_rate(overrides: list[str], ranks: int, iterations: int) -> tuple[float, 
             raise SystemExit(f"{ranks} ranks failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         rows = [json.loads(line) for line in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
     per_iteration, timed = rows[1]["env_steps"], rows[2:]  # rows[0]: before training; rows[1] compiles
-    return per_iteration * len(timed) / sum(r["collect_s"] + r["update_s"] for r in timed), \
+    return per_iteration * len(timed) / sum(r["iteration_s"] for r in timed), \
         f"{cfg.env.num_envs} × {cfg.steps_per_env}"
 
 

@@ -5,6 +5,9 @@ EMA weights, and the PPO-style update with FPO ratios. It sees torch tensors onl
     action, record = learner.act(obs, critic_obs)            # during the rollout
     storage.add(**record, rewards=..., dones=...)
     metrics = learner.update(storage, learner.value(critic_obs))
+
+`learner.behind()` acts with a copy of the weights, so that a rollout can be collected on another
+thread while `update` moves them (train.py's `overlap`).
 """
 
 from __future__ import annotations
@@ -61,10 +64,13 @@ class Learner:
             from torch._inductor import config as inductor
 
             inductor.fallback_random = True
-        maybe_compile = torch.compile if cfg.compile else (lambda f: f)
-        self._act, self._log_ratio = maybe_compile(self.policy.act), maybe_compile(self.policy.log_ratio)
-        self._critic = maybe_compile(self.critic)
+        self._act, self._log_ratio = self._compiled(self.policy.act), self._compiled(self.policy.log_ratio)
+        self._critic = self._compiled(self.critic)
         self.diagnostics_rng = torch.Generator(self.device).manual_seed(0)
+        self._behind: Learner | None = None
+
+    def _compiled(self, f):
+        return torch.compile(f) if self.cfg.compile else f
 
     def parameters(self) -> list[nn.Parameter]:
         """What the optimiser moves: the policy's and the critic's."""
@@ -75,6 +81,18 @@ class Learner:
         modules = [self.policy, self.critic, self.obs_norm, self.critic_norm]
         modules += [self.ema] if self.ema is not None else []
         return [t for m in modules for t in (*m.parameters(), *m.buffers())]
+
+    def behind(self) -> Learner:
+        """A learner that acts (`act`, `value`) with a copy of this one's weights as they are now, and
+        with its normalisers, which its `act` updates: what a rollout collected while this learner
+        updates acts with. One copy, refreshed at every call."""
+        if self._behind is None:
+            behind = self._behind = copy.copy(self)
+            behind.policy, behind.critic = copy.deepcopy(self.policy), copy.deepcopy(self.critic)
+            behind._act, behind._critic = self._compiled(behind.policy.act), self._compiled(behind.critic)
+        self._behind.policy.load_state_dict(self.policy.state_dict())
+        self._behind.critic.load_state_dict(self.critic.state_dict())
+        return self._behind
 
     @property
     def lr(self) -> float:
@@ -135,10 +153,11 @@ class Learner:
         """bfloat16 matrix products where the precision is bf16 (a no-op context otherwise)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
-    def update(self, storage: RolloutStorage, last_values: torch.Tensor,
-               actor: bool = True) -> dict[str, float]:
+    def update(self, storage: RolloutStorage, last_values: torch.Tensor, actor: bool = True,
+               shuffle: torch.Generator | None = None) -> dict[str, float]:
         """GAE, then epochs × minibatches of clipped-objective steps; returns mean metrics. With
         `actor` False only the critic learns (after a motion prior, before the actor may move).
+        `shuffle` draws the minibatches (default: torch's global generator).
 
         Before each step the policy's change since the rollout is measured on the minibatch:
         `divergence` (flow: mean squared change of the predicted clean action, in noise units;
@@ -154,7 +173,7 @@ class Learner:
         sums: dict[str, float] = {}
         count = 0
         for batch in storage.minibatches(cfg.minibatches, cfg.epochs, {"advantages": normalised,
-                                                                         "returns": returns}):
+                                                                         "returns": returns}, shuffle):
             policy_loss, value_loss, log_ratio, probe = self.losses(batch)
             with torch.no_grad():
                 ratio = log_ratio.exp()
