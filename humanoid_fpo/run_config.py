@@ -87,7 +87,9 @@ class TrainConfig:
     overlap: bool = False
     """Collect the next rollout on another thread while the update runs, acting one policy version
     behind (the ratios stay to the acting policy). A resumed run collects its first rollout again,
-    from where the env stands. BENCHMARKS.md, "Training", has what it gains on a CPU."""
+    from where the env stands. On 2 cores it saved 4-8 % of the time and FPO++ learned less per
+    minute (BENCHMARKS.md, "Training" and "Learning per env step and per minute"); it gains where torch
+    and MuJoCo's threads have cores of their own."""
     torch_threads: int = 0
     """torch's intra-op threads (0: torch's default, one per core). With overlap on a CPU, 1 leaves
     the other cores to MuJoCo's threads."""

@@ -43,6 +43,8 @@ def test_bad_settings_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="algo.ratio: unknown 'per_step'"):
         train.Trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
             str(tmp_path))), tmp_path / "run")
+    with pytest.raises(ValueError, match="torch_threads: expected an integer >= 0, got -1"):
+        run_config.check_config(replace(run_config.compose([])[0], torch_threads=-1))
     with pytest.raises(MotionFileError, match="no such motion"):
         load_motions(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
