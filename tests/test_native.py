@@ -84,8 +84,8 @@ def test_one_control_step_agrees(envs) -> None:
     np.testing.assert_allclose(b.info["body_error"], a.info["body_error"], atol=5e-3)  # m
 
 
-def test_saturated_actuators_agree_too(envs) -> None:
-    """Random PD targets that drive every env into its force limits: the PD damping is joint damping
+def test_saturated_actuators_agree_too(envs, shared_motions) -> None:
+    """Random PD targets that drive every env (one per clip, the real clips among them) into its force limits: the PD damping is joint damping
     (humanoid.py), so saturation does not split the engines (with the damping in the actuators,
     no saturated env agreed). What differs comes from contacts, as above."""
     states = {b: start(envs[b]) for b in envs}
@@ -97,9 +97,10 @@ def test_saturated_actuators_agree_too(envs) -> None:
     assert exact.mean() >= 0.3, f"only {exact.sum()} of {exact.size} saturated envs agree to 1e-4"
 
 
-def test_zero_actions_from_standing_terminate_alike(envs) -> None:
+def test_zero_actions_from_standing_terminate_alike(envs, shared_motions) -> None:
     """The trainer's zero action (PD targets at the library's mean pose, a standing pose; these envs'
-    own zero is mid-range) from the stand clip's first frame: both fall, within 2 steps of each other."""
+    own zero is mid-range, over the real clips too) from the stand clip's first frame: both fall,
+    within 2 steps of each other."""
     ended = {}
     for backend, env in envs.items():
         stand = env.library.clip_names.index("stand")
