@@ -85,9 +85,10 @@ def test_one_control_step_agrees(envs) -> None:
 
 
 def test_saturated_actuators_agree_too(envs, shared_motions) -> None:
-    """Random PD targets that drive every env (one per clip, the real clips among them) into its force limits: the PD damping is joint damping
-    (humanoid.py), so saturation does not split the engines (with the damping in the actuators,
-    no saturated env agreed). What differs comes from contacts, as above."""
+    """Random PD targets that drive every env (one per clip, the real clips among them) into its
+    force limits: the PD damping is joint damping (humanoid.py), so saturation does not split the
+    engines (with the damping in the actuators, no saturated env agreed). What differs comes from
+    contacts, as above."""
     states = {b: start(envs[b]) for b in envs}
     env = envs["native"]
     action = jax.random.uniform(jax.random.key(5), (env.num_envs, env.action_size), minval=-0.5, maxval=0.5)

@@ -145,7 +145,8 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1, 2]
     assert [("prior/loss" in r) for r in rows] == [True, False, False], "the prior is fitted once"
-    assert [r["eval/clips"] for r in rows] == [clips, subset, clips], "a subset in training, every clip at the end"
+    assert [r["eval/clips"] for r in rows] == [clips, subset, clips], \
+        "a subset in training, every clip at the end"
     assert "eval/share" not in rows[1] and 0 < rows[2]["eval/share"] < 1 and rows[2]["eval/seconds"] > 0
 
 
