@@ -416,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="which clips: asap")
     p.add_argument("--dest", type=Path, metavar="DIR", help="folder (default: the one motions=SOURCE reads, "
                                                            "data/motions/...)")
-    p.add_argument("--base-url", metavar="URL", help="a mirror of the pinned commit (default: raw.githubusercontent.com)")
+    p.add_argument("--base-url", metavar="URL",
+                   help="a mirror of the pinned commit (default: raw.githubusercontent.com)")
     p.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
                    help="install from a local folder holding the files, with the same checks")
     p.set_defaults(func=cmd_motions_fetch)
