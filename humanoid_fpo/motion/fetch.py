@@ -225,6 +225,5 @@ def _offline_hint(source: Source, base_url: str, error: Exception) -> str:
     else:
         reason = getattr(error, "reason", None) or error
     return (f"cannot download from {base_url} ({reason}); rerun to resume, or offline, copy the "
-            f"{len(source.files)} .npz "
-            f"files from a machine that has them into a folder and run: "
+            f"{len(source.files)} .npz files from a machine that has them into a folder and run: "
             f"humanoid-fpo motions fetch {source.name} --from FOLDER")
