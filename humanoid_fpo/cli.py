@@ -3,6 +3,7 @@
   humanoid-fpo retarget INPUTS... -o FILE          clips (npz, bvh, folders) -> motion library
   humanoid-fpo motions list FILE                   the clips of a library, with their errors
   humanoid-fpo motions render FILE --clip NAME -o out.mp4|out.png
+  humanoid-fpo motions fetch asap [--dest DIR]     the 33 ASAP clips (MIT), sha256-checked -> data/motions/
   humanoid-fpo teach LIBRARY [KEY=VALUE ...]       the MPPI teacher on every clip -> demonstrations, table
   humanoid-fpo train [KEY=VALUE ...]               train a tracker (Hydra overrides, configs/)
   humanoid-fpo eval RUN [--modes ...] [--noise ...] [--flow-steps ...]   success rate → RUN/eval/
@@ -98,6 +99,13 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
     qpos = lib.qpos[start:start + lib.clip_length[c]].astype(float)
     notes = [args.clip] * len(qpos)
     print(f"wrote {write_render(model, qpos, lib.fps, args.output, args.width, args.height, notes=notes)}")
+    return 0
+
+
+def cmd_motions_fetch(args: argparse.Namespace) -> int:
+    from humanoid_fpo.motion.fetch import fetch, load_source
+
+    fetch(load_source(args.source), args.dest, args.base_url, args.from_dir)
     return 0
 
 
@@ -390,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes retargeting in parallel (0: one per core; pays from hundreds of clips)")
     p.set_defaults(func=cmd_retarget)
 
-    motions = sub.add_parser("motions", help="inspect a motion library").add_subparsers(
-        dest="motions_command", required=True)
+    motions = sub.add_parser("motions", help="inspect a motion library; fetch published clips")
+    motions = motions.add_subparsers(dest="motions_command", required=True)
     p = motions.add_parser("list", help="list the clips of a library")
     p.add_argument("library", type=Path)
     p.set_defaults(func=cmd_motions_list)
@@ -403,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.set_defaults(func=cmd_motions_render)
+    p = motions.add_parser("fetch", help="download published clips at a pinned commit, each checked by "
+                                         "sha256 (resumes; --from installs from a local folder offline)")
+    p.add_argument("source", help="which clips: asap")
+    p.add_argument("--dest", type=Path, metavar="DIR", help="folder (default: the one motions=SOURCE reads, "
+                                                           "data/motions/...)")
+    p.add_argument("--base-url", metavar="URL",
+                   help="a mirror of the pinned commit (default: raw.githubusercontent.com)")
+    p.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                   help="install from a local folder holding the files, with the same checks")
+    p.set_defaults(func=cmd_motions_fetch)
 
     p = sub.add_parser("teach", help="run the sampling-based teacher (MPPI) on every clip: which clips this "
                                      "body can perform, and demonstrations for a student (cached, resumable)")
