@@ -152,7 +152,9 @@ def test_bad_inputs_are_named(policy_file, library_file, tmp_path) -> None:
     arrays = dict(np.load(library_file, allow_pickle=False))
     variants = {"narrow": {"qpos": arrays["qpos"][:, :-3]},
                 "renamed": {"body_names": np.array(["Root", *arrays["body_names"][1:]])},
-                "slow": {"fps": np.array(60.0)}}
+                "slow": {"fps": np.array(60.0)},
+                "nan": {"body_pos": np.where(np.arange(len(arrays["qpos"]))[:, None, None] == 5, np.nan,
+                                             arrays["body_pos"])}}
     out = tmp_path / "out.json"
     for name, change in variants.items():
         path = tmp_path / f"{name}.npz"
