@@ -5,6 +5,13 @@ numpy + onnxruntime only (nothing from humanoid_fpo): this file ships to the rob
     controller = Controller("policy.onnx")               # mode: the policy's conditioning
     targets, action = controller.act(qpos, qvel, goal)   # goal: the reference frame one step ahead
 
+Bad inputs. `act` checks every input's shape and that it is finite; one that is not raises
+`SensorError` (a ValueError) naming it: "qpos must have shape (76,), got (70,)", "qvel holds NaN
+or inf at indices [3, 4]". On a robot, `Controller(path, on_bad_input="hold")` instead returns
+the last good PD targets and actions (before any good step: action 0, whose targets are the
+metadata's `action_offset`) and keeps the refusal in `controller.last_error`, None after a step
+that acted on its inputs. A batch is refused, and held, as a whole.
+
 Conventions (DESIGN.md): world z-up, wxyz quaternions, bodies in MuJoCo order (the metadata's
 body_names). qpos (nq = 7 + J): root position (3), root quaternion (4), J hinge angles; qvel
 (nv = 6 + J): root linear velocity in the world frame (3), root angular velocity in the root
@@ -23,9 +30,31 @@ import numpy as np
 import onnxruntime as ort
 
 METADATA_FORMAT = "1"
+ON_BAD_INPUT = ("raise", "hold")
 _KEYS = ("format", "policy", "flow_steps", "noise_std", "joint_names", "body_names", "kp", "kd",
          "action_offset", "action_scale", "obs_layout", "goal_features", "goal_masks", "conditioning",
          "scan_points", "control_dt", "physics_dt", "protocol_bodies", "kinematics", "mjcf")
+
+
+class SensorError(ValueError):
+    """An input of the controller that is wrongly shaped or not finite; the message names it."""
+
+
+def checked(name: str, value: np.ndarray | float, *shapes: tuple[int, ...]) -> np.ndarray:
+    """`value` as a float64 array of one of `shapes`; otherwise, or if it holds NaN or inf, a
+    SensorError naming `name`, the expected shape(s) and the bad indices."""
+    expected = " or ".join(str(s) for s in dict.fromkeys(shapes))
+    try:
+        array = np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise SensorError(f"{name} must be a numeric array of shape {expected}") from None
+    if array.shape not in shapes:
+        raise SensorError(f"{name} must have shape {expected}, got {array.shape}")
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        where = (bad[:, 0] if array.ndim == 1 else bad)[:8].tolist()
+        raise SensorError(f"{name} holds NaN or inf at indices {where}{' ...' if len(bad) > 8 else ''}")
+    return array
 
 
 # --- quaternions (wxyz), broadcasting over leading dimensions -----------------------------------
@@ -182,14 +211,15 @@ def forward_kinematics(kin: Kinematics, qpos: np.ndarray, qvel: np.ndarray) -> B
     Body quat = parent quat ⊗ body_quat ⊗ its hinge rotations (joint order); body position =
     parent position + R_parent · body_pos; angular velocity = parent's + Σ world hinge axis · q̇;
     origin velocity = parent's + ω_parent × (p − p_parent). MuJoCo's xpos, xquat and cvel agree.
+    A state of another shape, or holding NaN or inf, raises SensorError.
     """
-    qpos, qvel = np.asarray(qpos, float), np.asarray(qvel, float)
     nj = len(kin.joint_axis)
-    assert qpos.shape[-1] == 7 + nj and qvel.shape[-1] == 6 + nj, (qpos.shape, qvel.shape)
+    lead = np.shape(qpos)[:-1]
+    qpos, qvel = checked("qpos", qpos, lead + (7 + nj,)), checked("qvel", qvel, lead + (6 + nj,))
     pos, quat, lin, ang = [], [], [], []
     for b, parent in enumerate(kin.parent):
         if parent < 0:  # the free root: its state is qpos/qvel itself
-            q = qpos[..., 3:7] / np.linalg.norm(qpos[..., 3:7], axis=-1, keepdims=True)
+            q = qpos[..., 3:7] / _root_quat_norm(qpos)
             p, v, w = qpos[..., :3], qvel[..., :3], quat_rotate(q, qvel[..., 3:6])
         else:
             p = pos[parent] + quat_rotate(quat[parent], kin.body_pos[b])
@@ -201,6 +231,14 @@ def forward_kinematics(kin: Kinematics, qpos: np.ndarray, qvel: np.ndarray) -> B
                 q = quat_mul(q, axis_angle_quat(kin.joint_axis[j], qpos[..., 7 + j]))
         pos.append(p), quat.append(q), lin.append(v), ang.append(w)
     return Bodies(*(np.stack(x, axis=-2) for x in (pos, quat, lin, ang)))
+
+
+def _root_quat_norm(qpos: np.ndarray) -> np.ndarray:
+    """(..., 1) length of the root quaternion qpos[..., 3:7]; zero raises SensorError."""
+    norm = np.linalg.norm(qpos[..., 3:7], axis=-1, keepdims=True)
+    if (norm == 0).any():
+        raise SensorError("qpos[3:7], the root quaternion, is zero")
+    return norm
 
 
 def self_obs(body: Bodies, ground_height: float | np.ndarray = 0.0) -> np.ndarray:
@@ -238,17 +276,31 @@ def observe(meta: Metadata, body: Bodies, ref: Bodies, mode: str | None = None,
     body: the robot's bodies (forward_kinematics); ref: the reference frame one control step ahead,
     in the robot's world. ground_height (...): the ground under the root (flat ground at 0 by
     default); scan (..., S): ground heights at meta.scan_points relative to the ground under the
-    root (zeros: flat ground).
+    root (zeros: flat ground). A `ref`, ground_height or scan of another shape than these, or
+    holding NaN or inf, raises SensorError naming it.
     """
     mask = meta.goal_masks[_mode(meta, mode)]  # (B, G)
     lead = body.pos.shape[:-2]
-    goal = goal_obs(body, ref) * mask
+    ref = checked_goal(ref, lead, len(meta.body_names))
+    ground_height = checked("ground_height", ground_height, (), lead)
     num_scan = len(meta.scan_points)
-    scan = np.zeros(lead + (num_scan,)) if scan is None else np.broadcast_to(scan, lead + (num_scan,))
+    scan = np.zeros(num_scan) if scan is None else checked("scan", scan, (num_scan,), lead + (num_scan,))
+    goal = goal_obs(body, ref) * mask
     obs = np.concatenate([self_obs(body, ground_height), goal.reshape(*lead, -1),
-                          np.broadcast_to(mask.max(axis=-1), lead + mask.shape[:1]), scan], axis=-1)
-    assert obs.shape[-1] == meta.obs_size, (obs.shape, meta.obs_size)
+                          np.broadcast_to(mask.max(axis=-1), lead + mask.shape[:1]),
+                          np.broadcast_to(scan, lead + (num_scan,))], axis=-1)
+    if obs.shape[-1] != meta.obs_size:  # only inconsistent metadata gets here: the inputs are checked
+        raise ValueError(f"the metadata lays out {meta.obs_size} observations, its kinematic tree and "
+                         f"goal masks give {obs.shape[-1]}; export the policy again")
     return obs
+
+
+def checked_goal(goal: Bodies, lead: tuple[int, ...], num_bodies: int) -> Bodies:
+    """`goal` as float64 Bodies of (*lead, B, ·) arrays, B = `num_bodies`; a field of another
+    shape, or holding NaN or inf, raises SensorError naming it (goal.pos, goal.quat, ...)."""
+    widths = {"pos": 3, "quat": 4, "lin_vel": 3, "ang_vel": 3}
+    return Bodies(*(checked(f"goal.{name}", getattr(goal, name), lead + (num_bodies, width))
+                    for name, width in widths.items()))
 
 
 def _mode(meta: Metadata, mode: str | None) -> str:
@@ -294,12 +346,21 @@ class Policy:
 
 
 class Controller:
-    """Observation → policy → PD targets, for one robot or a batch."""
+    """Observation → policy → PD targets, for one robot or a batch.
 
-    def __init__(self, path: str | Path, mode: str | None = None):
+    on_bad_input: "raise" (a SensorError from `act`) or "hold" (the last good targets; see the
+    module docstring). `last_error`: None after a step that acted on its inputs, else the
+    SensorError of the refused step."""
+
+    def __init__(self, path: str | Path, mode: str | None = None, on_bad_input: str = "raise"):
+        if on_bad_input not in ON_BAD_INPUT:
+            raise ValueError(f"on_bad_input must be one of {', '.join(ON_BAD_INPUT)}, got {on_bad_input!r}")
         self.policy = Policy(path)
         self.meta = self.policy.meta
         self.mode = _mode(self.meta, mode)
+        self.on_bad_input = on_bad_input
+        self.last_error: SensorError | None = None
+        self._last_good: tuple[np.ndarray, np.ndarray] | None = None  # targets, action
 
     def observe(self, qpos: np.ndarray, qvel: np.ndarray, goal: Bodies,
                 ground_height: float | np.ndarray = 0.0, scan: np.ndarray | None = None) -> np.ndarray:
@@ -313,9 +374,36 @@ class Controller:
         """PD targets (..., J) and raw actions (..., J) for the state qpos (..., nq), qvel (..., nv).
 
         goal: the reference frame one control step ahead (Bodies with (..., B, ·) arrays, world
-        frame); x0 (J,) or (N, J): the flow sampler's start, default 0 (deterministic).
+        frame); x0 (J,) or (..., J): the flow sampler's start, default 0 (deterministic). An input
+        of another shape or holding NaN or inf raises SensorError, or with on_bad_input="hold"
+        returns the last good targets and actions and sets `last_error`.
         """
-        obs = self.observe(qpos, qvel, goal, ground_height, scan)
+        try:
+            obs = self._checked_obs(qpos, qvel, goal, ground_height, scan)
+            if x0 is not None:
+                x0 = checked("x0", x0, (self.meta.action_size,), obs.shape[:-1] + (self.meta.action_size,))
+        except SensorError as e:
+            self.last_error = e
+            if self.on_bad_input == "raise":
+                raise
+            return self._hold(np.shape(qpos)[:-1])
         lead = obs.shape[:-1]
         action = self.policy(obs.reshape(-1, obs.shape[-1]), x0).astype(float).reshape(*lead, -1)
-        return self.meta.targets(action), action
+        self.last_error, self._last_good = None, (self.meta.targets(action), action)
+        return self._last_good[0].copy(), action.copy()
+
+    def _checked_obs(self, qpos: np.ndarray, qvel: np.ndarray, goal: Bodies,
+                     ground_height: float | np.ndarray, scan: np.ndarray | None) -> np.ndarray:
+        """`observe`, and a SensorError where finite inputs still give a non-finite observation."""
+        obs = self.observe(qpos, qvel, goal, ground_height, scan)
+        if not np.isfinite(obs).all():
+            raise SensorError("the observation holds NaN or inf though every input is finite (values "
+                              "too large?)")
+        return obs
+
+    def _hold(self, lead: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the last good targets and actions; before any, action 0 over `lead`."""
+        if self._last_good is None:
+            action = np.zeros(lead + (self.meta.action_size,))
+            return self.meta.targets(action), action
+        return self._last_good[0].copy(), self._last_good[1].copy()

@@ -71,7 +71,8 @@ class ClipRun(NamedTuple):
 
 
 def load_library(path: str | Path, meta: Metadata) -> Library:
-    """Read a library npz (no pickles); one for another humanoid or frame rate raises ValueError."""
+    """Read a library npz (no pickles); one for another humanoid or frame rate, or holding NaN or inf,
+    raises ValueError."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -94,6 +95,9 @@ def load_library(path: str | Path, meta: Metadata) -> Library:
         raise ValueError(f"{path}: {fps:g} fps, the policy runs every {meta.control_dt:g} s "
                          f"({1 / meta.control_dt:g} Hz)")
     arrays = {k: data[k].astype(float) for k in Library._fields[:6]}
+    non_finite = [k for k, v in arrays.items() if not np.isfinite(v).all()]
+    if non_finite:
+        raise ValueError(f"{path}: {', '.join(non_finite)} hold NaN or inf")
     return Library(**arrays, clip_start=data["clip_start"].astype(int),
                    clip_length=data["clip_length"].astype(int),
                    clip_names=tuple(str(s) for s in data["clip_names"]), fps=fps)

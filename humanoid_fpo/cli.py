@@ -334,12 +334,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     try:
-        from humanoid_fpo.play import Player, Viewer
+        from humanoid_fpo.play import Player, Viewer, check_port
     except ModuleNotFoundError as e:
         if e.name != "viser":
             raise
         print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
         return 1
+    check_port(args.host, args.port)  # before loading the run
     trained = _trained(args)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
@@ -487,8 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", help="the clip shown first (default: the library's first)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
-    p.add_argument("--port", type=int, default=8080, help="HTTP port (0: a free one)")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080,
+                   help="HTTP port (default 8080; one in use is an error; 0: any free one, printed)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only, e.g. through an ssh "
+                        "tunnel; 0.0.0.0: every interface, anyone on the network)")
     p.add_argument("--device", default="cpu", help="torch device of the policy")
     p.set_defaults(func=cmd_play)
 

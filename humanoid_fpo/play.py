@@ -6,11 +6,14 @@ the EMA policy; goal mode, flow steps K and the sampler start x0 are its setting
 after the protocol's failure (mean error of the 20 protocol bodies above 0.5 m) and reports the
 frame of that failure; it stops at the clip's end. `Viewer` serves a Player over HTTP: the
 humanoid's and the reference's geoms, posed by MuJoCo kinematics, the ground, play/pause, step and
-restart, the settings, and the current frame, error and status.
+restart, the settings, and the current frame, error and status. It listens on 127.0.0.1 unless told
+another address; a port in use is an error (`check_port`; viser alone would take the next free one).
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -138,20 +141,50 @@ def hfield_mesh(model: mujoco.MjModel, geom: int) -> trimesh.Trimesh:
     return trimesh.Trimesh(vertices, faces, process=False)
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise ValueError naming `host` and `port` where a server cannot listen there (viser would
+    silently serve on the next free port); port 0, any free port, passes. Binds as asyncio's server
+    does (SO_REUSEADDR, IPv6 sockets IPv6-only), so a port only closing connections hold is free."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ValueError(f"cannot listen on {host}: {e.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise ValueError(_port_in_use(host, port)) from None
+                raise ValueError(f"cannot listen on {host} port {port}: {e.strerror}") from None
+
+
+def _port_in_use(host: str, port: int) -> str:
+    return f"port {port} on {host} is in use: choose another --port, or --port 0 for any free one"
+
+
 def _rgb(rgba: np.ndarray | tuple[float, ...]) -> tuple[int, int, int]:
     return tuple(int(255 * c) for c in rgba[:3])
 
 
 class Viewer:
-    """A viser server of `player` at http://host:port (port 0: a free one). A thread advances the
-    player at the clip's frame rate while playing; `step`, `reset` and `toggle` are what the GUI's
-    buttons and dropdowns call."""
+    """A viser server of `player` at http://host:port (port 0: a free one; a port in use: ValueError).
+    A thread advances the player at the clip's frame rate while playing; `step`, `reset` and
+    `toggle` are what the GUI's buttons and dropdowns call."""
 
-    def __init__(self, player: Player, host: str = "0.0.0.0", port: int = 8080):
+    def __init__(self, player: Player, host: str = "127.0.0.1", port: int = 8080):
         self.player, self.lock, self.playing = player, threading.Lock(), False
         self.model = player.env.mj_model
         self.data = mujoco.MjData(self.model)
         self.server = viser.ViserServer(host, port, label="humanoid-fpo play", verbose=False)
+        if port and self.server.get_port() != port:  # taken since check_port: viser moved on
+            self.server.stop()
+            raise ValueError(_port_in_use(host, port))
         self.host = "localhost" if host == "0.0.0.0" else host
         camera = self.server.initial_camera
         camera.position, camera.look_at = (2.5, -2.5, 1.5), (0.0, 0.0, 0.8)

@@ -67,6 +67,15 @@ def test_motions_list(library_file: Path, capsys) -> None:
     assert "squat" in out and "stand.npz" in out
 
 
+def test_motions_list_refuses_a_library_with_nan(library_file: Path, tmp_path: Path, capsys) -> None:
+    arrays = dict(np.load(library_file, allow_pickle=False))
+    arrays["qvel"][0, 0] = np.inf
+    np.savez(tmp_path / "nan.npz", **arrays)
+    assert main(["motions", "list", str(tmp_path / "nan.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'nan.npz'}: qvel holds NaN or inf (frame 0 of clip ")
+
+
 def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> None:
     png, mp4 = tmp_path / "squat.png", tmp_path / "stand.mp4"
     assert main(["motions", "render", str(library_file), "--clip", "squat", "-o", str(png),

@@ -8,6 +8,7 @@ test_train.py, reset as evaluation resets it: no new compile of the env step.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,7 +152,9 @@ def test_bad_inputs_are_named(policy_file, library_file, tmp_path) -> None:
     arrays = dict(np.load(library_file, allow_pickle=False))
     variants = {"narrow": {"qpos": arrays["qpos"][:, :-3]},
                 "renamed": {"body_names": np.array(["Root", *arrays["body_names"][1:]])},
-                "slow": {"fps": np.array(60.0)}}
+                "slow": {"fps": np.array(60.0)},
+                "nan": {"body_pos": np.where(np.arange(len(arrays["qpos"]))[:, None, None] == 5, np.nan,
+                                             arrays["body_pos"])}}
     out = tmp_path / "out.json"
     for name, change in variants.items():
         path = tmp_path / f"{name}.npz"
@@ -172,6 +175,63 @@ def test_bad_inputs_are_named(policy_file, library_file, tmp_path) -> None:
     velocity = policy_file.parent / "velocity.onnx"  # was onnxruntime's input-feed error
     with pytest.raises(ValueError, match=f"{velocity}: not a policy .*not velocity.onnx"):
         sim2sim.evaluate(velocity, library_file)
+
+
+def test_act_names_a_bad_input_and_its_expected_shape(policy_file, library_file) -> None:
+    """Was: NaN targets from a NaN qpos, a bare AssertionError ((70,), (75,)), a numpy broadcast error."""
+    controller = deploy.Controller(policy_file)
+    lib = sim2sim.load_library(library_file, controller.meta)
+    qpos, qvel, goal = lib.qpos[0], lib.qvel[0], lib.frame(1)
+    nq, nv = len(qpos), len(qvel)
+    qpos_nan, qvel_inf = qpos.copy(), qvel.copy()
+    qpos_nan[3] = np.nan
+    qvel_inf[[3, 4]] = np.inf
+    ten_bodies = goal._replace(pos=goal.pos[:10])
+    no_rotation = qpos.copy()
+    no_rotation[3:7] = 0.0
+    bad = {"qpos holds NaN or inf at indices [3]": (qpos_nan, qvel, goal),
+           f"qpos must have shape ({nq},), got (70,)": (qpos[:70], qvel, goal),
+           f"qvel must have shape ({nv},), got ({nv - 1},)": (qpos, qvel[1:], goal),
+           "qvel holds NaN or inf at indices [3, 4]": (qpos, qvel_inf, goal),
+           "goal.pos must have shape (24, 3), got (10, 3)": (qpos, qvel, ten_bodies),
+           "qpos[3:7], the root quaternion, is zero": (no_rotation, qvel, goal)}
+    for message, inputs in bad.items():
+        with pytest.raises(deploy.SensorError, match=re.escape(message)):
+            controller.act(*inputs)
+    with pytest.raises(deploy.SensorError, match=re.escape(f"x0 must have shape ({nq - 7},), got (3,)")):
+        controller.act(qpos, qvel, goal, x0=np.zeros(3))
+    batch = np.stack([qpos, qpos])
+    with pytest.raises(deploy.SensorError, match=re.escape(f"qvel must have shape (2, {nv}), got ({nv},)")):
+        controller.act(batch, qvel, goal)
+    assert issubclass(deploy.SensorError, ValueError)
+
+
+def test_hold_mode_keeps_the_last_good_targets_and_flags_the_step(policy_file, library_file) -> None:
+    controller = deploy.Controller(policy_file, on_bad_input="hold")
+    meta = controller.meta
+    lib = sim2sim.load_library(library_file, meta)
+    qpos, qvel, goal = lib.qpos[0], lib.qvel[0], lib.frame(1)
+    qpos_nan = qpos.copy()
+    qpos_nan[10] = np.nan
+
+    targets, action = controller.act(qpos_nan, qvel, goal)  # before any good step: the default pose
+    np.testing.assert_array_equal(targets, meta.action_offset)
+    np.testing.assert_array_equal(action, np.zeros(meta.action_size))
+    assert isinstance(controller.last_error, deploy.SensorError)
+
+    good_targets, good_action = controller.act(qpos, qvel, goal)
+    assert controller.last_error is None and np.isfinite(good_targets).all()
+    assert np.abs(good_targets - meta.action_offset).max() > 0, "the policy acted"
+
+    targets, action = controller.act(qpos_nan, qvel, goal)
+    np.testing.assert_array_equal(targets, good_targets)
+    np.testing.assert_array_equal(action, good_action)
+    assert "qpos holds NaN or inf at indices [10]" in str(controller.last_error)
+    targets[:] = 0.0  # the caller's copy
+    np.testing.assert_array_equal(controller.act(qpos[:70], qvel, goal)[0], good_targets)
+    assert "qpos must have shape" in str(controller.last_error)
+    with pytest.raises(ValueError, match="on_bad_input must be one of raise, hold"):
+        deploy.Controller(policy_file, on_bad_input="ignore")
 
 
 def test_deploy_imports_nothing_from_the_package() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -145,6 +147,18 @@ def test_bad_libraries(library: MotionLibrary, model, tmp_path: Path) -> None:
         "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>")
     with pytest.raises(MotionFileError, match="lib.npz: made for another humanoid: 69 joint DoF"):
         load_library(tmp_path / "lib.npz", other)
+
+
+def test_a_library_with_nan_is_refused_naming_the_file_array_frame_and_clip(library: MotionLibrary,
+                                                                            tmp_path: Path) -> None:
+    """Was accepted by `eval` and `motions list`."""
+    squat = library.clip_names.index("squat")
+    qpos = library.qpos.copy()
+    qpos[library.clip_start[squat] + 12, 9] = np.nan
+    save_library(replace(library, qpos=qpos), tmp_path / "nan.npz")
+    with pytest.raises(MotionFileError, match=re.escape(f"{tmp_path / 'nan.npz'}: qpos holds NaN or inf "
+                                                        "(frame 12 of clip squat)")):
+        load_library(tmp_path / "nan.npz")
 
 
 def test_saved_file_has_ordinary_permissions(library: MotionLibrary, tmp_path: Path) -> None:

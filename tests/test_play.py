@@ -3,6 +3,7 @@ its reference stepped through the viewer's API; the message when viser is missin
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 import urllib.error
@@ -67,14 +68,49 @@ def test_play_serves_the_viewer_and_steps_the_humanoid(run_dir: Path, monkeypatc
 
     def session(viewer: Viewer) -> None:  # instead of waiting for Ctrl-C
         served.append(viewer.url)
+        assert viewer.server.get_host() == "127.0.0.1", "this machine only, unless --host widens it"
+        # what the kernel holds: listening on loopback only (the default was 0.0.0.0, every interface)
+        assert _listening_addresses(viewer.server.get_port()) == {"127.0.0.1"}
         _check_viewer(viewer)
 
     monkeypatch.setattr(Viewer, "wait", session)
     assert main(["play", str(run_dir), "--clip", "stand", "--mode", "root", "--flow-steps", "2",
-                 "--port", "0", "--host", "127.0.0.1"]) == 0
+                 "--port", "0"]) == 0
     assert f"iteration 0) at {served[0]}" in capsys.readouterr().out
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(served[0], timeout=5)  # stopped on leaving
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses the kernel has a socket listening on `port` at (Linux's /proc/net/tcp; no
+    traffic sent)."""
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
+            listening.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return listening
+
+
+def test_a_port_in_use_is_a_one_line_error_before_the_run_loads(monkeypatch, capsys) -> None:
+    """viser silently served on the next port; the URL printed then was not the one asked for."""
+    import humanoid_fpo.cli as cli
+
+    monkeypatch.setattr(cli, "_trained", lambda args: pytest.fail("the run was loaded"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["play", "RUN", "--port", str(port)]) == 1
+    assert capsys.readouterr().err == (f"error: port {port} on 127.0.0.1 is in use: choose another --port, "
+                                       "or --port 0 for any free one\n")
+
+
+def test_play_help_names_the_default_host(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["play", "--help"])
+    assert "default 127.0.0.1" in " ".join(capsys.readouterr().out.split())
 
 
 def test_play_bad_clip_and_missing_viser(run_dir: Path, monkeypatch, capsys) -> None:

@@ -155,12 +155,26 @@ def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> Motio
         for f in fields(MotionLibrary)})
     if lib.num_clips == 0:
         raise MotionFileError(path, "motion library holds no clips")
+    check_finite(lib, path)
     if lib.target is not None and lib.target.shape != (len(lib.qpos), lib.qpos.shape[1] - 7):
         raise MotionFileError(path, f"target is {lib.target.shape}, not one PD target per joint and frame "
                                     f"{(len(lib.qpos), lib.qpos.shape[1] - 7)}")
     if model is not None:
         check_compatible(lib, model, path)
     return lib
+
+
+def check_finite(lib: MotionLibrary, path: str | Path) -> None:
+    """Raise naming the first frame array holding NaN or inf, its first such frame and that frame's clip:
+    a NaN reference would otherwise reach the env as NaN rewards and observations."""
+    for name in _FRAME_FIELDS:
+        values = getattr(lib, name)
+        bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))  # frames
+        if len(bad):
+            clip = int(np.searchsorted(lib.clip_start, bad[0], side="right")) - 1
+            more = f"; {len(bad)} frames in all" if len(bad) > 1 else ""
+            raise MotionFileError(path, f"{name} holds NaN or inf (frame {bad[0] - lib.clip_start[clip]} "
+                                        f"of clip {lib.clip_names[clip]}{more})")
 
 
 def check_compatible(lib: MotionLibrary, model: mujoco.MjModel, path: str | Path) -> None:
