@@ -49,6 +49,11 @@ def check_same_policy(path: Path, saved: dict, cfg: TrainConfig) -> None:
                          f"(checkpoint {lookup(saved, differ[0])!r}, config {lookup(ours, differ[0])!r})")
 
 
+def run_folder(path: Path) -> Path:
+    """The run folder of `path`, a run folder or its checkpoint.pt."""
+    return path if path.is_dir() else path.parent
+
+
 @dataclass
 class TrainedPolicy:
     """What `eval`, `export` and `render` need of a run: its config, library and learner (EMA weights)."""

@@ -153,120 +153,37 @@ class _TrainHelp(argparse.Action):
         parser.exit()
 
 
-def _trained(args: argparse.Namespace, run: Path | None = None):
-    """The EMA policy of `run` (default: args.run) on --device, with its run's JAX compilation cache."""
-    from humanoid_fpo.checkpoint import load_trained
-    from humanoid_fpo.sim.env import use_jax_cache
+def _options(args: argparse.Namespace):
+    """The EvalOptions of the env flags (`_add_env_options`)."""
+    from humanoid_fpo.evaluate import EvalOptions
 
-    trained = load_trained(run or args.run, args.device)
-    use_jax_cache(trained.cfg.jax_cache)
-    return trained
+    types = tuple(args.terrain.split(",")) if args.terrain else None
+    return EvalOptions(args.motions, types, args.terrain_seed, args.terrain_level, args.backend,
+                       args.randomised)
 
 
 def _trained_env(args: argparse.Namespace, run: Path | None = None):
-    """`_trained` and an eval-protocol env over its clips (or --motions), on --terrain."""
-    trained = _trained(args, run)
-    return trained, _eval_env(args, trained, args.terrain and tuple(args.terrain.split(",")))
+    """The policy of `run` (default: args.run) on --device and its eval-protocol env under the env flags."""
+    from humanoid_fpo.evaluate import eval_env, load_policy
 
-
-def _eval_env(args: argparse.Namespace, trained, types: tuple[str, ...] | None):
-    """An eval-protocol env for `trained` over its clips (or --motions), on tiles of `types` (None: the
-    run's) at --terrain-seed and --terrain-level."""
-    from dataclasses import replace
-
-    from humanoid_fpo.motion.library import load_motions
-    from humanoid_fpo.sim.env import eval_config, make_env
-    from humanoid_fpo.sim.terrain import at_level
-
-    library = (load_motions(args.motions, trained.cfg.env.model_path) if args.motions
-               else trained.library)
-    terrain = trained.cfg.env.terrain
-    if types:
-        terrain = replace(terrain, types=types)
-    if args.terrain_seed is not None:
-        terrain = replace(terrain, seed=args.terrain_seed)
-    if args.terrain_level is not None:
-        terrain = at_level(terrain, args.terrain_level)
-    backend = args.backend or trained.cfg.env.backend
-    env_cfg = eval_config(replace(trained.cfg.env, terrain=terrain, backend=backend), library.num_clips)
-    if args.randomised:  # the protocol under each clip's physics drawn from the training ranges
-        env_cfg = replace(env_cfg, randomize=trained.cfg.env.randomize)
-    return make_env(env_cfg, library)
-
-
-def _ground(args: argparse.Namespace, terrain, xy) -> str:
-    """A caption naming the tile under xy: its type and level (--terrain-level where fixed)."""
-    from humanoid_fpo.sim.terrain import tile_under
-
-    tile = tile_under(terrain, xy)
-    if tile is None:
-        return "on the flat border"
-    return f"on {tile[0]}, level {tile[1] if args.terrain_level is None else args.terrain_level}"
-
-
-def _run_dir(run: Path) -> Path:
-    return run if run.is_dir() else run.parent
+    trained = load_policy(run or args.run, args.device)
+    return trained, eval_env(trained, _options(args))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import json
+    from humanoid_fpo.evaluate import evaluate_and_save
 
-    from humanoid_fpo.atomic import atomic_path
-    from humanoid_fpo.evaluate import evaluate_grid, markdown_tables
-    from humanoid_fpo.learn.prior import run_modes
-
-    trained = _trained(args)
-    steps = args.flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
-    seen = [MODES[m] for m in run_modes(trained.cfg.env.conditioning, trained.cfg.env.goal_drop_ratio)]
-    unseen = [m for m in args.modes or [] if m not in seen]
-    if unseen:
-        print(f"note: this run trained on {', '.join(seen)} goals only; {', '.join(unseen)} "
-              f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
-    modes = args.modes or [trained.cfg.env.conditioning]
-    # --terrain: each tile type on a terrain of its own, so that every figure names the ground it was on
-    tiles = args.terrain.split(",") if args.terrain else [None]
-    results = []
-    for tile in tiles:
-        env = _eval_env(args, trained, tile and (tile,))
-        if tile == tiles[0]:
-            one_by_one = f", {len(tiles)} tile types one at a time" if args.terrain else ""
-            print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on "
-                  f"{env.library.num_clips} clips{one_by_one}")
-        results += [({"tile": tile} if tile else {}) | r
-                    for r in evaluate_grid(env, trained.learner, modes, args.noise, steps, args.seed)]
-    out = args.output or _run_dir(args.run) / "eval" / _eval_name(args, modes, steps)
-    table = markdown_tables(results)
-    terrain = env.cfg.terrain
-    header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
-              "terrain": {"types": tiles if args.terrain else list(terrain.types), "seed": terrain.seed,
-                          "levels": terrain.num_levels, "level": args.terrain_level}}
-    with atomic_path(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(header | {"results": results}, indent=1))
-    with atomic_path(out / "results.md") as tmp:
-        tmp.write_text(f"# {trained.checkpoint} (iteration {trained.iteration})\n\n{table}")
-    print(table)
-    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    evaluate_and_save(args.run, _options(args), args.modes, args.noise, args.flow_steps, args.seed,
+                      args.device, args.output)
     return 0
 
 
-def _eval_name(args: argparse.Namespace, modes: list[str], steps: list[int]) -> str:
-    """A folder name for one evaluation's settings (`motions-full-zero-K10`), so that an evaluation on
-    other clips, modes, samplers, K, terrain or backend never replaces another's results."""
-    parts = [args.motions.stem if args.motions else "motions", "+".join(modes), "+".join(args.noise),
-             "K" + "+".join(map(str, steps))]
-    parts += [f"{k}{v}" for k, v in (("terrain-", args.terrain and args.terrain.replace(",", "+")),
-                                     ("seed", args.terrain_seed), ("level", args.terrain_level),
-                                     ("", args.backend), ("evalseed", args.seed or None),
-                                     ("", "randomised" if args.randomised else None)) if v is not None]
-    return "-".join(parts)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from humanoid_fpo.checkpoint import load_trained
+    from humanoid_fpo.checkpoint import load_trained, run_folder
     from humanoid_fpo.export import export
 
     trained = load_trained(args.run)
-    out = args.output or _run_dir(args.run) / "export"
+    out = args.output or run_folder(args.run) / "export"
     for path in export(trained.learner, trained.cfg.env, out, args.flow_steps):
         print(f"wrote {path}")
     return 0
@@ -275,8 +192,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     import jax
 
+    from humanoid_fpo.checkpoint import run_folder
     from humanoid_fpo.evaluate import record_clip
     from humanoid_fpo.render import write_render
+    from humanoid_fpo.sim.terrain import ground_caption
 
     trained, env = _trained_env(args)
     names = env.library.clip_names
@@ -291,11 +210,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     failed_at = None if clip["success"] else clip["frames"]
     notes = [f"{args.clip} ({mode} goals)  error {e:.2f} m" for e in result["error"]]
     if env.cfg.terrain.types != ("flat",):  # what a failure on terrain turns on: the ground underfoot
-        notes = [f"{note}\n{_ground(args, env.cfg.terrain, qpos[:2])}"
+        notes = [f"{note}\n{ground_caption(env.cfg.terrain, qpos[:2], args.terrain_level)}"
                  for note, qpos in zip(notes, result["qpos"])]
     if failed_at is not None:
         notes[failed_at:] = [f"{n}\nfailed at frame {failed_at}" for n in notes[failed_at:]]
-    out = args.output or _run_dir(args.run) / f"{args.clip}.mp4"
+    out = args.output or run_folder(args.run) / f"{args.clip}.mp4"
     write_render(env.mj_model, result["qpos"], env.library.fps, out, args.width, args.height,
                  ghost=result["ref_qpos"], notes=notes, failed_at=failed_at)
     print(f"wrote {out}: {len(result['qpos'])} frames; tracked {clip['frames']}, "
@@ -307,6 +226,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from humanoid_fpo.action_samples import plot_action_samples, reference_observation, sample_actions
+    from humanoid_fpo.checkpoint import run_folder
 
     columns, names = [], None
     for run in args.runs:
@@ -319,7 +239,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         obs, base = reference_observation(env, args.clip, args.frame, mode)
         actions = sample_actions(trained.learner, obs, args.samples, args.seed)
         angles = base + np.asarray(env.action_scale) * np.clip(actions, -1, 1)
-        label = f"{_run_dir(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"
+        label = f"{run_folder(run).name} ({trained.cfg.algo.policy}, it {trained.iteration})"
         columns.append((label, angles))
     joints = tuple(names.index(j) for j in args.joints)
     goals = f"{args.mode} goals" if args.mode else "each run's goals"
@@ -340,8 +260,10 @@ def cmd_play(args: argparse.Namespace) -> int:
             raise
         print("error: the viewer needs viser: pip install -e .[viewer]", file=sys.stderr)
         return 1
+    from humanoid_fpo.evaluate import load_policy
+
     check_port(args.host, args.port)  # before loading the run
-    trained = _trained(args)
+    trained = load_policy(args.run, args.device)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)

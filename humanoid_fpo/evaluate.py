@@ -8,24 +8,36 @@ with fewer envs (a library larger than the batch, or a subset of it) clips of si
 in batches, so that one long clip does not hold short ones; `evaluate_grid` repeats it over
 modes, sampler noises and flow-step counts (one compiled env serves them all) and
 `markdown_tables` writes the result as "success vs flow steps".
+
+`humanoid-fpo eval` is `evaluate_and_save`: a run's policy (`load_policy`) on an eval-protocol env
+(`eval_env`, the one place that builds it from a run and `EvalOptions`), over terrain tiles one at a
+time (`evaluate_tiles`), written to RUN/eval/`eval_name`/results.json and results.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from itertools import count, product
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
 
+from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.checkpoint import TrainedPolicy, load_trained, run_folder
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, episodes_at, reference, reset, step,
-                                  with_termination_distance)
+from humanoid_fpo.learn.prior import run_modes
+from humanoid_fpo.motion.library import load_motions
+from humanoid_fpo.sim.config import MODES, TerrainConfig
+from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, episodes_at, eval_config, make_env,
+                                  reference, reset, step, use_jax_cache, with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error
+from humanoid_fpo.sim.terrain import at_level
 
 NOISES = ("zero", "random")
 """Sampler start for evaluation: x0 = 0 (deterministic) or x0 drawn as in rollouts."""
@@ -247,3 +259,130 @@ def markdown_tables(results: list[dict]) -> str:
                           f"{r['success_rate']:.3f}", f"{r['frames']:.1f}", f"{r['g_mpjpe_mm']:.1f}",
                           f"{r['mpjpe_mm']:.1f}", f"{r['accel_mm']:.1f}"]))
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Where an evaluation departs from its run (None or False: as the run trained)."""
+
+    motions: Path | None = None
+    """A motion library or clip files/folder instead of the run's motions.npz."""
+    terrain: tuple[str, ...] | None = None
+    """Terrain types: one tile column each (`eval_env`), or one terrain each (`evaluate_tiles`)."""
+    terrain_seed: int | None = None
+    """Heightfield seed (not the run's: unseen terrain)."""
+    terrain_level: int | None = None
+    """One fixed difficulty (`sim.terrain.at_level`) instead of the run's start levels."""
+    backend: str | None = None
+    """Physics: mjx, native or auto."""
+    randomised: bool = False
+    """Each clip's friction, masses and gains drawn from the run's training ranges (env.randomize;
+    seeded), the protocol otherwise unchanged."""
+
+
+def load_policy(run: Path, device: str = "cpu") -> TrainedPolicy:
+    """The EMA policy of `run` (a run folder or its checkpoint.pt) on torch `device`, with its run's
+    JAX compilation cache (so that an evaluation reuses the run's compiled step)."""
+    trained = load_trained(run, device)
+    use_jax_cache(trained.cfg.jax_cache)
+    return trained
+
+
+def eval_terrain(cfg: TerrainConfig, options: EvalOptions,
+                 types: tuple[str, ...] | None = None) -> TerrainConfig:
+    """The run's terrain `cfg` on tiles of `types` (default: options.terrain, else the run's), at
+    options' seed and fixed level where given."""
+    types = types or options.terrain
+    if types:
+        cfg = replace(cfg, types=types)
+    if options.terrain_seed is not None:
+        cfg = replace(cfg, seed=options.terrain_seed)
+    if options.terrain_level is not None:
+        cfg = at_level(cfg, options.terrain_level)
+    return cfg
+
+
+def eval_env(trained: TrainedPolicy, options: EvalOptions,
+             types: tuple[str, ...] | None = None) -> TrackingEnv:
+    """An eval-protocol env (`sim.env.eval_config`, one env per clip) for `trained` over its clips (or
+    options.motions), on `eval_terrain`'s ground, on options.backend (default: the run's)."""
+    run = trained.cfg.env
+    library = load_motions(options.motions, run.model_path) if options.motions else trained.library
+    terrain = eval_terrain(run.terrain, options, types)
+    cfg = eval_config(replace(run, terrain=terrain, backend=options.backend or run.backend),
+                      library.num_clips)
+    if options.randomised:
+        cfg = replace(cfg, randomize=run.randomize)
+    return make_env(cfg, library)
+
+
+def evaluate_tiles(trained: TrainedPolicy, options: EvalOptions, modes: Sequence[str], noises: Sequence[str],
+                   flow_steps: Sequence[int], seed: int = 0) -> list[dict]:
+    """`evaluate_grid` of `trained`'s policy on each of options.terrain's tile types, each on a terrain
+    of its own so that every figure names the ground it was on (each result carries its "tile"); once,
+    on the run's terrain, where options.terrain is None. Prints what it evaluates."""
+    tiles = options.terrain or (None,)
+    results = []
+    for tile in tiles:
+        env = eval_env(trained, options, tile and (tile,))
+        if tile == tiles[0]:
+            one_by_one = f", {len(tiles)} tile types one at a time" if options.terrain else ""
+            print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on "
+                  f"{env.library.num_clips} clips{one_by_one}")
+        results += [({"tile": tile} if tile else {}) | r
+                    for r in evaluate_grid(env, trained.learner, modes, noises, flow_steps, seed)]
+    return results
+
+
+def eval_name(options: EvalOptions, modes: Sequence[str], noises: Sequence[str], flow_steps: Sequence[int],
+              seed: int = 0) -> str:
+    """A folder name for one evaluation's settings (`motions-full-zero-K10`), so that an evaluation on
+    other clips, modes, samplers, K, terrain or backend never replaces another's results."""
+    parts = [options.motions.stem if options.motions else "motions", "+".join(modes), "+".join(noises),
+             "K" + "+".join(map(str, flow_steps))]
+    parts += [f"{k}{v}" for k, v in (("terrain-", options.terrain and "+".join(options.terrain)),
+                                     ("seed", options.terrain_seed), ("level", options.terrain_level),
+                                     ("", options.backend), ("evalseed", seed or None),
+                                     ("", "randomised" if options.randomised else None)) if v is not None]
+    return "-".join(parts)
+
+
+def _note_untrained(trained: TrainedPolicy, modes: Sequence[str]) -> None:
+    """Say which of `modes` the run never trained on: their figures are of goals it never saw."""
+    seen = [MODES[m] for m in run_modes(trained.cfg.env.conditioning, trained.cfg.env.goal_drop_ratio)]
+    unseen = [m for m in modes if m not in seen]
+    if unseen:
+        print(f"note: this run trained on {', '.join(seen)} goals only; {', '.join(unseen)} "
+              f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
+
+
+def write_results(out: Path, trained: TrainedPolicy, options: EvalOptions, results: list[dict]) -> str:
+    """OUT/results.json (the checkpoint, its iteration, the terrain and `results`) and OUT/results.md
+    (`markdown_tables`), each written atomically; returns the tables."""
+    terrain = eval_terrain(trained.cfg.env.terrain, options)
+    header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
+              "terrain": {"types": list(terrain.types), "seed": terrain.seed, "levels": terrain.num_levels,
+                          "level": options.terrain_level}}
+    table = markdown_tables(results)
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(header | {"results": results}, indent=1))
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(f"# {trained.checkpoint} (iteration {trained.iteration})\n\n{table}")
+    return table
+
+
+def evaluate_and_save(run: Path, options: EvalOptions, modes: Sequence[str] | None = None,
+                      noises: Sequence[str] = ("zero",), flow_steps: Sequence[int] | None = None,
+                      seed: int = 0, device: str = "cpu", output: Path | None = None) -> Path:
+    """`humanoid-fpo eval`: `evaluate_tiles` of the policy of `run` in `modes` (default: the run's
+    conditioning) with K in `flow_steps` (default: the run's eval K), written to `output` (default:
+    RUN/eval/`eval_name`) and printed; returns the folder."""
+    trained = load_policy(run, device)
+    steps = flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
+    _note_untrained(trained, modes or [])
+    modes = modes or [trained.cfg.env.conditioning]
+    results = evaluate_tiles(trained, options, modes, noises, steps, seed)
+    out = output or run_folder(run) / "eval" / eval_name(options, modes, noises, steps, seed)
+    print(write_results(out, trained, options, results))
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return out

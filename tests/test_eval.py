@@ -231,6 +231,22 @@ def test_eval_on_several_tile_types_gives_figures_per_tile(run_dir: Path, capsys
     assert "| tile | mode | x0 | K=2 |" in printed and "| steps | full | zero | 2 |" in printed
 
 
+def test_eval_names_each_setting_and_builds_its_ground() -> None:
+    """`eval`'s folder name grows by every setting away from the run's, and its ground is the run's
+    terrain with the tiles, seed and fixed level asked for."""
+    from humanoid_fpo.evaluate import EvalOptions, eval_name, eval_terrain
+
+    assert eval_name(EvalOptions(), ["full"], ["zero"], [10]) == "motions-full-zero-K10"
+    options = EvalOptions(Path("asap.npz"), ("flat", "steps"), 7, 2, "native", True)
+    assert eval_name(options, ["full", "root"], ["zero", "random"], [1, 2], seed=3) == (
+        "asap-full+root-zero+random-K1+2-terrain-flat+steps-seed7-level2-native-evalseed3-randomised")
+    run = TerrainConfig(types=("rough",), num_levels=5)
+    assert eval_terrain(run, EvalOptions()) == run
+    ground = eval_terrain(run, options, ("steps",))
+    assert (ground.types, ground.seed, ground.num_levels) == (("steps",), 7, 1)
+    assert ground.step_height == at_level(run, 2).step_height
+
+
 def test_terrain_at_a_fixed_level() -> None:
     cfg = TerrainConfig(types=("rough", "steps"), num_levels=5)
     hardest = at_level(cfg, 4)
@@ -289,7 +305,8 @@ def test_randomised_eval_plays_the_protocol_under_the_runs_physics_ranges(traine
     folder of their own."""
     from dataclasses import replace
 
-    from humanoid_fpo.cli import _eval_env, _eval_name, build_parser
+    from humanoid_fpo.cli import _options, build_parser
+    from humanoid_fpo.evaluate import eval_env, eval_name
     from humanoid_fpo.sim.config import RandomizeConfig
     from humanoid_fpo.sim.randomize import NONE
 
@@ -298,5 +315,5 @@ def test_randomised_eval_plays_the_protocol_under_the_runs_physics_ranges(traine
     policy = replace(policy, cfg=replace(policy.cfg, env=replace(policy.cfg.env, randomize=ranges)))
     for flags, expected in (([], NONE), (["--randomised"], ranges)):
         args = build_parser().parse_args(["eval", str(run_dir), *flags])
-        assert _eval_env(args, policy, None).cfg.randomize == expected
-    assert _eval_name(args, ["full"], [2]) == "motions-full-zero-K2-randomised"
+        assert eval_env(policy, _options(args)).cfg.randomize == expected
+    assert eval_name(_options(args), ["full"], args.noise, [2]) == "motions-full-zero-K2-randomised"

@@ -95,9 +95,9 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_a_port_in_use_is_a_one_line_error_before_the_run_loads(monkeypatch, capsys) -> None:
     """viser silently served on the next port; the URL printed then was not the one asked for."""
-    import humanoid_fpo.cli as cli
+    import humanoid_fpo.evaluate as evaluate
 
-    monkeypatch.setattr(cli, "_trained", lambda args: pytest.fail("the run was loaded"))
+    monkeypatch.setattr(evaluate, "load_policy", lambda *args: pytest.fail("the run was loaded"))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -51,14 +51,14 @@ import numpy as np
 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.experiments import evaluate_run, prepare_split, split_arguments, train_run
 from humanoid_fpo.motion.library import load_library, load_motions, save_library
 from humanoid_fpo.runlog import figure, save_figure, train_minutes
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations, with_teacher_targets
 from humanoid_fpo.teacher.teach import teach
 
-from bench_prior import evaluate_run, prepare, split_arguments, train_run  # tools/ is on sys.path
-from bench_table import machine, write_rows
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path
 
 SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds")
     parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_recorded flow_recorded_rl)")
     args = parser.parse_args()
-    fit, held_out, command = prepare(args)
+    (fit, held_out), command = prepare_split(args), command_line()
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)

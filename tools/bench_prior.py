@@ -25,32 +25,22 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
-import jax
-import torch
 
-from humanoid_fpo import checkpoint, run_config, train
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.evaluate import evaluate_clips, evaluate_grid, reference_policy
-from humanoid_fpo.humanoid import load_model
-from humanoid_fpo.motion.library import build_library, load_library, save_library
-from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
-from humanoid_fpo.runlog import MetricsLog, curve, figure, save_figure, steps_axis
+from humanoid_fpo.experiments import evaluate_run, prepare_split, split_arguments, train_run
+from humanoid_fpo.motion.library import load_library
+from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import eval_config, make_env
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Motion prior: tools/bench_prior.py"
 HEADER = ("| date | machine | clips | policy | RL env steps | prior fit | "
           + " | ".join(f"{m}: success / frames / G-MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (7 + len(MODES)) + "|")
-HELD_OUT = ("jump_forward_level2", "kick_level2", "side_jump_level2", "squat_level2", "walk_level2")
 POLICIES = {"flow": "fpo_pp", "gaussian": "ppo"}
 COLOURS = {"flow": "tab:blue", "gaussian": "tab:orange"}
 
@@ -62,65 +52,6 @@ def runs_of(policy: str, prior_steps: int, iterations: int) -> dict[str, tuple[l
     return {f"{policy}_prior": ([*prior, "iterations=0"], None),
             f"{policy}_prior_rl": ([*prior, f"iterations={iterations}"], f"{policy}_prior"),
             f"{policy}_rl": ([algo, "prior.steps=0", f"iterations={iterations}"], None)}
-
-
-def split_library(motions: Path, held_out: list[str], runs: Path) -> tuple[Path, Path]:
-    """RUNS/fit.npz and RUNS/held_out.npz from the clips of `motions` (made once)."""
-    fit, rest = runs / "fit.npz", runs / "held_out.npz"
-    if not (fit.exists() and rest.exists()):
-        model = load_model()
-        files = find_motion_files([motions])
-        missing = sorted(set(held_out) - {f.stem for f in files})
-        if missing:
-            raise SystemExit(f"error: {motions}: no clip {', '.join(missing)} to hold out")
-        for path, names in ((fit, [f for f in files if f.stem not in held_out]),
-                            (rest, [f for f in files if f.stem in held_out])):
-            clips, _ = retarget_files(names, model, progress=False)
-            save_library(build_library(clips, model), path)
-    return fit, rest
-
-
-def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> list[dict]:
-    """Train (or resume, or read back) one run; its metrics rows."""
-    run_dir = runs / name
-    cfg, _ = run_config.compose(overrides)
-    rows = MetricsLog(run_dir / "metrics.jsonl").rows()
-    if rows and rows[-1]["iteration"] >= cfg.iterations and (run_dir / "checkpoint.pt").exists():
-        print(f"{run_dir}: done, read back", flush=True)
-        return rows
-    if base and not (run_dir / "checkpoint.pt").exists():
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.copytree(runs / base, run_dir)
-    if (run_dir / "checkpoint.pt").exists():  # the run's config.yaml holds the rest
-        train.main([f"resume={run_dir}", f"iterations={cfg.iterations}", "progress=false"])
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        train.main([*overrides, f"run_dir={run_dir}"])
-    return MetricsLog(run_dir / "metrics.jsonl").rows()
-
-
-def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None = None,
-                 randomised: bool = False) -> dict[str, dict[str, dict]]:
-    """{set: {mode: protocol figures}} of a run's final policy; with a `baseline`, those of an open-loop
-    policy on the run's envs instead (one figure for every mode: it ignores the goals): "reference",
-    the reference's joint angles as targets, or "zero", action 0 (with env.residual_actions: the
-    feed-forward alone). `randomised`: each clip's physics drawn from the run's training ranges
-    (friction, masses, gains; seeded), the protocol otherwise unchanged."""
-    trained = checkpoint.load_trained(run_dir)
-    results: dict[str, dict[str, dict]] = {}
-    for name, path in libraries.items():
-        library = load_library(path)
-        cfg = eval_config(trained.cfg.env, library.num_clips)
-        env = make_env(replace(cfg, randomize=trained.cfg.env.randomize) if randomised else cfg, library)
-        if baseline:
-            zero = lambda obs: torch.zeros(obs.shape[0], env.action_size)  # noqa: E731
-            policy = reference_policy(env) if baseline == "reference" else zero
-            figures = evaluate_clips(env, policy, jax.random.key(0))
-            results[name] = {mode: figures for mode in MODES}
-        else:
-            grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])
-            results[name] = {r["mode"]: r for r in grid}
-    return results
 
 
 def table_rows(results: dict, rows: dict[str, list[dict]], clips: dict[str, int], command: str) -> list[str]:
@@ -165,25 +96,6 @@ def plot(rows: dict[str, list[dict]], path: Path, title: str) -> None:
     save_figure(fig, path, title)
 
 
-def split_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    """The options of a benchmark over fitted and held-out clips (shared with bench_mocap); run
-    folders under runs/`name` by default."""
-    parser.add_argument("overrides", nargs="*", help="train overrides of every run")
-    parser.add_argument("--motions", type=Path, default=ROOT.parent / "shared" / "motions" / "asap_smpl")
-    parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="clip names not fitted")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / name, help="run folders")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--no-write", action="store_true", help="train and print only")
-
-
-def prepare(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    """The fitted and held-out libraries of `split_arguments`' options, and the command for the table."""
-    if not args.motions.exists():
-        raise SystemExit(f"error: {args.motions}: no such clip folder (the shared ASAP clips)")
-    args.runs.mkdir(parents=True, exist_ok=True)
-    return (*split_library(args.motions, args.held_out, args.runs), command_line())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     split_arguments(parser, "bench_prior")
@@ -192,7 +104,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(POLICIES), default=sorted(POLICIES),
                         help="train only these policies' runs (the untrained run goes with flow)")
     args = parser.parse_args()
-    fit, held_out, command = prepare(args)
+    (fit, held_out), command = prepare_split(args), command_line()
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     untrained = {"untrained": (["algo=fpo_pp", "prior.steps=0", "iterations=0"], None)}
     plan = untrained if "flow" in args.only else {}

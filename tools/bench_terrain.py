@@ -28,11 +28,11 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
 from humanoid_fpo import cli, run_config
+from humanoid_fpo.experiments import train_run
 from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis
 from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES
 
-from bench_prior import train_run  # tools/ is on sys.path when this script runs
-from bench_table import command_line, machine, write_rows
+from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Rough ground: tools/bench_terrain.py"

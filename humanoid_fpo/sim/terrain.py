@@ -96,6 +96,15 @@ def tile_under(cfg: TerrainConfig, xy: np.ndarray) -> tuple[str, int] | None:
     return None
 
 
+def ground_caption(cfg: TerrainConfig, xy: np.ndarray, level: int | None = None) -> str:
+    """A caption naming the tile under xy (2,) m: its type and level (`level` where the terrain is one
+    fixed level, `at_level`, whose only row is 0)."""
+    tile = tile_under(cfg, xy)
+    if tile is None:
+        return "on the flat border"
+    return f"on {tile[0]}, level {tile[1] if level is None else level}"
+
+
 def _lerp(pair: tuple[float, float], difficulty: float) -> float:
     return pair[0] + difficulty * (pair[1] - pair[0])
 
