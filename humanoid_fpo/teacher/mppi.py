@@ -29,7 +29,7 @@ import numpy as np
 from mujoco.batch import Batch, SimulationError
 
 from humanoid_fpo.motion.library import MotionLibrary
-from humanoid_fpo.sim.engines.native import quiet_warnings
+from humanoid_fpo.sim.quiet_mujoco import quiet_warnings
 from humanoid_fpo.sim.rewards import protocol_error
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 
