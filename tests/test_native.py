@@ -145,9 +145,11 @@ def test_bad_backend_is_named_before_compiling(tracking_library, tmp_path: Path)
 
 def test_a_new_engine_is_one_module_and_one_line(tracking_library, monkeypatch) -> None:
     """A toy engine (tests/toy_engine.py: joints reach their PD targets at once, the root stays) runs
-    `reset` and `step` through the same task once ENGINES names it."""
+    `reset` and `step` through the same task once ENGINES names it, and the teacher plans on it."""
     from humanoid_fpo.sim import config
     from humanoid_fpo.sim.env import action_for, eval_config
+    from humanoid_fpo.teacher.config import TeacherConfig
+    from humanoid_fpo.teacher.mppi import ClipReference, Teacher
 
     monkeypatch.setitem(config.ENGINES, "kinematic", "toy_engine")
     env = make_env(eval_config(EnvConfig(backend="kinematic"), 2), tracking_library)
@@ -163,3 +165,7 @@ def test_a_new_engine_is_one_module_and_one_line(tracking_library, monkeypatch) 
     np.testing.assert_allclose(state.data.qpos[:, :7], start.qpos[:, :7], atol=1e-6)
     assert (np.asarray(state.info["episode_length"]) == 1).all() and not np.asarray(state.terminated).any()
     assert np.isfinite(np.asarray(state.obs)).all() and (np.asarray(state.reward) > 0).all()  # the task's
+    teacher = Teacher(env.engine, env.mj_model, TeacherConfig(samples=2, horizon=6),
+                      np.asarray(env.action_offset), np.asarray(env.action_scale), env.cfg.decimation)
+    run = teacher.track(ClipReference.of(tracking_library, int(clips[0])).part(0, 3))
+    assert run.target.shape == (2, env.action_size) and np.isfinite(run.cost).all()

@@ -56,6 +56,58 @@ def test_a_rewind_recovers_a_failure(walk, env) -> None:
     assert run.success and run.frames == FRAMES - 1
 
 
+def _controls(teacher, ref: ClipReference, samples: int, steps: int) -> np.ndarray:
+    """(samples, steps, A) the reference's next joint angles, perturbed by 0.05 rad, within bounds."""
+    noise = 0.05 * np.random.default_rng(0).standard_normal((samples, steps, teacher.model.nu))
+    return np.clip(ref.qpos[1:steps + 1, 7:] + noise, teacher.low, teacher.high)
+
+
+def test_the_native_rollout_is_mujocos_steps_in_float64(walk, env) -> None:
+    """Engine.rollout on native: positions after each control step, exactly as MuJoCo C's own steps
+    give them, in float64; a start row per sample is allowed, and a sample that blows up (NaN
+    velocity: MuJoCo warns, resets and stops it) is flagged."""
+    import mujoco
+
+    teacher = make_teacher(env, SMALL)
+    m, controls = teacher.model, _controls(teacher, walk, 3, 4)
+    qvel = np.repeat(walk.qvel[:1], 3, 0)
+    qvel[2, 3] = np.nan
+    futures = teacher.engine.rollout(walk.qpos[0], qvel, np.zeros(m.nv), controls)
+    assert futures.xpos.shape == (3, 4, m.nbody, 3) and futures.xpos.dtype == np.float64
+    assert futures.failed.tolist() == [False, False, True]
+    d = mujoco.MjData(m)
+    d.qpos[:], d.qvel[:] = walk.qpos[0], walk.qvel[0]
+    for t in range(4):
+        d.ctrl[:] = controls[0, t]
+        mujoco.mj_step(m, d, nstep=env.decimation)
+        mujoco.mj_kinematics(m, d)
+        np.testing.assert_array_equal(futures.xpos[0, t], d.xpos)
+
+
+def test_the_mjx_teacher_agrees_with_the_native_one(walk, env) -> None:
+    """`teach env.backend=mjx` plans with MJX's rollouts (float32) where native plans with MuJoCo C's
+    (float64). Off the ground the rollouts agree to float32 precision (measured 5e-7 m over 6 control
+    steps); where the feet push on the ground the contact solvers part by millimetres within one
+    control step (measured 2.1e-3 m from walk's first frame; cm after 6, as test_native.py's one
+    control step of the env). MPPI's weighted average is smooth in the costs, so the first executed
+    targets differ by 1.3e-4 rad and the protocol errors of the first two steps by 6e-7 and 4e-5 m
+    (measured; both run the executed steps in MuJoCo C). Samples and horizon as small as MPPI means
+    something with, and one shape throughout: MJX compiles its rollout once (minutes on a CPU)."""
+    cfg = replace(SMALL, samples=4, horizon=6)
+    native, mjx = make_teacher(env, cfg), make_teacher(replace(env, backend="mjx"), cfg)
+    controls = _controls(native, walk, 4, 6)
+    lifted = walk.qpos[0] + 0.3 * (np.arange(len(walk.qpos[0])) == 2)  # 0.3 m up: no contact in 0.2 s
+    for qpos, atol in ((lifted, 2e-6), (walk.qpos[0], 1e-2)):
+        start = (qpos, walk.qvel[0], np.zeros(native.model.nv))
+        a, b = (t.engine.rollout(*start, controls) for t in (mjx, native))
+        assert a.xpos.dtype == np.float32 and not a.failed.any() and not b.failed.any()
+        steps = slice(None) if atol < 1e-3 else slice(0, 1)  # on the ground only the first control step
+        np.testing.assert_allclose(a.xpos[:, steps], b.xpos[:, steps], atol=atol)
+    a, b = (t.track(walk.part(0, 3)) for t in (mjx, native))
+    np.testing.assert_allclose(a.target[0], b.target[0], atol=1e-3)
+    np.testing.assert_allclose(a.error, b.error, atol=2e-4)
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="multiple of teacher.knot_every"):
         check_teacher(TeacherConfig(horizon=20))
@@ -373,7 +425,8 @@ def test_teacher_labels_at_visited_states(env, eval_envs) -> None:
     tiny = NetConfig((16,))
     learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
                       tracking.obs_size, tracking.action_size)
-    make = lambda noise: Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6, noise=noise),
+    make = lambda noise: Teacher(tracking.engine, tracking.mj_model,
+                                 replace(SMALL, samples=4, horizon=6, noise=noise),
                                  np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
                                  tracking.cfg.decimation)
     import torch
@@ -403,7 +456,7 @@ def test_recoveries_from_visited_states(env, eval_envs) -> None:
     tiny = NetConfig((16,))
     learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
                       tracking.obs_size, tracking.action_size)
-    teacher = Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6),
+    teacher = Teacher(tracking.engine, tracking.mj_model, replace(SMALL, samples=4, horizon=6),
                       np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
                       tracking.cfg.decimation)
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from humanoid_fpo.sim.engines import PhysicsState
+from humanoid_fpo.sim.engines import PhysicsState, Rollout
 from humanoid_fpo.sim.randomize import Physical
 
 
@@ -50,6 +50,16 @@ class KinematicEngine:
         joint_vel = (state.ctrl - state.qpos[:, 7:]) / self.scene.control_dt
         qvel = jnp.zeros_like(state.qvel).at[:, 6:].set(joint_vel)
         return self._state(qpos, qvel, state.ctrl, jnp.zeros_like(state.ctrl))
+
+    def rollout(self, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+                controls: np.ndarray) -> Rollout:
+        """Each control step's joints at its targets, the root where it starts; nothing blows up."""
+        s, t, _ = controls.shape
+        nq = self.scene.model.nq
+        q = np.repeat(np.broadcast_to(qpos, (s, nq))[:, None], t, 1)  # (S, T, nq)
+        q[..., 7:] = controls
+        xpos = self.scene.kinematics(q.reshape(s * t, nq), np.zeros((s * t, self.scene.model.nv)))[0]
+        return Rollout(xpos.reshape(s, t, -1, 3), np.zeros(s, bool))
 
     def _state(self, qpos: jax.Array, qvel: jax.Array, ctrl: jax.Array, force: jax.Array) -> PhysicsState:
         n, nbody = qpos.shape[0], self.scene.model.nbody

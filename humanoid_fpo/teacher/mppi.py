@@ -1,13 +1,16 @@
 """The teacher: receding-horizon MPPI over PD-target residuals, planned from the true MuJoCo state.
 
 Every control step the teacher rolls `samples` copies of the exact simulator state (qpos, qvel, the
-solver's warm start) `horizon` control steps ahead with `mujoco.batch.Batch.rollout` on MuJoCo's
-threads, each under PD targets = the reference's joint angles + a residual that is linear between
-knots every `knot_every` control steps. Sample 0 is the previous plan shifted by one step, the others
-add N(0, noise²) per knot and joint. Cost of a sample: Σ over the horizon of the protocol error²
-(mean position error of the 20 protocol bodies, m²) + `fall_cost` if any step passes `fall_distance`.
-The new plan is the samples' average weighted by exp(−Δcost / (temperature · quantile of Δcost));
-its first step is executed and the plan shifted.
+solver's warm start) `horizon` control steps ahead through the engine contract's `Engine.rollout`
+(sim/engines/: MuJoCo C's batch on its threads under env.backend=native, float64 as the executed
+steps; a vmapped MJX scan under env.backend=mjx, float32, for a GPU), each under PD targets = the
+reference's joint angles + a residual that is linear between knots every `knot_every` control
+steps. Sample 0 is the previous plan shifted by one step, the others add N(0, noise²) per knot and
+joint. Cost of a sample: Σ over the horizon of the protocol error² (mean position error of the 20
+protocol bodies, m²; 10 m at each step of a sample that blew up) + `fall_cost` if any step passes
+`fall_distance`. The new plan is the samples' average weighted by exp(−Δcost / (temperature ·
+quantile of Δcost)); its first step is executed in the teacher's own MuJoCo C data (float64,
+whichever engine plans) and the plan shifted.
 
 Where the executed clip passes the protocol's 0.5 m, the teacher rewinds `rewind` frames to a saved
 state and plan (SAMCON-style) and re-plans with the next rung of `escalation` (a longer horizon or
@@ -15,7 +18,7 @@ wider samples, and a fresh random stream), up to `max_rewinds` times per clip; p
 drops back to the base settings. (`teach` runs a clip that still fails again whole with
 `retry_samples` samples.) Deterministic per seed.
 
-    teacher = Teacher(model, TeacherConfig(), offset, scale, decimation=4)
+    teacher = Teacher(engine, model, TeacherConfig(), offset, scale, decimation=4)
     run = teacher.track(ClipReference.of(library, c), seed=0)   # a Trajectory: states, actions, figures
 """
 
@@ -26,14 +29,12 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from mujoco.batch import Batch, SimulationError
 
 from humanoid_fpo.motion.library import MotionLibrary
-from humanoid_fpo.sim.engines.native import quiet_warnings
+from humanoid_fpo.sim.engines import Engine
+from humanoid_fpo.sim.quiet_mujoco import quiet_warnings
 from humanoid_fpo.sim.rewards import protocol_error
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
-
-_STATE = ("qpos", "qvel", "qacc_warmstart", "ctrl", "time")
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,17 @@ def _interpolation(horizon: int, every: int, times: np.ndarray) -> np.ndarray:
 
 
 class Teacher:
-    """MPPI over one `Batch` of `cfg.samples` rollouts of the scene `model`."""
+    """MPPI over `cfg.samples` rollouts by `engine` of the scene `model` (the engine's)."""
 
-    def __init__(self, model: mujoco.MjModel, cfg: TeacherConfig, offset: np.ndarray, scale: np.ndarray,
-                 decimation: int):
+    def __init__(self, engine: Engine, model: mujoco.MjModel, cfg: TeacherConfig, offset: np.ndarray,
+                 scale: np.ndarray, decimation: int):
         check_teacher(cfg)
-        self.model, self.cfg, self.decimation = model, cfg, decimation
+        self.engine, self.model, self.cfg, self.decimation = engine, model, cfg, decimation
         self.offset, self.scale = np.asarray(offset, np.float64), np.asarray(scale, np.float64)
         low, high = model.actuator_ctrlrange.T
         if cfg.target_bounds == "action":
             low, high = np.maximum(low, self.offset - self.scale), np.minimum(high, self.offset + self.scale)
         self.low, self.high = low, high
-        self.batch = Batch(model, cfg.samples, nthread=cfg.threads)
-        self.fields = {name: self.batch.bind(name) for name in _STATE}
         self.data = mujoco.MjData(model)
 
     def track(self, ref: ClipReference, seed: int = 0, run: int = 0,
@@ -217,20 +216,10 @@ class Teacher:
         knots[1:] += noise * rng.standard_normal(knots[1:].shape)
         weights = _interpolation(horizon, cfg.knot_every, np.arange(horizon))  # (H, K)
         targets = np.clip(ref.base(ahead) + np.einsum("hk,skj->shj", weights, knots), self.low, self.high)
-        control = np.repeat(targets, self.decimation, axis=1)
-        control = np.concatenate([control, control[:, -1:]], 1)  # one more substep: the last state's poses
-        for name in _STATE:
-            self.fields[name][:] = getattr(d, name)
-        xpos = np.zeros((n, control.shape[1], self.model.nbody, 3))
-        failed = np.zeros(n, bool)
-        try:
-            with quiet_warnings():  # a blown-up sample stops and is costed by its error
-                self.batch.rollout(control.shape[1], control, record=("xpos",), out={"xpos": xpos})
-        except SimulationError as error:  # MuJoCo raised in those samples; the others' records stand
-            failed[error.ids] = True
-        pos = xpos[:, self.decimation::self.decimation][:, :horizon, 1:]  # (S, H, 24, 3); row 0 is the world
+        futures = self.engine.rollout(d.qpos, d.qvel, d.qacc_warmstart, targets)
+        pos = futures.xpos[:, :, 1:]  # (S, H, 24, 3); row 0 is the world
         error = protocol_error(np.linalg.norm(pos - ref.body_pos[ahead][None], axis=-1))
-        error = np.where(np.isfinite(error) & ~failed[:, None], error, 10.0)
+        error = np.where(np.isfinite(error) & ~futures.failed[:, None], error, 10.0)
         cost = (error ** 2).sum(1) + cfg.fall_cost * (error > cfg.fall_distance).any(1)
         delta = cost - cost.min()
         w = np.exp(-delta / (cfg.temperature * max(np.quantile(delta, cfg.quantile), 1e-9)))

@@ -2,10 +2,11 @@
 
 Each run of a clip is written to `CACHE/<key>/runs/` as soon as it ends, so an interrupted `teach`
 resumes where it stopped; `key` hashes the library's arrays, the teacher's settings and the scene
-(physics and control period, solver, contacts, humanoid, action transform), so a change to any of them
-starts afresh and the same command reuses the finished work. `teacher.runs` is not in the key (run r
-of a clip is the same whatever the count): more runs add to the finished ones. The whole set is
-packed into `CACHE/<key>/demos.npz` (`demos.<N>runs.npz` for N runs a clip).
+(physics and control period, solver, contacts, humanoid, action transform, the rollouts' engine where
+it is not native), so a change to any of them starts afresh and the same command reuses the finished
+work. `teacher.runs` is not in the key (run r of a clip is the same whatever the count): more runs
+add to the finished ones. The whole set is packed into `CACHE/<key>/demos.npz` (`demos.<N>runs.npz`
+for N runs a clip).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.humanoid import ASSET_PATH
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.sim.config import EnvConfig
+from humanoid_fpo.sim.engines import make_engine, resolve_backend
 from humanoid_fpo.sim.env import action_transform
 from humanoid_fpo.sim.scene import make_scene
 from humanoid_fpo.sim.terrain import make_terrain
@@ -33,11 +35,15 @@ _FIGURES = ("success", "rewinds", "level", "samples", "seconds")
 
 
 def scene_settings(env: EnvConfig) -> dict:
-    """The env settings the teacher's physics depends on."""
-    return {"physics_dt": env.physics_dt, "control_dt": env.control_dt, "solver": env.solver,
-            "solver_iterations": env.solver_iterations, "ls_iterations": env.ls_iterations,
-            "contact": env.contact, "model_path": env.model_path,
-            "default_pose": None if env.default_pose is None else list(env.default_pose)}
+    """The env settings the teacher's physics depends on, its rollouts' engine among them."""
+    settings = {"physics_dt": env.physics_dt, "control_dt": env.control_dt, "solver": env.solver,
+                "solver_iterations": env.solver_iterations, "ls_iterations": env.ls_iterations,
+                "contact": env.contact, "model_path": env.model_path,
+                "default_pose": None if env.default_pose is None else list(env.default_pose)}
+    backend = resolve_backend(env).backend
+    if backend != "native":  # named only off native, so that caches from before other engines stay valid
+        settings["backend"] = backend
+    return settings
 
 
 def planning(cfg: TeacherConfig) -> dict:
@@ -58,7 +64,8 @@ def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> s
 
 
 def make_teacher(env: EnvConfig, cfg: TeacherConfig) -> Teacher:
-    """The teacher on `env`'s scene and action transform (flat ground: it plans in the library's world)."""
+    """The teacher on `env`'s scene, action transform and engine (env.backend, auto resolved as the env
+    does; on teacher.threads), on flat ground: it plans in the library's world."""
     check_teacher(cfg)
     terrain = make_terrain(env.terrain)
     if not terrain.flat:
@@ -66,7 +73,8 @@ def make_teacher(env: EnvConfig, cfg: TeacherConfig) -> Teacher:
     model = make_scene(terrain, env.contact, env.physics_dt, env.solver, env.solver_iterations,
                        env.ls_iterations, env.model_path)
     offset, scale = action_transform(env, model)
-    return Teacher(model, cfg, offset, scale, env.decimation)
+    engine = make_engine(replace(resolve_backend(env), threads=cfg.threads), model)
+    return Teacher(engine, model, cfg, offset, scale, env.decimation)
 
 
 def teach(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig,

@@ -7,8 +7,17 @@
 
 and reads `PhysicsState`. `physical` holds each env's physical scales (friction, masses, gains;
 sim/randomize.py), which the engine applies to its own model. An engine is a pytree (its arrays are
-leaves, the rest static), so the jitted task takes it as an argument. A new engine is one module
-here with a `make(cfg, mj_model)` and one line in sim/config.py's ENGINES.
+leaves, the rest static), so the jitted task takes it as an argument.
+
+A planner (the teacher, teacher/mppi.py) asks for S futures of one state instead, from the host:
+
+    futures = engine.rollout(qpos, qvel, warmstart, controls)  # numpy in, numpy out
+    futures.xpos                                            # (S, T, nbody, 3) after each control step
+    futures.failed                                          # (S,) the samples that blew up
+
+in the nominal scene (no physical randomisation), at the engine's own precision (native: float64).
+
+A new engine is one module here with a `make(cfg, mj_model)` and one line in sim/config.py's ENGINES.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any, Protocol
 
 import jax
 import mujoco
+import numpy as np
 
 from humanoid_fpo.sim import config
 from humanoid_fpo.sim.config import EnvConfig
@@ -50,6 +60,15 @@ jax.tree_util.register_dataclass(PhysicsState, data_fields=list(PhysicsState.__d
                                  meta_fields=[])
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """S futures of one start state (`Engine.rollout`), on the host."""
+
+    xpos: np.ndarray  # (S, T, nbody, 3) body positions after each control step; row 0 is the world
+    failed: np.ndarray  # (S,) bool: blew up (MuJoCo raised or warned of instability, or non-finite);
+    # its positions from the blow-up on are not its own (stale, a reset pose or NaN)
+
+
 class Engine(Protocol):
     def pose(self, physical: Physical, qpos: jax.Array, qvel: jax.Array, state: PhysicsState | None = None,
              active: jax.Array | None = None) -> PhysicsState:
@@ -59,6 +78,14 @@ class Engine(Protocol):
 
     def simulate(self, physical: Physical, state: PhysicsState) -> PhysicsState:
         """cfg.decimation physics steps of every env from `state` under state.ctrl, then kinematics."""
+
+    def rollout(self, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+                controls: np.ndarray) -> Rollout:
+        """S futures of one state: qpos (nq,), qvel (nv,), the solver's warm start (nv,) (or one row
+        of each per sample, (S, nq) ...); sample s holds PD targets controls[s, t] (S, T, nu) for
+        cfg.decimation substeps at control step t. Called from the host, not inside a jitted
+        function, for planning: in the nominal scene (physical randomisation does not apply), and at
+        the engine's precision (the arrays are numpy: native float64 throughout, MJX float32)."""
 
 
 def make_engine(cfg: EnvConfig, mj_model: mujoco.MjModel) -> Engine:

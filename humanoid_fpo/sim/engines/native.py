@@ -9,11 +9,14 @@ actuator forces of the last substep as MJX reports them. An env whose step raise
 instability warning (bad qpos, qvel or qacc) or error comes back with a non-finite qpos, so the task
 resets and counts it like any blown-up env; MuJoCo's own message for it is silenced while the engine
 runs (the count is the task's `physics_reset`).
+
+`rollout`, a planner's call from the host (not jitted), runs S samples from one state with
+`Batch.rollout` in a workspace of its own (the nominal scene), float64 from start to body positions;
+a sample that blows up as above is flagged `failed`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +27,8 @@ import mujoco
 import numpy as np
 from mujoco.batch import Batch, SimulationError
 
-from humanoid_fpo.sim.engines import PhysicsState
+from humanoid_fpo.sim.engines import PhysicsState, Rollout
+from humanoid_fpo.sim.quiet_mujoco import quiet_warnings
 from humanoid_fpo.sim.randomize import RANDOMIZED_FIELDS, Physical, is_physical, scaled_fields
 
 UNSTABLE = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
@@ -34,18 +38,6 @@ _KINEMATICS = mujoco.mjtStage.mjSTAGE_VEL.value
 """Computed at the new state: body poses and velocities (the position and velocity stages)."""
 _STATE = ("qpos", "qvel", "qacc_warmstart", "ctrl")
 _DERIVED = ("xpos", "xquat", "cvel", "subtree_com", "actuator_force")
-
-
-@contextlib.contextmanager
-def quiet_warnings():
-    """MuJoCo's warning handler silenced, and restored after: a blow-up is counted by its caller
-    (MuJoCo's default would print each one and append it to MUJOCO_LOG.TXT in the working folder)."""
-    before = mujoco.get_mju_user_warning()
-    mujoco.set_mju_user_warning(_ignore)
-    try:
-        yield
-    finally:
-        mujoco.set_mju_user_warning(before)
 
 
 class Workspace:
@@ -88,8 +80,30 @@ class Workspace:
         for name, value in zip(_STATE, (qpos, qvel, warmstart, ctrl)):
             self.fields[name][:] = value
 
+    def rollout(self, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+                controls: np.ndarray) -> Rollout:
+        """`Engine.rollout` on this workspace's envs (one per sample), float64 throughout."""
+        control = np.repeat(controls, self.decimation, axis=1)  # (S, T·decimation, nu) per substep
+        # one more substep: a substep records the poses of the state it starts from
+        control = np.concatenate([control, control[:, -1:]], 1)
+        xpos = np.zeros((len(control), control.shape[1], self.model.nbody, 3))
+        with self.lock:
+            for name, value in zip(_STATE[:3], (qpos, qvel, warmstart)):
+                self.fields[name][:] = value
+            failed = self._guarded(lambda: self.batch.rollout(control.shape[1], control, record=("xpos",),
+                                                              out={"xpos": xpos}))
+        return Rollout(xpos[:, self.decimation::self.decimation], failed)
+
     def _run(self, call) -> tuple[np.ndarray, ...]:
         """Run `call` on every env; (new state and derived fields) as float32, blown-up envs NaN."""
+        failed = self._guarded(call)
+        out = [self.fields[name].astype(np.float32) for name in _STATE[:3] + _DERIVED]
+        out[0][failed] = np.nan
+        return tuple(out)
+
+    def _guarded(self, call) -> np.ndarray:
+        """(N,) bool, the envs that blew up in `call` (MuJoCo raised in them, or their instability
+        warnings rose), with MuJoCo's messages silenced."""
         before = self.batch.warning[:, UNSTABLE, 1].copy()  # (N, 3) warning counts
         failed = np.zeros(self.batch.nsim, bool)
         start = time.perf_counter()
@@ -99,27 +113,25 @@ class Workspace:
         except SimulationError as error:  # those envs kept their old state; the others ran
             failed[error.ids] = True
         self.physics_s += time.perf_counter() - start
-        failed |= (self.batch.warning[:, UNSTABLE, 1] > before).any(-1)
-        out = [self.fields[name].astype(np.float32) for name in _STATE[:3] + _DERIVED]
-        out[0][failed] = np.nan
-        return tuple(out)
+        return failed | (self.batch.warning[:, UNSTABLE, 1] > before).any(-1)
 
 
 class Workspaces:
     """The scene's workspaces, one per batch size (the env's N, and others for `observe_states` of any
-    number of states), made at first use and kept as long as this object. Equal for equal settings,
-    so that envs of one config share their compiled functions (JAX keys its caches on them)."""
+    number of states) and per kind (the env's, or `nominal`: never randomised, a planner's rollouts),
+    made at first use and kept as long as this object. Equal for equal settings, so that envs of one
+    config share their compiled functions (JAX keys its caches on them)."""
 
     def __init__(self, cfg, model: mujoco.MjModel):
         self.cfg, self.model = cfg, model
-        self.sizes: dict[int, Workspace] = {}
+        self.sizes: dict[tuple[int, bool], Workspace] = {}
 
-    def __call__(self, num_envs: int) -> Workspace:
-        if num_envs not in self.sizes:
+    def __call__(self, num_envs: int, nominal: bool = False) -> Workspace:
+        if (num_envs, nominal) not in self.sizes:
             cfg = self.cfg
-            self.sizes[num_envs] = Workspace(self.model, num_envs, cfg.threads, cfg.decimation,
-                                             is_physical(cfg.randomize))
-        return self.sizes[num_envs]
+            self.sizes[num_envs, nominal] = Workspace(self.model, num_envs, cfg.threads, cfg.decimation,
+                                                      is_physical(cfg.randomize) and not nominal)
+        return self.sizes[num_envs, nominal]
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Workspaces) and other.cfg == self.cfg
@@ -146,6 +158,11 @@ class NativeEngine:
                                                      state.warmstart, state.ctrl)
         return PhysicsState(qpos, qvel, warmstart, state.ctrl, derived[-1], *derived[:-1])
 
+    def rollout(self, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
+                controls: np.ndarray) -> Rollout:
+        """See `Engine.rollout`: MuJoCo C's `Batch.rollout` of the samples on its threads, float64."""
+        return self.workspaces(len(controls), nominal=True).rollout(qpos, qvel, warmstart, controls)
+
     def _call(self, method: str, *args) -> tuple[jax.Array, ...]:
         """Run workspace `method` on the envs of `args` (qpos second, (N, nq)) from inside a jitted
         function."""
@@ -164,7 +181,3 @@ jax.tree_util.register_dataclass(NativeEngine, data_fields=[], meta_fields=["wor
 
 def make(cfg, mj_model: mujoco.MjModel) -> NativeEngine:
     return NativeEngine(Workspaces(cfg, mj_model))
-
-
-def _ignore(message: str) -> None:
-    pass
