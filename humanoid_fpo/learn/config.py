@@ -84,9 +84,6 @@ class AlgoConfig:
     so the first minibatch's ratio is still 1. auto: bf16 for the flow policy on a CPU with
     AVX512-BF16 or AMX, fp32 for the Gaussian (bf16 measured not to pay for PPO) and elsewhere
     (CUDA's fp32 matmuls run in TF32; bf16 there is not measured)."""
-    compile: bool = False
-    """torch.compile (inductor) the networks' forward and backward in the update and the rollout's
-    sampler; the first iteration pays the compile. Same update as eager within float rounding."""
 
 
 def check_algo(cfg: AlgoConfig) -> None:
