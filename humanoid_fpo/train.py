@@ -49,7 +49,7 @@ from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
 from humanoid_fpo.teacher.demos import (Demonstrations, feasible_library, load_demonstrations,
                                         with_teacher_targets)
-from humanoid_fpo.teacher.teach import make_teacher, summary, teach
+from humanoid_fpo.teacher.teach import summary, teach
 
 
 def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
@@ -234,9 +234,7 @@ class Trainer:
         start = time.perf_counter()
         demos = self.demos if self.cfg.prior.source == "teacher" else None
         taught = {} if demos is None else {"teacher/" + k: v for k, v in summary(demos).items()}
-        teacher = make_teacher(self.cfg.env, self.cfg.teacher) if demos is not None and self.cfg.prior.dagger_rounds \
-            else None
-        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos, teacher)
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
         return {**taught, "prior/samples": samples, "prior/loss_first": losses[0],

@@ -254,31 +254,8 @@ def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_libra
         make_env(replace(env, residual_actions=True, residual_scale=0.0), targeted)
 
 
-def test_labels_for_a_residual_policy_plan_around_its_feed_forward(walk, env, tracking_library) -> None:
-    """With the feed-forward as residual 0 (`ClipReference.of(..., feedforward=True)`, as DAgger labels a
-    residual policy) a plan corrects the teacher run's executed targets: at zero noise a label is that
-    feed-forward plus the proposal, where around the reference it is the next frame's joint angles."""
-    from humanoid_fpo.teacher.demos import with_teacher_targets
-
-    demos = from_runs([(0, 0, make_teacher(env, SMALL).track(walk.part(0, 8)))], ("walk",), "k", {})
-    targeted = with_teacher_targets(demos, tracking_library)
-    c = tracking_library.clip_names.index("walk")
-    around, plain = ClipReference.of(targeted, c, feedforward=True), ClipReference.of(targeted, c)
-    run0 = demos.target  # steps 0..6
-    np.testing.assert_allclose(around.base(np.arange(1, 8)), run0, atol=1e-6)
-    np.testing.assert_array_equal(around.part(2, 9).base(1), around.base(3))
-    still = make_teacher(env, replace(SMALL, samples=2, noise=0.0))
-    state = (demos.qpos[3], demos.qvel[3], np.zeros(len(demos.qvel[3])))
-    nudge = np.full(len(run0[3]), 0.05)
-    np.testing.assert_allclose(still.label(around, 3, *state), np.clip(run0[3], still.low, still.high), atol=1e-6)
-    np.testing.assert_allclose(still.label(around, 3, *state, proposal=nudge),
-                               np.clip(run0[3] + nudge, still.low, still.high), atol=1e-6)
-    np.testing.assert_allclose(still.label(plain, 3, *state), np.clip(plain.qpos[4, 7:], still.low, still.high))
-    assert not np.allclose(run0[3], plain.qpos[4, 7:], atol=1e-3)  # the two bases differ here
-
-
 def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
-    """prior.source=teacher fits the demonstrations, then a DAgger round adds teacher labels; with
+    """prior.source=teacher fits the demonstrations; with
     feasible_reference RL's env tracks the teacher's trajectory of walk (feasible.npz), evaluation the
     clips; resume reads feasible.npz back."""
     import json
@@ -294,7 +271,7 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     save_library(tracking_library, tmp_path / "library.npz")
     run_dir = tmp_path / "student"
     teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True, samples=4, horizon=6)
-    prior = PriorConfig(steps=20, batch=8, source="teacher", dagger_rounds=1, dagger_steps=1, dagger_labels=3)
+    prior = PriorConfig(steps=20, batch=8, source="teacher")
     cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher, prior=prior)
     trainer = train.Trainer(cfg, run_dir)
     c = tracking_library.clip_names.index("walk")
@@ -302,7 +279,7 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     assert trainer.eval_env.library.clip_length[c] == tracking_library.clip_length[c]
     trainer.run()
     first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
-    assert first["prior/samples"] == demos.steps + 3 and first["teacher/clips"] == 1  # 3 teacher labels
+    assert first["prior/samples"] == demos.steps and first["teacher/clips"] == 1
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
     resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
@@ -357,63 +334,3 @@ def test_unplace_inverts_place(tracking_library) -> None:
     qpos, qvel = unplace(placed.qpos, placed.qvel, yaw, shift)
     np.testing.assert_allclose(qpos, frame.qpos, atol=1e-5)
     np.testing.assert_allclose(qvel, frame.qvel, atol=1e-5)
-
-
-def test_teacher_labels_at_visited_states(env, eval_envs) -> None:
-    """The same visited states (same actor draws) are labelled; the teacher's noise moves the labels
-    off the actor's proposal, within the action range."""
-    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
-    from humanoid_fpo.learn.learner import Learner
-    from humanoid_fpo.learn.prior import teacher_labelled_dataset
-    from humanoid_fpo.teacher.mppi import Teacher
-
-    import jax
-
-    tracking = eval_envs["native"]
-    tiny = NetConfig((16,))
-    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
-                      tracking.obs_size, tracking.action_size)
-    make = lambda noise: Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6, noise=noise),
-                                 np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
-                                 tracking.cfg.decimation)
-    import torch
-
-    torch.manual_seed(0)
-    same = teacher_labelled_dataset(tracking, learner, make(0.0), 2, 5, jax.random.key(0))
-    torch.manual_seed(0)
-    moved = teacher_labelled_dataset(tracking, learner, make(0.2), 2, 5, jax.random.key(0))
-    assert same["obs"].shape == (5, tracking.obs_size) and same["actions"].shape == (5, tracking.action_size)
-    np.testing.assert_array_equal(same["obs"].numpy(), moved["obs"].numpy())
-    assert (same["actions"].abs() <= 1).all() and not np.allclose(same["actions"], moved["actions"])
-
-
-def test_recoveries_from_visited_states(env, eval_envs) -> None:
-    """From each visited state the teacher tracks on; its steps are samples observed against the
-    recovery's own next states: the first sample is the visited state itself (its goal is the
-    recovery's next state, not the clip's)."""
-    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
-    from humanoid_fpo.learn.learner import Learner
-    from humanoid_fpo.learn.prior import recovery_dataset, visited_states
-    from humanoid_fpo.teacher.mppi import Teacher
-
-    import jax
-    import torch
-
-    tracking = eval_envs["native"]
-    tiny = NetConfig((16,))
-    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
-                      tracking.obs_size, tracking.action_size)
-    teacher = Teacher(tracking.mj_model, replace(SMALL, samples=4, horizon=6),
-                      np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
-                      tracking.cfg.decimation)
-    torch.manual_seed(0)
-    observed, at = visited_states(tracking, learner, 2, 2, jax.random.key(0))
-    torch.manual_seed(0)
-    data = recovery_dataset(tracking, learner, teacher, 2, 2, 4, jax.random.key(0))
-    lengths = np.asarray(tracking.library.clip_length)[at["clip"]] - 1 - at["frame"]
-    assert data["obs"].shape[0] == np.minimum(lengths, 4).sum()  # every step of both recoveries (no failure)
-    assert (data["actions"].abs() <= 1).all()
-    assert tracking.cfg.conditioning == "full" and not tracking.cfg.goal_drop_ratio  # one sample per step
-    body = slice(0, tracking.layout["goal"].start)
-    np.testing.assert_allclose(data["obs"][0, body].numpy(), observed["obs"][0, body].numpy(), atol=1e-4)
-    assert not np.allclose(data["obs"][0].numpy(), observed["obs"][0].numpy(), atol=1e-4)

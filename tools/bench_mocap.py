@@ -26,10 +26,6 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           needs a teacher run before this policy can track it)
     flow_residual_zero_rl                 the same without the clone: FPO++ from the untrained actor, whose
                                           actions start near 0 (the feed-forward alone)
-    flow_residual_dagger(_rl)             a residual policy on the recorded clips (their teacher run's targets
-                                          as the feed-forward), with 3 DAgger rounds of the teacher's labels at
-                                          the states the student reaches, planned around the feed-forward plus
-                                          the student's residual (a feedback around the teacher's run), then FPO++
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -67,7 +63,7 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
            "flow_recorded_rl": "tab:green",
            "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
-           "flow_residual_dagger_rl": "tab:brown", "flow_feasible_scratch_rl": "tab:olive",
+           "flow_feasible_scratch_rl": "tab:olive",
            "flow_scratch_rl": "tab:gray"}
 RESIDUAL = "env.residual_actions=true"
 RANGE = "env.residual_scale=0.1"  # the residual routes' range: every figure measured better than 1
@@ -99,9 +95,6 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
         plan["flow_residual"] = ([*residual, "iterations=0"], None)
         plan["flow_residual_rl"] = ([*residual, rl], "flow_residual")
         plan["flow_residual_zero_rl"] = ([*recipe, RESIDUAL, RANGE, rl], None)
-        dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
-        plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
-        plan["flow_residual_dagger_rl"] = ([*dagger, rl], "flow_residual_dagger")
         plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 

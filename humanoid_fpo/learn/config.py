@@ -132,16 +132,8 @@ class PriorConfig:
     dagger_rounds: int = 0
     """Rounds of relabelling after the first fit: the actor plays the training env (actions sampled
     as in rollouts, restarts as in training) for dagger_steps control steps; the states it reaches,
-    labelled with the reference's next frame (source=teacher: `dagger_labels` of them by the teacher),
-    join the data and the fit goes on."""
+    labelled with the reference's next frame, join the data and the fit goes on."""
     dagger_steps: int = 64
-    dagger_labels: int = 512
-    """With source=teacher: visited states per round labelled by the teacher (about 0.4 s each on 2
-    cores), or the starts of its recoveries."""
-    recovery_frames: int = 0
-    """With source=teacher: 0 labels each visited state with the teacher's plan from the actor's own
-    action (`Teacher.label`); N > 0 lets the teacher track on from each of them for up to N frames
-    (about 0.2 s a frame on 2 cores), every step of that recovery a sample against its own next state."""
     critic_iterations: int = 0
     """RL iterations at the start (after the prior, if any) in which only the critic learns, so that a
     random critic's advantages do not undo a good start: the prior, or a residual policy's
@@ -149,9 +141,8 @@ class PriorConfig:
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "dagger_labels",
-                 "recovery_frames", "critic_iterations"):
-        positive = name in ("batch", "copies", "pool", "dagger_steps", "dagger_labels")
+    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "critic_iterations"):
+        positive = name in ("batch", "copies", "pool", "dagger_steps")
         value = getattr(cfg, name)
         if value < positive:
             kind = "positive" if positive else "non-negative"

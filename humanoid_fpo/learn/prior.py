@@ -20,7 +20,7 @@ grow with the library (an AMASS-size library has ~50 M rows).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -30,15 +30,10 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.motion.library import MotionLibrary, build_library, feedforward
-from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states,
-                                  reference, reset, step)
+from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
-from humanoid_fpo.sim.reference import unplace
-from humanoid_fpo.teacher.demos import Demonstrations, from_runs, run_clip_name
-from humanoid_fpo.teacher.mppi import ClipReference, Teacher
+from humanoid_fpo.teacher.demos import Demonstrations, run_clip_name
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -175,93 +170,12 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, key: jax.Array,
-                   seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
-    """The actor plays `env` for `steps` control steps (actions sampled as in rollouts); `count` of the
-    states it reaches (drawn evenly, finite, before their clip's last frame): their observations
-    {"obs", "critic_obs"} (M, O), and where they are {"clip", "frame"} (M,), {"qpos", "qvel",
-    "warmstart"} (M, nq or nv) in the library's world, "target" (M, A) the PD targets the actor chose."""
-    lib, state, seen = env.library, reset(env, key), []
-    scale = np.asarray(env.action_scale)
-    for _ in range(steps):
-        obs = to_torch(state.obs)
-        action = learner.eval_action(obs.to(learner.device), random_x0=True).cpu()
-        frame = np.rint(np.asarray(state.episode.start) * lib.fps).astype(int) + np.asarray(state.episode.step)
-        qpos, qvel = unplace(state.data.qpos, state.data.qvel, state.episode.yaw, state.episode.shift)
-        seen.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "clip": np.asarray(state.episode.clip),
-                     "frame": frame, "qpos": np.asarray(qpos, np.float64), "qvel": np.asarray(qvel, np.float64),
-                     "warmstart": np.asarray(state.data.warmstart, np.float64),
-                     "target": np.asarray(action_base(env, state.episode))
-                     + scale * np.clip(action.numpy(), -1, 1)})
-        state = step(env, state, to_jax(action))
-    rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
-            if s["frame"][i] + 1 < lib.clip_length[s["clip"][i]] and np.isfinite(s["qpos"][i]).all()]
-    picked = np.sort(np.random.default_rng(seed).choice(len(rows), min(count, len(rows)), replace=False))
-    t, i = (np.array([rows[k][n] for k in picked], int) for n in (0, 1))
-    observed = {name: torch.stack([s[name] for s in seen])[torch.as_tensor(t), torch.as_tensor(i)]
-                for name in ("obs", "critic_obs")}
-    return observed, {name: np.stack([s[name] for s in seen])[t, i]
-                      for name in ("clip", "frame", "qpos", "qvel", "warmstart", "target")}
-
-
-def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
-                             key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
-    """DAgger with the teacher: `count` states the actor reaches (`visited_states`), each labelled by
-    the teacher planning at that state from the actor's own action, with no hidden warm plan
-    (`Teacher.label`): labels are "the actor, improved", a function of the state."""
-    observed, at = visited_states(env, learner, steps, count, key, seed)
-    rng, targets = np.random.default_rng(seed), []
-    for c, f, qpos, qvel, warmstart, target in zip(*(at[k] for k in ("clip", "frame", "qpos", "qvel",
-                                                                       "warmstart", "target"))):
-        ref = ClipReference.of(env.library, int(c), feedforward=env.cfg.residual_actions)
-        proposal = target - ref.base(f + 1)  # the actor's action as a residual
-        targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
-    start = jnp.asarray(at["frame"] / env.library.fps, jnp.float32)
-    episode = episodes_at(env, jnp.asarray(at["clip"]), start, jnp.zeros(len(targets), jnp.int32))
-    actions = action_for(env, jnp.asarray(np.stack(targets), jnp.float32), episode)
-    return {**observed, "actions": to_torch(actions)}
-
-
-def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
-                     frames: int, key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
-    """DAgger with the teacher's recoveries (DART-style coverage): from each of `count` states the actor
-    reaches (`visited_states`) the teacher tracks the clip on for up to `frames` frames, planning as
-    in `teach` (its own warm plan, rewinds); every step of those runs is a sample, observed, as in a
-    feasible library, against the run's own next state (each run is a clip of its own here), and
-    labelled with the executed PD targets."""
-    _, at = visited_states(env, learner, steps, count, key, seed)
-    lib, runs, clips = env.library, [], []
-    starts = zip(*(at[n] for n in ("clip", "frame", "qpos", "qvel", "warmstart")))
-    for k, (c, f, qpos, qvel, warmstart) in enumerate(starts):
-        ref = ClipReference.of(lib, int(c)).part(int(f), int(f) + frames + 1)
-        run = teacher.track(ref, seed, k, start=(qpos, qvel, warmstart))
-        if run.frames >= 2:
-            error = run.g_mpjpe_mm / 1000
-            runs.append((len(runs), 0, run))
-            clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
-                                        fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
-                                        contact_error=0.0, qvel=run.qvel,
-                                        target=_feedforward(lib, int(c), int(f), len(run.qpos))))
-    if not runs:
-        raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
-    recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
-    demos = from_runs(runs, tuple(c.name for c in clips), "recovery", {})
-    return teacher_dataset(recovered, demos)
-
-
-def _feedforward(lib: MotionLibrary, clip: int, frame: int, frames: int) -> np.ndarray:
-    """(frames, A) the feed-forward of `clip` from `frame` on: a recovery from the clip's states acts
-    around the clip's own, as the policy will (env.residual_actions)."""
-    times = (frame + np.arange(frames)) / lib.fps
-    return np.asarray(feedforward(lib, jnp.full(frames, clip), jnp.asarray(times, jnp.float32)))
-
-
 def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,
-               demos: Demonstrations | None = None, teacher: Teacher | None = None) -> tuple[list[float], int]:
+               demos: Demonstrations | None = None) -> tuple[list[float], int]:
     """The whole prior: fit on the reference dataset (or the teacher's `demos`), then
-    `cfg.dagger_rounds` rounds of relabelled visited states (by the reference's next frame, or by the
-    `teacher` where given) and more fitting. Observations enter the normalisers once each. Returns the
-    loss of every step and the number of samples fitted."""
+    `cfg.dagger_rounds` rounds of visited states relabelled by the reference's next frame, and more
+    fitting. Observations enter the normalisers once each. Returns the loss of every step and the
+    number of samples fitted."""
     key = jax.random.key(seed)
     if (cfg.source == "teacher") != (demos is not None):
         raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
@@ -269,21 +183,9 @@ def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int =
     pool = Pool(rows, cfg.pool, learner)
     losses = fit(learner, pool, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
-        pool.add(_relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_))
+        pool.add(visited_dataset(env, learner, cfg.dagger_steps, jax.random.fold_in(key, round_)))
         losses += fit(learner, pool, cfg, seed + round_)
     return losses, pool.samples
-
-
-def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: Teacher | None, key: jax.Array,
-                seed: int) -> dict[str, torch.Tensor]:
-    """One DAgger round's data: visited states labelled by the reference, the teacher, or the teacher's
-    recoveries from them."""
-    if teacher is None:
-        return visited_dataset(env, learner, cfg.dagger_steps, key)
-    if cfg.recovery_frames:
-        return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels,
-                                cfg.recovery_frames, key, seed)
-    return teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, key, seed)
 
 
 class Pool:

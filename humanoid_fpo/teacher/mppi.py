@@ -170,24 +170,6 @@ class Teacher:
                           rewinds=rewinds, level=top, samples=cfg.samples,
                           seconds=time.perf_counter() - start_time)
 
-    def label(self, ref: ClipReference, f: int, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
-              proposal: np.ndarray | None = None, iterations: int = 2,
-              rng: np.random.Generator | None = None) -> np.ndarray:
-        """(A,) rad: the teacher's PD targets at any state (qpos, qvel, solver warm start) aiming at frame
-        f + 1, with no hidden warm plan: `iterations` MPPI updates from the residual `proposal` (A,)
-        held over the horizon (a student's own action: "the student, improved"), or from residual 0
-        (`ref.base`: the reference's joint angles, or its feed-forward). A function of the state and the
-        proposal (and the random stream)."""
-        d, horizon = self.data, self.cfg.horizon
-        mujoco.mj_resetData(self.model, d)
-        d.qpos[:], d.qvel[:], d.qacc_warmstart[:] = qpos, qvel, warmstart
-        start = np.zeros(self.model.nu) if proposal is None else proposal
-        plan = np.repeat(start[None], horizon // self.cfg.knot_every + 1, 0)
-        rng = rng or np.random.default_rng(self.cfg.seed)
-        for _ in range(iterations):
-            plan, _ = self._plan(ref, f, plan, self.cfg.rung(0), rng)
-        return np.clip(ref.base(f + 1) + plan[0], self.low, self.high)
-
     def _step(self, ref: ClipReference, f: int, plan: np.ndarray, rung: tuple[int, float],
               rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
         """Plan at frame f from the executing state, execute one control step, shift the plan."""
