@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import count, product
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, episodes_at, reference, reset, step,
+from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, reference, reset, step,
                                   with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error
 
@@ -213,12 +212,11 @@ def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]
     lib = env.library
     start, length = np.asarray(lib.clip_start), np.asarray(lib.clip_length)
     joints = np.asarray(lib.qpos)[:, 7:]
-    clips, modes, calls = jnp.arange(lib.num_clips), jnp.zeros(lib.num_clips, jnp.int32), count(1)
+    calls = count(1)
 
     def act(obs: torch.Tensor) -> torch.Tensor:
         frame = np.minimum(next(calls), length - 1)
-        now = episodes_at(env, clips, jnp.asarray((frame - 1) / lib.fps, jnp.float32), modes)
-        return to_torch(action_for(env, joints[start + frame], now))
+        return to_torch(action_for(env, joints[start + frame]))
 
     return act
 

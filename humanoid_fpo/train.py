@@ -3,8 +3,7 @@ evaluation, checkpoints and resume (the config is run_config.py's, the checkpoin
 
 A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
-    motions.npz       the motion library trained on (retargeted once from a folder of clips; with
-                      env.residual_actions and a teacher, its run-0 targets as the feed-forward)
+    motions.npz       the motion library trained on (retargeted once from a folder of clips)
     feasible.npz      with teacher.feasible_reference: the teacher's trajectories of those clips, which RL tracks
     checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically
     metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
@@ -47,8 +46,7 @@ from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
-from humanoid_fpo.teacher.demos import (Demonstrations, feasible_library, load_demonstrations,
-                                        with_teacher_targets)
+from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
 from humanoid_fpo.teacher.teach import summary, teach
 
 
@@ -90,8 +88,6 @@ class Trainer:
         taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
         self.demos = distributed.broadcast_object(self._teach() if self.ranks.main else None) \
             if taught and not resume else None
-        if cfg.env.residual_actions and self.demos is not None:  # the feed-forward: the teacher's targets
-            library = self.library = with_teacher_targets(self.demos, library)
         # what RL tracks: the clips, or the teacher's trajectories of them (feasible.npz on resume)
         tracked = library if not cfg.teacher.feasible_reference else distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "feasible.npz") if resume else

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from humanoid_fpo.cli import main as cli_main
-from humanoid_fpo.motion.library import next_frame_targets, save_library
+from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.env import mean_pose
@@ -212,46 +212,12 @@ def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking
     assert feasible.clip_length.tolist() == [7, 6, 7]
     assert abs(feasible.fit_error[0] - demos.run_g_mpjpe_mm[0] / 1000) < 1e-6
     np.testing.assert_allclose(feasible.qvel[:7], demos.qvel[~run1], atol=1e-5)  # its true velocities
-    np.testing.assert_allclose(feasible.target[:7], demos.target[~run1], atol=1e-6)  # and executed targets
-    np.testing.assert_allclose(feasible.target[7:13], next_frame_targets(lib.qpos[6:]))
     tracking = make_env(replace(env, num_envs=2), feasible)
     obs = teacher_dataset(tracking, demos)["obs"]
     own = episodes_at(tracking, jnp.array([2]), jnp.zeros(1), jnp.zeros(1, jnp.int32))  # walk.run1, frame 0
     qpos = jnp.asarray(demos.qpos[run1][:1], jnp.float32).at[:, :2].add(own.shift)
     expected = observe_states(tracking, own, qpos, jnp.asarray(demos.qvel[run1][:1], jnp.float32))[0]
     np.testing.assert_allclose(obs[7], np.asarray(expected)[0], atol=1e-5)  # run 1's first step, its own goal
-
-
-def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_library) -> None:
-    """with_teacher_targets keeps the recorded motion and sets walk's first frames' feed-forward to
-    what the teacher executed there; under env.residual_actions action 0 is that feed-forward (squat,
-    untaught: its next frame) and action_for inverts it; env.residual_scale shrinks the residual's range."""
-    import jax
-    import jax.numpy as jnp
-
-    from humanoid_fpo.sim.env import action_for, eval_config, make_env, reset, step
-    from humanoid_fpo.teacher.demos import with_teacher_targets
-
-    demos = _demos(walk, env)
-    targeted = with_teacher_targets(demos, tracking_library)
-    np.testing.assert_array_equal(targeted.qpos, tracking_library.qpos)
-    c = [tracking_library.clip_names.index(n) for n in ("walk", "squat")]
-    first = [int(targeted.clip_start[i]) for i in c]
-    run0 = demos.target[demos.run == 0]
-    np.testing.assert_allclose(targeted.target[first[0]:first[0] + 7], run0, atol=1e-6)
-    np.testing.assert_allclose(targeted.target[first[0] + 7], targeted.qpos[first[0] + 8, 7:])
-    tracking = make_env(eval_config(replace(env, residual_actions=True), 2), targeted)
-    state = reset(tracking, jax.random.key(0), jnp.array(c))
-    after = step(tracking, state, jnp.zeros((2, tracking.action_size)))
-    expected = np.stack([demos.target[0], targeted.qpos[first[1] + 1, 7:]])
-    np.testing.assert_allclose(after.data.ctrl, expected, atol=1e-5)
-    np.testing.assert_allclose(action_for(tracking, jnp.asarray(expected), state.episode), 0.0, atol=1e-5)
-    small = make_env(eval_config(replace(env, residual_actions=True, residual_scale=0.1), 2), targeted)
-    np.testing.assert_allclose(small.action_scale, 0.1 * np.asarray(tracking.action_scale), rtol=1e-6)
-    wide = jnp.asarray(expected) + small.action_scale  # the top of the narrowed range
-    np.testing.assert_allclose(action_for(small, wide, state.episode), 1.0, atol=1e-4)
-    with pytest.raises(ValueError, match="residual_scale must lie in"):
-        make_env(replace(env, residual_actions=True, residual_scale=0.0), targeted)
 
 
 def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
@@ -283,28 +249,6 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
     resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
-
-
-def test_a_residual_run_carries_the_teachers_targets(walk, env, tracking_library, tmp_path) -> None:
-    """With env.residual_actions and a teacher, the run's clips (motions.npz, the evaluation env's) get
-    run 0's targets as their feed-forward; RL's feasible library has every run's own."""
-    from conftest import tiny_train_config
-
-    from humanoid_fpo import train
-    from humanoid_fpo.learn.config import PriorConfig
-    from humanoid_fpo.motion.library import load_library
-
-    demos = _demos(walk, env)
-    save_demonstrations(demos, tmp_path / "demos.npz")
-    save_library(tracking_library, tmp_path / "library.npz")
-    cfg = tiny_train_config(tmp_path / "library.npz", tmp_path / "run", iterations=0,
-                            teacher=TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True),
-                            prior=PriorConfig(steps=0, source="teacher"))
-    trainer = train.Trainer(replace(cfg, env=replace(cfg.env, residual_actions=True)), tmp_path / "run")
-    saved = load_library(tmp_path / "run" / "motions.npz")
-    for library in (trainer.eval_env.library, saved, trainer.env.env.library):
-        start = int(library.clip_start[library.clip_names.index("walk")])
-        np.testing.assert_allclose(np.asarray(library.target)[start:start + 7], demos.target[:7], atol=1e-6)
 
 
 def test_train_refuses_a_damaged_demonstrations_file_in_one_line(tmp_path, capsys) -> None:

@@ -19,13 +19,6 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
                                           2026-12-04 evening (the clone held RL back)
     flow_recorded, flow_recorded_rl       the clone with the recorded clips as goals and as what RL tracks
                                           (teacher.feasible_reference=false; the recipe before 2026-12-04)
-    flow_residual, flow_residual_rl       the clone's, with the teacher's executed targets as a
-                                          feed-forward that the policy corrects (env.residual_actions=true,
-                                          env.residual_scale=0.1: a tenth of each joint's half range);
-                                          evaluated on the clips with their teacher run's targets (a clip
-                                          needs a teacher run before this policy can track it)
-    flow_residual_zero_rl                 the same without the clone: FPO++ from the untrained actor, whose
-                                          actions start near 0 (the feed-forward alone)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -47,10 +40,10 @@ import numpy as np
 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.motion.library import load_library, load_motions, save_library
+from humanoid_fpo.motion.library import load_library, load_motions
 from humanoid_fpo.runlog import figure, save_figure, train_minutes
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.teacher.demos import Demonstrations, with_teacher_targets
+from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach
 
 from bench_prior import evaluate_run, prepare, split_arguments, train_run  # tools/ is on sys.path
@@ -61,13 +54,8 @@ HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
 COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
-           "flow_recorded_rl": "tab:green",
-           "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
-           "flow_feasible_scratch_rl": "tab:olive",
+           "flow_recorded_rl": "tab:green", "flow_feasible_scratch_rl": "tab:olive",
            "flow_scratch_rl": "tab:gray"}
-RESIDUAL = "env.residual_actions=true"
-RANGE = "env.residual_scale=0.1"  # the residual routes' range: every figure measured better than 1
-REPLAYED = "teacher's targets replayed open loop (residual 0)"
 CLONE = "prior.steps=1500"  # the teacher's actions cloned first; the recipe leaves it out (it held RL back)
 
 
@@ -91,10 +79,6 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
         recorded = [*flow, "teacher.feasible_reference=false"]
         plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
         plan["flow_recorded_rl"] = ([*recorded, rl], "flow_recorded")
-        residual = [*flow, RESIDUAL, RANGE]
-        plan["flow_residual"] = ([*residual, "iterations=0"], None)
-        plan["flow_residual_rl"] = ([*residual, rl], "flow_residual")
-        plan["flow_residual_zero_rl"] = ([*recipe, RESIDUAL, RANGE, rl], None)
         plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 
@@ -152,11 +136,6 @@ def main() -> None:
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
     demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
-    # the clips with their teacher run's targets: what a residual policy is evaluated on
-    recorded = {"fit": fit, "held_out": held_out}
-    targeted = {k: path.with_name(f"{path.stem}_targets.npz") for k, path in recorded.items()}
-    for k, path in recorded.items():
-        save_library(with_teacher_targets(demos, load_library(path)), targeted[k])
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
     unknown = sorted(set(args.only or []) - set(plan))
@@ -165,23 +144,13 @@ def main() -> None:
     plan = {name: run for name, run in plan.items() if not args.only or name in args.only}
     rows = {}
     for name, (overrides, base) in plan.items():
-        evaluated = targeted["held_out"] if RESIDUAL in overrides else held_out
-        rows[name] = train_run(name, [*common, f"eval_motions={evaluated}", *overrides], base, args.runs)
+        rows[name] = train_run(name, [*common, f"eval_motions={held_out}", *overrides], base, args.runs)
     if args.no_write:
         return
     libraries = {"fit": fit, "held_out": held_out}
     names = {k: load_library(p).clip_names for k, p in libraries.items()}
-    results = {name: evaluate_run(args.runs / name, targeted if RESIDUAL in plan[name][0] else libraries)
-               for name in rows}
+    results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
     teacher = {k: teacher_figures(demos, n) for k, n in names.items()}
-    residual = [name for name in rows if RESIDUAL in plan[name][0]]
-    # the feed-forward alone (the teacher's targets), and the residual policies, under randomised physics too
-    replayed = evaluate_run(args.runs / residual[0], targeted, baseline="zero") if residual else None
-    randomised = {name: evaluate_run(args.runs / name, targeted, randomised=True) for name in residual}
-    if residual:
-        randomised["feedforward"] = evaluate_run(args.runs / residual[0], targeted, baseline="zero",
-                                                 randomised=True)
-        results |= {"feedforward": replayed, "randomised": randomised}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
     date, out = datetime.date.today().isoformat(), []
@@ -190,14 +159,6 @@ def main() -> None:
         out.append("| " + " | ".join([date, machine(), clips, "teacher (MPPI, sees the full reference)", "–", "–",
                                       f"{teacher[split]['minutes']:.1f}",
                                       *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
-        if replayed:
-            out.append("| " + " | ".join([date, machine(), clips, REPLAYED, "–", "–", "–",
-                                          *cells(replayed[split]), f"`{command}`"]) + " |")
-        for name, figures in randomised.items():
-            route = REPLAYED if name == "feedforward" else \
-                name.split("_seed")[0].replace("_", " ")
-            out.append("| " + " | ".join([date, machine(), clips, f"{route}, randomised physics", "–", "–",
-                                          "–", *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             spent = teacher_share(name, teacher["fit"]["minutes"]) + train_minutes(run_rows)[-1]

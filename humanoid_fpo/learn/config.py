@@ -27,9 +27,8 @@ class AlgoConfig:
     actor: NetConfig = field(default_factory=NetConfig)
     critic: NetConfig = field(default_factory=NetConfig)
     out_gain: float = 0.01
-    """Scale of the actor's last-layer init. 0: the untrained actor outputs exactly its action base at
-    x0 = 0, so that a residual policy (env.residual_actions) starts as its feed-forward, which outputs
-    of 0.01 rad already break (BENCHMARKS.md, "Teacher and students on motion capture")."""
+    """Scale of the actor's last-layer init. 0: the untrained actor outputs exactly its action offset
+    at x0 = 0."""
     # --- flow policy
     flow_steps: int = 10
     """K Euler steps from x0 to the action."""
@@ -136,8 +135,7 @@ class PriorConfig:
     dagger_steps: int = 64
     critic_iterations: int = 0
     """RL iterations at the start (after the prior, if any) in which only the critic learns, so that a
-    random critic's advantages do not undo a good start: the prior, or a residual policy's
-    feed-forward (env.residual_actions with an untrained actor, whose actions start near 0)."""
+    random critic's advantages do not undo a good start (the prior)."""
 
 
 def check_prior(cfg: PriorConfig) -> None:

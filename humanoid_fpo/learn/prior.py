@@ -117,7 +117,7 @@ def teacher_rows(env: TrackingEnv, demos: Demonstrations) -> Rows:
         qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
         obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
         return {"obs": obs, "critic_obs": critic_obs,
-                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32), episode)}
+                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32))}
 
     counts = (len(kept), len(modes))
     return Rows(int(np.prod(counts)), _grid(counts), samples)
@@ -151,7 +151,7 @@ def _samples(env: TrackingEnv, cfg: PriorConfig, clip: np.ndarray, frame: np.nda
     now, then = reference(env, episode, episode.step), reference(env, episode, episode.step + 1)
     qpos, qvel = _perturb(cfg, now.qpos, now.qvel, jnp.asarray(copy > 0), key)
     obs, critic_obs = observe_states(env, episode, qpos, qvel)
-    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:], episode)}
+    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:])}
 
 
 def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
@@ -163,7 +163,7 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     for _ in range(steps):
         obs = to_torch(state.obs)
         goal = reference(env, state.episode, state.episode.step + 1)
-        target = action_for(env, goal.qpos[:, 7:], state.episode)
+        target = action_for(env, goal.qpos[:, 7:])
         parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
         action = learner.eval_action(obs.to(learner.device), random_x0=True)
         state = step(env, state, to_jax(action.cpu()))

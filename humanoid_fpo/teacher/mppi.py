@@ -44,33 +44,26 @@ class ClipReference:
     qpos: np.ndarray  # (T, nq)
     qvel: np.ndarray  # (T, nv)
     body_pos: np.ndarray  # (T, 24, 3)
-    feedforward: np.ndarray | None = None
-    """(T, A) rad, the PD targets of the step from each frame that a residual of 0 executes; None: the
-    next frame's joint angles."""
 
     @classmethod
-    def of(cls, library: MotionLibrary, clip: int, feedforward: bool = False) -> ClipReference:
-        """Clip `clip` of `library`; with `feedforward`, the library's `target` (the feed-forward of
-        env.residual_actions) as residual 0, so that plans correct what a residual policy adds to."""
+    def of(cls, library: MotionLibrary, clip: int) -> ClipReference:
+        """Clip `clip` of `library`."""
         rows = slice(int(library.clip_start[clip]), int(library.clip_start[clip] + library.clip_length[clip]))
-        base = np.asarray(library.target[rows], np.float64) if feedforward and library.target is not None \
-            else None
         return cls(library.clip_names[clip], *(np.asarray(getattr(library, k)[rows], np.float64)
-                                               for k in ("qpos", "qvel", "body_pos")), base)
+                                               for k in ("qpos", "qvel", "body_pos")))
 
     @property
     def frames(self) -> int:
         return len(self.qpos)
 
     def base(self, frames: np.ndarray | int) -> np.ndarray:
-        """(..., A) rad, the PD targets at residual 0 of the steps into `frames` (each ≥ 1)."""
-        return self.qpos[frames, 7:] if self.feedforward is None else self.feedforward[np.subtract(frames, 1)]
+        """(..., A) rad, the PD targets at residual 0 of the steps into `frames`: their joint angles."""
+        return self.qpos[frames, 7:]
 
     def part(self, first: int, last: int) -> ClipReference:
         """Frames first..last - 1 (clamped to the clip) as a reference of their own."""
         rows = slice(first, min(last, self.frames))
-        return ClipReference(self.name, self.qpos[rows], self.qvel[rows], self.body_pos[rows],
-                             None if self.feedforward is None else self.feedforward[rows])
+        return ClipReference(self.name, self.qpos[rows], self.qvel[rows], self.body_pos[rows])
 
 
 STEPS = ("qpos", "qvel", "target", "action", "cost", "error")
