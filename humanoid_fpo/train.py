@@ -47,7 +47,7 @@ from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
-from humanoid_fpo.teacher.teach import summary, teach
+from humanoid_fpo.teacher.teach import teach
 
 
 def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
@@ -85,9 +85,8 @@ class Trainer:
             load_motions(cfg.motions.path, cfg.env.model_path, cfg.motions.cache, cfg.motions.include))
         cfg = with_default_pose(cfg, library)
         self.cfg, self.library = cfg, library
-        taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
         self.demos = distributed.broadcast_object(self._teach() if self.ranks.main else None) \
-            if taught and not resume else None
+            if cfg.teacher.feasible_reference and not resume else None
         # what RL tracks: the clips, or the teacher's trajectories of them (feasible.npz on resume)
         tracked = library if not cfg.teacher.feasible_reference else distributed.broadcast_object(
             None if not self.ranks.main else load_library(run_dir / "feasible.npz") if resume else
@@ -226,14 +225,12 @@ class Trainer:
                 **{f"eval_held_out/{k}": held["held_out"][k] for k in FIGURES if held}}
 
     def fit_prior(self) -> dict:
-        """Fit the actor to the reference or the teacher (learn/prior.py); its loss and cost, for the log."""
+        """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
-        demos = self.demos if self.cfg.prior.source == "teacher" else None
-        taught = {} if demos is None else {"teacher/" + k: v for k, v in summary(demos).items()}
-        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos)
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
-        return {**taught, "prior/samples": samples, "prior/loss_first": losses[0],
+        return {"prior/samples": samples, "prior/loss_first": losses[0],
                 "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
 
     def _teach(self) -> Demonstrations:

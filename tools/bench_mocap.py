@@ -1,4 +1,4 @@
-"""Benchmark tracking real motion capture: the teacher, students taught by it, RL from scratch, on
+"""Benchmark tracking real motion capture: the teacher, RL on its trajectories, RL from scratch, on
 fitted and held-out clips, per goal mode.
 
     .venv/bin/python tools/bench_mocap.py                           # ASAP clips; writes BENCHMARKS.md
@@ -13,12 +13,6 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
     flow_feasible_scratch_rl              preset=cpu_mocap: FPO++ from the untrained actor tracking the
                                           teacher's trajectories, evaluated on the clips: the recipe (every
                                           seed)
-    flow_student, gaussian_student        the teacher's actions cloned first (prior.steps=1500), against the
-                                          teacher's trajectories as goals, iterations=0
-    flow_student_rl, gaussian_student_rl  the clone, then FPO++ (flow) or PPO (Gaussian): the recipe before
-                                          2026-12-04 evening (the clone held RL back)
-    flow_recorded, flow_recorded_rl       the clone with the recorded clips as goals and as what RL tracks
-                                          (teacher.feasible_reference=false; the recipe before 2026-12-04)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -53,10 +47,7 @@ SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
-COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
-           "flow_recorded_rl": "tab:green", "flow_feasible_scratch_rl": "tab:olive",
-           "flow_scratch_rl": "tab:gray"}
-CLONE = "prior.steps=1500"  # the teacher's actions cloned first; the recipe leaves it out (it held RL back)
+COLOURS = {"flow_feasible_scratch_rl": "tab:olive", "flow_scratch_rl": "tab:gray"}
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -65,20 +56,11 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
     plan = {}
     rl = f"iterations={iterations}"
     for seed in seeds:
-        taught = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}"]
-        recipe = [*taught, "algo=fpo_pp"]
+        recipe = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}", "algo=fpo_pp"]
         tag = "" if seed == seeds[0] else f"_seed{seed}"
         plan[f"flow_feasible_scratch_rl{tag}"] = ([*recipe, rl], None)
         if seed != seeds[0]:
             continue
-        for policy, algo in (("flow", "fpo_pp"), ("gaussian", "ppo")):
-            student = [*taught, f"algo={algo}", CLONE]
-            plan[f"{policy}_student"] = ([*student, "iterations=0"], None)
-            plan[f"{policy}_student_rl"] = ([*student, rl], f"{policy}_student")
-        flow = [*recipe, CLONE]
-        recorded = [*flow, "teacher.feasible_reference=false"]
-        plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
-        plan["flow_recorded_rl"] = ([*recorded, rl], "flow_recorded")
         plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 
@@ -130,7 +112,7 @@ def main() -> None:
     split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds")
-    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_recorded flow_recorded_rl)")
+    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_scratch_rl)")
     args = parser.parse_args()
     fit, held_out, command = prepare(args)
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])

@@ -100,16 +100,10 @@ def check_algo(cfg: AlgoConfig) -> None:
             raise ValueError(f"algo.{name} must be at least 1, got {getattr(cfg, name)}")
 
 
-SOURCES = ("reference", "teacher")
-
-
 @dataclass(frozen=True)
 class PriorConfig:
     steps: int = 0
     """Supervised steps of each fit: the first and one per DAgger round (0: no prior)."""
-    source: str = "reference"
-    """reference: the next frame's joint angles at (perturbed) reference states; teacher: the
-    teacher's actions at its own states (runs `teach`, or reuses its cache, before the fit)."""
     batch: int = 512
     lr: float = 1e-3
     action_noise: float = 0.0
@@ -119,8 +113,7 @@ class PriorConfig:
     copies: int = 4
     """States per reference frame: the reference itself and copies - 1 perturbed ones."""
     pool: int = 65536
-    """Most samples observed at once: a dataset (frames × copies × goal modes, or the teacher's steps ×
-    modes) this size or smaller is observed whole; a larger one is fitted on this many samples drawn
+    """Most samples observed at once: a dataset (frames × copies × goal modes) this size or smaller is observed whole; a larger one is fitted on this many samples drawn
     afresh for every pass, so that the prior's memory does not grow with the library."""
     joint_noise: float = 0.1
     """rad, std of the joint-angle perturbation."""
@@ -147,5 +140,3 @@ def check_prior(cfg: PriorConfig) -> None:
             raise ValueError(f"prior.{name} must be {kind}, got {value}")
     if cfg.action_noise < 0:
         raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
-    if cfg.source not in SOURCES:
-        raise ValueError(f"prior.source: unknown {cfg.source!r}; choose from {', '.join(SOURCES)}")

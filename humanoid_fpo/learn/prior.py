@@ -1,13 +1,10 @@
-"""Motion-prior warm start: fit the actor to the reference, or to the teacher, by supervised
-learning before RL.
+"""Motion-prior warm start: fit the actor to the reference by supervised learning before RL.
 
-Data (`source=reference`): every frame t of every clip (but the last), as the reference state and as
+Data: every frame t of every clip (but the last), as the reference state and as
 perturbed copies of it (joint angles, root position and orientation, velocities), observed by the
 env's own code (`sim.env.observe_states`) under each goal mode the run trains; then, DAgger-style,
 the states the fitted actor itself reaches in the training env. Target: the next frame's joint
 angles as a normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1).
-Data (`source=teacher`): every step of the teacher's demonstrations (teacher/), its state observed
-against the clip's next frame under each goal mode, labelled with the PD targets the teacher executed.
 The flow is fitted with its CFM loss, the Gaussian with its likelihood. Shapes: M samples,
 O observation, A action.
 
@@ -33,7 +30,6 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
-from humanoid_fpo.teacher.demos import Demonstrations, run_clip_name
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -93,42 +89,6 @@ def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
     return rows.draw(rows.count, chunk=chunk)
 
 
-def teacher_rows(env: TrackingEnv, demos: Demonstrations) -> Rows:
-    """Every demonstrated step of the library's clips (the demonstrations may hold others, and lack
-    some) under each goal mode the run trains: the teacher's state moved into the env's world as the
-    episode places the clip (flat ground), its goal the clip's next frame (in a feasible library,
-    `feasible_library`: its own run's next state), its label the executed PD targets as a normalised
-    action."""
-    index = {n: i for i, n in enumerate(env.library.clip_names)}
-    # a step's clip: its own run's where the library holds the teacher's runs as clips (feasible), else the clip's
-    clip = np.array([index.get(run_clip_name(demos.clip_names[c], r), index.get(demos.clip_names[c], -1))
-                     for c, r in zip(demos.clip, demos.run)])
-    kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
-    if not len(kept):
-        more = ", ..." if len(demos.clip_names) > 5 else ""
-        raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "
-                         f"(they have {', '.join(demos.clip_names[:5])}{more})")
-    modes = np.asarray(run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio))
-
-    def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
-        step, mode = kept[part[:, 0]], modes[part[:, 1]]
-        start = jnp.asarray(demos.frame[step] / env.library.fps, jnp.float32)
-        episode = episodes_at(env, jnp.asarray(clip[step]), start, jnp.asarray(mode, jnp.int32))
-        qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
-        obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
-        return {"obs": obs, "critic_obs": critic_obs,
-                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32))}
-
-    counts = (len(kept), len(modes))
-    return Rows(int(np.prod(counts)), _grid(counts), samples)
-
-
-def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
-    """{"obs", "critic_obs", "actions"} of every row of `teacher_rows`."""
-    rows = teacher_rows(env, demos)
-    return rows.draw(rows.count, chunk=chunk)
-
-
 def _chunked(rows: np.ndarray, chunk: int,
              samples: Callable[[np.ndarray, int], dict[str, jax.Array]]) -> dict[str, torch.Tensor]:
     """`samples` of `rows` (M, k) in chunks of one size (one compiled size; bounded memory on the native
@@ -170,17 +130,13 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,
-               demos: Demonstrations | None = None) -> tuple[list[float], int]:
-    """The whole prior: fit on the reference dataset (or the teacher's `demos`), then
+def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0) -> tuple[list[float], int]:
+    """The whole prior: fit on the reference dataset, then
     `cfg.dagger_rounds` rounds of visited states relabelled by the reference's next frame, and more
     fitting. Observations enter the normalisers once each. Returns the loss of every step and the
     number of samples fitted."""
     key = jax.random.key(seed)
-    if (cfg.source == "teacher") != (demos is not None):
-        raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
-    rows = teacher_rows(env, demos) if demos is not None else reference_rows(env, cfg, key)
-    pool = Pool(rows, cfg.pool, learner)
+    pool = Pool(reference_rows(env, cfg, key), cfg.pool, learner)
     losses = fit(learner, pool, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
         pool.add(visited_dataset(env, learner, cfg.dagger_steps, jax.random.fold_in(key, round_)))
