@@ -193,13 +193,13 @@ def test_a_student_run_tracks_the_teachers_trajectories(walk, env, tracking_libr
     run_dir = tmp_path / "student"
     teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True, samples=4, horizon=6)
     cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher)
-    trainer = train.Trainer(cfg, run_dir)
+    trainer = train.build_trainer(cfg, run_dir)
     c = tracking_library.clip_names.index("walk")
     assert trainer.env.env.library.clip_length[c] == demos.steps // 2  # run 0's 7 states
     assert trainer.eval_env.library.clip_length[c] == tracking_library.clip_length[c]
     trainer.run()
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
-    resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
+    resumed = train.build_trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
 
 

@@ -32,9 +32,10 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
 
-from humanoid_fpo import run_config, train
+from humanoid_fpo import run_config
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.library import load_library, load_motions
+from humanoid_fpo.prepare import with_default_pose
 from humanoid_fpo.runlog import figure, save_figure, train_minutes
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
@@ -117,7 +118,7 @@ def main() -> None:
     fit, held_out, command = prepare(args)
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
-    demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
+    demos, demos_path = teach(everything, with_default_pose(cfg, everything).env, cfg.teacher)
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
     unknown = sorted(set(args.only or []) - set(plan))
