@@ -15,13 +15,13 @@ from humanoid_fpo.learn.bridge import to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.runlog import figure, save_figure
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import TrackingEnv, action_base, episodes_at, observe_states, reference
+from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference
 
 
 def reference_observation(env: TrackingEnv, clip: str, frame: int,
                           mode: str) -> tuple[torch.Tensor, np.ndarray]:
     """(1, O) the actor's observation of the reference state at `frame` of `clip` under `mode`, and
-    (A,) the PD targets of action 0 there (`action_base`)."""
+    (A,) the PD targets of action 0 (the env's action offset)."""
     lib = env.library
     if clip not in lib.clip_names:
         raise ValueError(f"no clip {clip!r}; the run has: {', '.join(lib.clip_names)}")
@@ -33,7 +33,7 @@ def reference_observation(env: TrackingEnv, clip: str, frame: int,
                           jnp.asarray([MODES.index(mode)], jnp.int32))
     now = reference(env, episode, episode.step)
     obs = observe_states(env, episode, now.qpos, now.qvel)[0]
-    return to_torch(obs), np.asarray(action_base(env, episode))[0]
+    return to_torch(obs), np.asarray(env.action_offset)
 
 
 @torch.no_grad()

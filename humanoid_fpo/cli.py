@@ -114,12 +114,12 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     cfg, _ = compose(args.overrides)
     check_config(cfg)
-    from humanoid_fpo import train
     from humanoid_fpo.motion.library import load_motions
+    from humanoid_fpo.prepare import with_default_pose
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
     library = load_motions(args.library, cfg.env.model_path)
-    cfg = train.with_default_pose(cfg, library)  # the action transform the trainer will use
+    cfg = with_default_pose(cfg, library)  # the action transform the trainer will use
     demos, path = teach(library, cfg.env, cfg.teacher)
     print(format_table(*clip_table(demos, library.clip_length)))
     s = summary(demos)

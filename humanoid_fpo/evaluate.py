@@ -23,7 +23,6 @@ from itertools import count, product
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -34,7 +33,7 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import run_modes
 from humanoid_fpo.motion.library import load_motions
 from humanoid_fpo.sim.config import MODES, TerrainConfig
-from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, episodes_at, eval_config, make_env,
+from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, eval_config, make_env,
                                   reference, reset, step, use_jax_cache, with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error
 from humanoid_fpo.sim.terrain import at_level
@@ -225,12 +224,11 @@ def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]
     lib = env.library
     start, length = np.asarray(lib.clip_start), np.asarray(lib.clip_length)
     joints = np.asarray(lib.qpos)[:, 7:]
-    clips, modes, calls = jnp.arange(lib.num_clips), jnp.zeros(lib.num_clips, jnp.int32), count(1)
+    calls = count(1)
 
     def act(obs: torch.Tensor) -> torch.Tensor:
         frame = np.minimum(next(calls), length - 1)
-        now = episodes_at(env, clips, jnp.asarray((frame - 1) / lib.fps, jnp.float32), modes)
-        return to_torch(action_for(env, joints[start + frame], now))
+        return to_torch(action_for(env, joints[start + frame]))
 
     return act
 

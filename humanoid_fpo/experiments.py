@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import jax
-import torch
 
 from humanoid_fpo import run_config, train
 from humanoid_fpo.checkpoint import load_trained
@@ -66,22 +65,17 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
     return MetricsLog(run_dir / "metrics.jsonl").rows()
 
 
-def evaluate_run(run_dir: Path, libraries: dict[str, Path], baseline: str | None = None,
-                 randomised: bool = False) -> dict[str, dict[str, dict]]:
+def evaluate_run(run_dir: Path, libraries: dict[str, Path],
+                 open_loop: bool = False) -> dict[str, dict[str, dict]]:
     """{set: {mode: protocol figures}} of a run's final policy on each of `libraries` ({set: library
-    file}); with a `baseline`, those of an open-loop policy on the run's envs instead (one figure for
-    every mode: it ignores the goals): "reference", the reference's joint angles as targets, or
-    "zero", action 0 (with env.residual_actions: the feed-forward alone). `randomised`: each clip's
-    physics drawn from the run's training ranges (friction, masses, gains; seeded), the protocol
-    otherwise unchanged."""
+    file}); with `open_loop`, those of the reference's joint angles as targets on the run's envs
+    instead (one figure for every mode: it ignores the goals)."""
     trained = load_trained(run_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, path in libraries.items():
-        env = eval_env(trained, EvalOptions(motions=path, randomised=randomised))
-        if baseline:
-            zero = lambda obs, size=env.action_size: torch.zeros(obs.shape[0], size)
-            policy = reference_policy(env) if baseline == "reference" else zero
-            figures = evaluate_clips(env, policy, jax.random.key(0))
+        env = eval_env(trained, EvalOptions(motions=path))
+        if open_loop:
+            figures = evaluate_clips(env, reference_policy(env), jax.random.key(0))
             results[name] = {mode: figures for mode in MODES}
         else:
             grid = evaluate_grid(env, trained.learner, MODES, ["zero"], [trained.cfg.algo.flow_steps])

@@ -94,9 +94,6 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
 
 def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int | None = None) -> list[Path]:
     """Write policy.onnx (and velocity.onnx for a flow policy) into out_dir, atomically; returns the paths."""
-    if env_cfg.residual_actions:
-        raise ValueError("env.residual_actions: the policy corrects a per-frame feed-forward (the teacher's "
-                         "targets) that deploy/ does not supply; export a run trained without it")
     if not env_cfg.obs.actor_height_scan:
         raise ValueError("env.obs.actor_height_scan=false: the policy was trained blind to the ground (an "
                          "ablation); deploy/ feeds it the scan; export a run trained with it")

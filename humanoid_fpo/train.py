@@ -1,10 +1,10 @@
 """The trainer behind `humanoid-fpo train`: a run folder, the rollout/update loop, periodic
-evaluation, checkpoints and resume (the config is run_config.py's, the checkpoint format checkpoint.py's).
+evaluation, checkpoints and resume (the config is run_config.py's, the checkpoint format checkpoint.py's,
+the run's data prepare.py's). `build_trainer` goes config → data → envs → learner → Trainer.
 
 A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
-    motions.npz       the motion library trained on (retargeted once from a folder of clips; with
-                      env.residual_actions and a teacher, its run-0 targets as the feed-forward)
+    motions.npz       the motion library trained on (retargeted once from a folder of clips)
     feasible.npz      with teacher.feasible_reference: the teacher's trajectories of those clips, which RL tracks
     checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically
     metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
@@ -34,30 +34,18 @@ from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from humanoid_fpo.config import to_dict
 from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stratified_clips
-from humanoid_fpo.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
-from humanoid_fpo.motion.library import MotionLibrary, load_library, load_motions, save_library
+from humanoid_fpo.prepare import prepare, save
 from humanoid_fpo.run_config import TrainConfig, check_config, compose, write_config
 from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
 from humanoid_fpo.sim.curriculum import next_termination_distance
-from humanoid_fpo.sim.env import eval_config, make_env, mean_pose, use_jax_cache
+from humanoid_fpo.sim.env import TrackingEnv, eval_config, make_env, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges
-from humanoid_fpo.teacher.demos import (Demonstrations, feasible_library, load_demonstrations,
-                                        with_teacher_targets)
-from humanoid_fpo.teacher.teach import make_teacher, summary, teach
-
-
-def with_default_pose(cfg: TrainConfig, library: MotionLibrary) -> TrainConfig:
-    """cfg with env.default_pose filled in as `default_pose` says (library_mean: the library's mean
-    pose) where it is unset: the action transform a run, and the teacher that teaches it, use."""
-    if cfg.default_pose == "library_mean" and cfg.env.default_pose is None:
-        return replace(cfg, env=replace(cfg.env, default_pose=mean_pose(library)))
-    return cfg
 
 
 class Rollout(NamedTuple):
@@ -68,61 +56,23 @@ class Rollout(NamedTuple):
 
 
 class Trainer:
-    """Owns the env, learner and run folder; `run()` trains to cfg.iterations."""
+    """Runs the rollout/update loop of a ready env and learner in a run folder, evaluates, writes
+    checkpoints and resumes; `run()` trains to cfg.iterations. `build_trainer` makes one from a config.
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False):
-        check_config(cfg)
-        self.run_dir = run_dir
+    env: the training env; eval_env: the evaluation env over the clips `eval_clips` (rank 0 only, None
+    on the others); held_out_env: eval_motions' clips, or None."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, env: TrackingVecEnv, learner: Learner,
+                 eval_env: TrackingEnv | None, eval_clips: np.ndarray, held_out_env: TrackingEnv | None = None,
+                 resume: bool = False):
+        self.cfg, self.run_dir, self.env, self.learner = cfg, run_dir, env, learner
+        self.eval_env, self.eval_clips, self.held_out_env = eval_env, eval_clips, held_out_env
         self.ranks = distributed.from_environment()
-        self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                                   "cpu" if cfg.device == "auto" else cfg.device)
-        if self.ranks.local_world > 1 and cfg.env.threads == 0:  # the node's cores shared among its ranks
-            cfg = replace(cfg, env=replace(cfg.env, threads=max(1, os.cpu_count() // self.ranks.local_world)))
-            torch.set_num_threads(cfg.env.threads)
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
-        torch.manual_seed(cfg.seed)
-        library = distributed.broadcast_object(
-            None if not self.ranks.main else load_library(run_dir / "motions.npz") if resume else
-            load_motions(cfg.motions.path, cfg.env.model_path, cfg.motions.cache, cfg.motions.include))
-        cfg = with_default_pose(cfg, library)
-        self.cfg, self.library = cfg, library
-        taught = cfg.prior.source == "teacher" or cfg.teacher.feasible_reference
-        self.demos = distributed.broadcast_object(self._teach() if self.ranks.main else None) \
-            if taught and not resume else None
-        if cfg.env.residual_actions and self.demos is not None:  # the feed-forward: the teacher's targets
-            library = self.library = with_teacher_targets(self.demos, library)
-        # what RL tracks: the clips, or the teacher's trajectories of them (feasible.npz on resume)
-        tracked = library if not cfg.teacher.feasible_reference else distributed.broadcast_object(
-            None if not self.ranks.main else load_library(run_dir / "feasible.npz") if resume else
-            feasible_library(self.demos, library, load_model(cfg.env.model_path or ASSET_PATH)))
-        shared = jax.device_put(library)  # one device copy for the training and evaluation envs
-        # bad settings raise here
-        self.env = TrackingVecEnv(make_env(cfg.env, shared if tracked is library else tracked),
-                                  self._env_key())
-        lengths = np.asarray(library.clip_length)
-        between = (cfg.eval_every or cfg.iterations) * cfg.env.num_envs * cfg.steps_per_env  # env steps
-        count = len(lengths) if cfg.eval_clips == 0 else cfg.eval_clips or eval_clip_count(lengths, between)
-        self.eval_clips = stratified_clips(lengths, count)  # what evaluations during training play
-        self.eval_env = make_env(eval_config(cfg.env, len(self.eval_clips)), shared) \
-            if self.ranks.main else None
-        held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) \
-            if cfg.eval_motions and self.ranks.main else None
-        self.held_out_env = None if held_out is None else \
-            make_env(eval_config(cfg.env, held_out.num_clips), held_out)
-        self.learner = Learner(cfg.algo, self.env.obs_size, self.env.critic_obs_size, self.env.action_size,
-                               self.device)
-        distributed.broadcast_tensors(self.learner.tensors())
+        self.device = learner.device
         if self.ranks.rank:
             self._seed_rank()
-        if not resume:
-            if self.ranks.main:
-                save_library(library, run_dir / "motions.npz")
-                if tracked is not library:
-                    save_library(tracked, run_dir / "feasible.npz")
-                write_config(cfg, run_dir)
-            if cfg.termination_curriculum.start is not None:
-                self.env.termination_distance = cfg.termination_curriculum.start
+        if not resume and cfg.termination_curriculum.start is not None:
+            self.env.termination_distance = cfg.termination_curriculum.start
         self.storage = RolloutStorage(cfg.steps_per_env)
         # with overlap: the next rollout, collected on a thread of its own into the spare storage
         self.spare = RolloutStorage(cfg.steps_per_env) if cfg.overlap else None
@@ -140,13 +90,6 @@ class Trainer:
         """Ranks other than 0 explore with their own torch stream (rank 0 keeps the single-process one)."""
         torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank + iteration)
 
-    def _env_key(self, resumed_at: int | None = None) -> jax.Array:
-        """The env's key at the start or when resumed at an iteration, its own on every rank (rank 0:
-        the single-process one)."""
-        key = jax.random.key(self.cfg.seed)
-        key = key if resumed_at is None else jax.random.fold_in(key, resumed_at)
-        return jax.random.fold_in(key, 100_003 * self.ranks.rank) if self.ranks.rank else key
-
     # --- checkpoints ---------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
@@ -158,7 +101,7 @@ class Trainer:
         state = {"version": CHECKPOINT_VERSION, "iteration": self.iteration, "env_steps": self.env_steps,
                  "config": to_dict(self.cfg), "learner": self.learner.state_dict(), **ranks[0],
                  "obs_layout": as_ranges(self.env.env.layout),
-                 "clip_names": list(self.library.clip_names)}
+                 "clip_names": list(self.eval_env.library.clip_names)}
         if len(ranks) > 1:
             state["ranks"] = ranks
         with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
@@ -177,7 +120,7 @@ class Trainer:
             torch.set_rng_state(mine["torch_rng"])
         else:
             self._seed_rank(self.iteration)
-        self.env = TrackingVecEnv(self.env.env, self._env_key(self.iteration))
+        self.env = TrackingVecEnv(self.env.env, env_key(self.cfg.seed, self.ranks.rank, self.iteration))
         self.env.restore((mine or saved[0])["env_progress"])
         if self.ranks.main:
             self.metrics.truncate(self.iteration)
@@ -230,25 +173,13 @@ class Trainer:
                 **{f"eval_held_out/{k}": held["held_out"][k] for k in FIGURES if held}}
 
     def fit_prior(self) -> dict:
-        """Fit the actor to the reference or the teacher (learn/prior.py); its loss and cost, for the log."""
+        """Fit the actor to the reference (learn/prior.py); its loss and cost, for the log."""
         start = time.perf_counter()
-        demos = self.demos if self.cfg.prior.source == "teacher" else None
-        taught = {} if demos is None else {"teacher/" + k: v for k, v in summary(demos).items()}
-        teacher = make_teacher(self.cfg.env, self.cfg.teacher) if demos is not None and self.cfg.prior.dagger_rounds \
-            else None
-        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed, demos, teacher)
+        losses, samples = warm_start(self.learner, self.env.env, self.cfg.prior, self.cfg.seed)
         distributed.broadcast_tensors(self.learner.tensors())  # the ranks' fits may differ on GPUs
         last = losses[-50:]
-        return {**taught, "prior/samples": samples, "prior/loss_first": losses[0],
+        return {"prior/samples": samples, "prior/loss_first": losses[0],
                 "prior/loss": sum(last) / len(last), "prior/seconds": time.perf_counter() - start}
-
-    def _teach(self) -> Demonstrations:
-        """The teacher's demonstrations of the training clips, in this run's scene and action transform."""
-        if self.cfg.teacher.demos:
-            return load_demonstrations(self.cfg.teacher.demos)
-        demos, path = teach(self.library, self.cfg.env, self.cfg.teacher, log=print)
-        print(f"teacher: {path}")
-        return demos
 
     def _collect(self, learner: Learner, storage: RolloutStorage) -> Rollout:
         info: dict[str, torch.Tensor] = {}
@@ -376,14 +307,61 @@ def _train(ranks: distributed.Ranks, overrides: list[str]) -> dict:
     shared = (cfg, run_dir, resume_dir) if ranks.main else None
     cfg, run_dir, resume_dir = distributed.broadcast_object(shared)
     use_jax_cache(cfg.jax_cache)
-    trainer = Trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
+    trainer = build_trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
     if ranks.main:
         job = f"{ranks.world} ranks × " if ranks.world > 1 else ""
         print(f"run folder: {run_dir} ({trainer.device}, {job}{cfg.env.num_envs} envs, "
-              f"{trainer.library.num_clips} clips, {trainer.learner.precision}, "
+              f"{trainer.eval_env.library.num_clips} clips, {trainer.learner.precision}, "
               f"from iteration {trainer.iteration})")
     row = trainer.run()
     if ranks.main:
         print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
               f"success {trainer.last_eval.get('eval/success_rate', float('nan')):.2f}")
     return row
+
+
+def build_trainer(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> Trainer:
+    """A Trainer of `cfg`: the run's data (prepare.py), its training and evaluation envs, the learner
+    and, for a new run, its folder's libraries and config.yaml. Bad settings raise before anything
+    compiles."""
+    check_config(cfg)
+    ranks = distributed.from_environment()
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    if ranks.local_world > 1 and cfg.env.threads == 0:  # the node's cores shared among its ranks
+        cfg = replace(cfg, env=replace(cfg.env, threads=max(1, os.cpu_count() // ranks.local_world)))
+        torch.set_num_threads(cfg.env.threads)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    data = prepare(cfg, run_dir, resume)
+    cfg, library = data.cfg, data.library
+    shared = jax.device_put(library)  # one device copy for the training and evaluation envs
+    env = TrackingVecEnv(make_env(cfg.env, shared if data.tracked is library else data.tracked),
+                         env_key(cfg.seed, ranks.rank))
+    clips = eval_clips(cfg, np.asarray(library.clip_length))
+    eval_env = make_env(eval_config(cfg.env, len(clips)), shared) if ranks.main else None
+    held_out = data.held_out if ranks.main else None
+    held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
+    learner = Learner(cfg.algo, env.obs_size, env.critic_obs_size, env.action_size, device)
+    distributed.broadcast_tensors(learner.tensors())
+    if ranks.main and not resume:
+        save(data, run_dir)
+        write_config(cfg, run_dir)
+    return Trainer(cfg, run_dir, env, learner, eval_env, clips, held_out_env, resume)
+
+
+def eval_clips(cfg: TrainConfig, lengths: np.ndarray) -> np.ndarray:
+    """The training clips (of lengths `lengths`) that evaluations during training play: `eval_clips`
+    of them, spread over their lengths, or as many as cost ≤ 5 % of the env steps between two."""
+    between = (cfg.eval_every or cfg.iterations) * cfg.env.num_envs * cfg.steps_per_env  # env steps
+    count = len(lengths) if cfg.eval_clips == 0 else cfg.eval_clips or eval_clip_count(lengths, between)
+    return stratified_clips(lengths, count)
+
+
+def env_key(seed: int, rank: int, resumed_at: int | None = None) -> jax.Array:
+    """The training env's key at the start or when resumed at an iteration, its own on every rank
+    (rank 0: the single-process one)."""
+    key = jax.random.key(seed)
+    key = key if resumed_at is None else jax.random.fold_in(key, resumed_at)
+    return jax.random.fold_in(key, 100_003 * rank) if rank else key

@@ -73,7 +73,7 @@ def run_dir(tracking_library, tmp_path_factory) -> Path:
     leg_hinges = 24  # the first 8 bodies in MuJoCo order are the legs' (hips, knees, ankles, toes)
     folder = tmp_path_factory.mktemp("run")
     save_library(tracking_library, folder / "library.npz")
-    trainer = train.Trainer(tiny_train_config(folder / "library.npz", folder / "run"), folder / "run")
+    trainer = train.build_trainer(tiny_train_config(folder / "library.npz", folder / "run"), folder / "run")
     with torch.no_grad():
         trainer.learner.ema.net.body[-1].bias[:leg_hinges] = 2.0
     trainer.save_checkpoint()

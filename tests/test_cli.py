@@ -106,7 +106,7 @@ def test_motions_render_captions_name_the_clip(library_file: Path, tmp_path: Pat
 def test_render_help_names_both_outputs(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("render "))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("render "))
     assert ".mp4" in line and ".png" in line
 
 

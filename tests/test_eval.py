@@ -193,7 +193,7 @@ def test_inspect_draws_flow_and_gaussian_samples_side_by_side(run_dir: Path, tmp
 
     cfg = checkpoint.load_trained(run_dir).cfg
     gaussian = tmp_path / "gaussian"
-    train.Trainer(replace(cfg, algo=replace(cfg.algo, policy="gaussian"), run_dir=str(gaussian)),
+    train.build_trainer(replace(cfg, algo=replace(cfg.algo, policy="gaussian"), run_dir=str(gaussian)),
                   gaussian).save_checkpoint()
     out = tmp_path / "actions.png"
     assert main(["inspect", str(run_dir), str(gaussian), "--clip", "stand", "--frame", "3", "--mode", "root",

@@ -104,14 +104,6 @@ def test_export_refuses_a_policy_of_another_observation_layout(tmp_path) -> None
     assert not list(tmp_path.iterdir())
 
 
-def test_export_refuses_a_residual_policy(tmp_path) -> None:
-    """deploy/ has no per-frame feed-forward to add a residual policy's actions to: refused, nothing
-    written."""
-    with pytest.raises(ValueError, match="env.residual_actions"):
-        export(trained_like(SMALL), replace(EnvConfig(), residual_actions=True), tmp_path)
-    assert not list(tmp_path.iterdir())
-
-
 def test_export_refuses_a_policy_blind_to_the_ground(tmp_path) -> None:
     """A scan-ablation policy (env.obs.actor_height_scan=false) would be fed a scan by deploy/: refused."""
     blind = replace(EnvConfig(), obs=replace(EnvConfig().obs, actor_height_scan=False))

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.motion.library import (MotionLibrary, build_library, feedforward, load_library,
-                                         next_frame_targets, query, save_library)
+from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, query, save_library
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.motion.source import MotionFileError
 
@@ -43,35 +42,6 @@ def test_save_load_round_trip(library: MotionLibrary, model, tmp_path: Path) -> 
     for field in ("qpos", "body_quat", "clip_start", "clip_length", "fit_error"):
         np.testing.assert_array_equal(getattr(loaded, field), getattr(library, field))
     assert [p.name for p in tmp_path.iterdir()] == ["lib.npz"]  # no temporary left behind
-
-
-def test_feedforward_is_the_next_frame_or_the_stored_targets(library: MotionLibrary, model,
-                                                              tmp_path: Path) -> None:
-    """A recorded library's feed-forward is each frame's next joint angles (a clip's last frame: its own);
-    stored targets (a simulated clip's) are what it returns, interpolated, and round-trip through a file;
-    a library with any stored targets has them for every clip."""
-    from dataclasses import replace
-
-    clips = jnp.array([0, 0, 1])
-    times = jnp.array([0.0, (library.clip_length[0] - 1) / library.fps, 2 / library.fps])
-    joints = np.stack([clip_frames(library, 0, "qpos")[1, 7:], clip_frames(library, 0, "qpos")[-1, 7:],
-                       clip_frames(library, 1, "qpos")[3, 7:]])
-    np.testing.assert_allclose(feedforward(library, clips, times), joints, atol=1e-6)
-    assert library.target is None
-    walk = retarget_file(BUILTIN_MOTIONS / "walk.npz", model)
-    target = np.full((len(walk.qpos), model.nu), 0.25) + np.arange(len(walk.qpos))[:, None]
-    planned = replace(walk, target=target)
-    mixed = build_library([planned, retarget_file(BUILTIN_MOTIONS / "squat.npz", model)], model)
-    expected = np.stack([np.full(model.nu, 2.75), clip_frames(mixed, 1, "qpos")[1, 7:]])
-    np.testing.assert_allclose(feedforward(mixed, jnp.array([0, 1]), jnp.array([2.5 / mixed.fps, 0.0])),
-                               expected, atol=1e-5)
-    squat = clip_frames(mixed, 1, "qpos")
-    np.testing.assert_allclose(clip_frames(mixed, 1, "target"), next_frame_targets(squat))
-    save_library(mixed, tmp_path / "lib.npz")
-    np.testing.assert_array_equal(load_library(tmp_path / "lib.npz", model).target, mixed.target)
-    save_library(replace(mixed, target=mixed.target[:, :5]), tmp_path / "bad.npz")
-    with pytest.raises(MotionFileError, match="bad.npz: target is"):
-        load_library(tmp_path / "bad.npz")
 
 
 def test_failed_save_keeps_the_old_file(library: MotionLibrary, tmp_path: Path,

@@ -158,7 +158,7 @@ def test_a_new_engine_is_one_module_and_one_line(tracking_library, monkeypatch) 
     start = reference(env, state.episode, state.episode.step)
     np.testing.assert_allclose(state.data.qpos, start.qpos, atol=1e-6)  # reference-state initialisation
     goal = reference(env, state.episode, state.episode.step + 1)
-    state = step(env, state, action_for(env, goal.qpos[:, 7:], state.episode))
+    state = step(env, state, action_for(env, goal.qpos[:, 7:]))
     low, high = env.action_offset - env.action_scale, env.action_offset + env.action_scale
     joints = jnp.clip(goal.qpos[:, 7:], low, high)
     np.testing.assert_allclose(state.data.qpos[:, 7:], joints, atol=1e-5)  # the engine's physics

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from humanoid_fpo.cli import main as cli_main
-from humanoid_fpo.motion.library import next_frame_targets, save_library
+from humanoid_fpo.motion.library import save_library
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.env import mean_pose
@@ -213,44 +213,9 @@ def _two_short_clips(library, length: int = 6):
                          body_names=library.body_names)
 
 
-def test_the_teacher_dataset_observes_demonstrated_states_as_the_env_does(walk, env, eval_envs) -> None:
-    """A run's first state is the clip's first frame: its observation is the env's at a reset there;
-    later states are moved by the same shift; labels are the executed targets as actions."""
-    from humanoid_fpo.learn.prior import teacher_dataset
-    from humanoid_fpo.sim.env import reset
-
-    import jax
-
-    tracking = eval_envs["native"]
-    demos = _demos(walk, env)
-    data = teacher_dataset(tracking, demos, chunk=5)
-    assert data["obs"].shape == (demos.steps, tracking.obs_size)
-    c = tracking.library.clip_names.index("walk")
-    state = reset(tracking, jax.random.key(0), np.arange(tracking.num_envs))
-    np.testing.assert_allclose(data["obs"][0].numpy(), np.asarray(state.obs[c]), atol=1e-5)
-    np.testing.assert_allclose(data["critic_obs"][0].numpy(), np.asarray(state.critic_obs[c]), atol=1e-5)
-    expected = np.clip((demos.target - np.asarray(tracking.action_offset)) / np.asarray(tracking.action_scale),
-                       -1, 1)
-    np.testing.assert_allclose(data["actions"].numpy(), expected, atol=1e-5)
-    assert not np.allclose(data["obs"][1].numpy(), data["obs"][0].numpy())
-
-
-def test_demonstrations_of_other_clips_are_refused(walk, env, eval_envs) -> None:
-    from humanoid_fpo.learn.prior import teacher_dataset
-
-    other = replace(_demos(walk, env), clip_names=("nope",))
-    with pytest.raises(ValueError, match="hold no clip of the motion library"):
-        teacher_dataset(eval_envs["native"], other)
-
-
 def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking_library) -> None:
     """Clips the teacher ran become its run-0 states (their poses from MuJoCo kinematics), its other
-    runs clips of their own; other clips stay. Each demonstrated step is observed against its own
-    run's next state."""
-    import jax.numpy as jnp
-
-    from humanoid_fpo.learn.prior import teacher_dataset
-    from humanoid_fpo.sim.env import episodes_at, make_env, observe_states
+    runs clips of their own; other clips stay."""
     from humanoid_fpo.teacher.demos import feasible_library
 
     lib = _two_short_clips(tracking_library)
@@ -264,81 +229,14 @@ def test_the_feasible_library_is_what_the_teacher_did(walk, env, model, tracking
     assert feasible.clip_length.tolist() == [7, 6, 7]
     assert abs(feasible.fit_error[0] - demos.run_g_mpjpe_mm[0] / 1000) < 1e-6
     np.testing.assert_allclose(feasible.qvel[:7], demos.qvel[~run1], atol=1e-5)  # its true velocities
-    np.testing.assert_allclose(feasible.target[:7], demos.target[~run1], atol=1e-6)  # and executed targets
-    np.testing.assert_allclose(feasible.target[7:13], next_frame_targets(lib.qpos[6:]))
-    tracking = make_env(replace(env, num_envs=2), feasible)
-    obs = teacher_dataset(tracking, demos)["obs"]
-    own = episodes_at(tracking, jnp.array([2]), jnp.zeros(1), jnp.zeros(1, jnp.int32))  # walk.run1, frame 0
-    qpos = jnp.asarray(demos.qpos[run1][:1], jnp.float32).at[:, :2].add(own.shift)
-    expected = observe_states(tracking, own, qpos, jnp.asarray(demos.qvel[run1][:1], jnp.float32))[0]
-    np.testing.assert_allclose(obs[7], np.asarray(expected)[0], atol=1e-5)  # run 1's first step, its own goal
 
 
-def test_residual_actions_correct_the_teachers_targets(walk, env, tracking_library) -> None:
-    """with_teacher_targets keeps the recorded motion and sets walk's first frames' feed-forward to
-    what the teacher executed there; under env.residual_actions action 0 is that feed-forward (squat,
-    untaught: its next frame) and action_for inverts it; env.residual_scale shrinks the residual's range."""
-    import jax
-    import jax.numpy as jnp
-
-    from humanoid_fpo.sim.env import action_for, eval_config, make_env, reset, step
-    from humanoid_fpo.teacher.demos import with_teacher_targets
-
-    demos = _demos(walk, env)
-    targeted = with_teacher_targets(demos, tracking_library)
-    np.testing.assert_array_equal(targeted.qpos, tracking_library.qpos)
-    c = [tracking_library.clip_names.index(n) for n in ("walk", "squat")]
-    first = [int(targeted.clip_start[i]) for i in c]
-    run0 = demos.target[demos.run == 0]
-    np.testing.assert_allclose(targeted.target[first[0]:first[0] + 7], run0, atol=1e-6)
-    np.testing.assert_allclose(targeted.target[first[0] + 7], targeted.qpos[first[0] + 8, 7:])
-    tracking = make_env(eval_config(replace(env, residual_actions=True), 2), targeted)
-    state = reset(tracking, jax.random.key(0), jnp.array(c))
-    after = step(tracking, state, jnp.zeros((2, tracking.action_size)))
-    expected = np.stack([demos.target[0], targeted.qpos[first[1] + 1, 7:]])
-    np.testing.assert_allclose(after.data.ctrl, expected, atol=1e-5)
-    np.testing.assert_allclose(action_for(tracking, jnp.asarray(expected), state.episode), 0.0, atol=1e-5)
-    small = make_env(eval_config(replace(env, residual_actions=True, residual_scale=0.1), 2), targeted)
-    np.testing.assert_allclose(small.action_scale, 0.1 * np.asarray(tracking.action_scale), rtol=1e-6)
-    wide = jnp.asarray(expected) + small.action_scale  # the top of the narrowed range
-    np.testing.assert_allclose(action_for(small, wide, state.episode), 1.0, atol=1e-4)
-    with pytest.raises(ValueError, match="residual_scale must lie in"):
-        make_env(replace(env, residual_actions=True, residual_scale=0.0), targeted)
-
-
-def test_labels_for_a_residual_policy_plan_around_its_feed_forward(walk, env, tracking_library) -> None:
-    """With the feed-forward as residual 0 (`ClipReference.of(..., feedforward=True)`, as DAgger labels a
-    residual policy) a plan corrects the teacher run's executed targets: at zero noise a label is that
-    feed-forward plus the proposal, where around the reference it is the next frame's joint angles."""
-    from humanoid_fpo.teacher.demos import with_teacher_targets
-
-    demos = from_runs([(0, 0, make_teacher(env, SMALL).track(walk.part(0, 8)))], ("walk",), "k", {})
-    targeted = with_teacher_targets(demos, tracking_library)
-    c = tracking_library.clip_names.index("walk")
-    around, plain = ClipReference.of(targeted, c, feedforward=True), ClipReference.of(targeted, c)
-    run0 = demos.target  # steps 0..6
-    np.testing.assert_allclose(around.base(np.arange(1, 8)), run0, atol=1e-6)
-    np.testing.assert_array_equal(around.part(2, 9).base(1), around.base(3))
-    still = make_teacher(env, replace(SMALL, samples=2, noise=0.0))
-    state = (demos.qpos[3], demos.qvel[3], np.zeros(len(demos.qvel[3])))
-    nudge = np.full(len(run0[3]), 0.05)
-    np.testing.assert_allclose(still.label(around, 3, *state), np.clip(run0[3], still.low, still.high), atol=1e-6)
-    np.testing.assert_allclose(still.label(around, 3, *state, proposal=nudge),
-                               np.clip(run0[3] + nudge, still.low, still.high), atol=1e-6)
-    np.testing.assert_allclose(still.label(plain, 3, *state), np.clip(plain.qpos[4, 7:], still.low, still.high))
-    assert not np.allclose(run0[3], plain.qpos[4, 7:], atol=1e-3)  # the two bases differ here
-
-
-def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, tracking_library, tmp_path) -> None:
-    """prior.source=teacher fits the demonstrations, then a DAgger round adds teacher labels; with
-    feasible_reference RL's env tracks the teacher's trajectory of walk (feasible.npz), evaluation the
-    clips; resume reads feasible.npz back."""
-    import json
-
+def test_a_student_run_tracks_the_teachers_trajectories(walk, env, tracking_library, tmp_path) -> None:
+    """With feasible_reference RL's env tracks the teacher's trajectory of walk (feasible.npz),
+    evaluation the clips; resume reads feasible.npz back."""
     from conftest import tiny_train_config
 
     from humanoid_fpo import train
-    from humanoid_fpo.learn.config import PriorConfig
     from humanoid_fpo.motion.library import load_library
 
     demos = _demos(walk, env)
@@ -346,40 +244,15 @@ def test_a_student_run_fits_the_teacher_and_tracks_its_trajectories(walk, env, t
     save_library(tracking_library, tmp_path / "library.npz")
     run_dir = tmp_path / "student"
     teacher = TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True, samples=4, horizon=6)
-    prior = PriorConfig(steps=20, batch=8, source="teacher", dagger_rounds=1, dagger_steps=1, dagger_labels=3)
-    cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher, prior=prior)
-    trainer = train.Trainer(cfg, run_dir)
+    cfg = tiny_train_config(tmp_path / "library.npz", run_dir, iterations=2, teacher=teacher)
+    trainer = train.build_trainer(cfg, run_dir)
     c = tracking_library.clip_names.index("walk")
     assert trainer.env.env.library.clip_length[c] == demos.steps // 2  # run 0's 7 states
     assert trainer.eval_env.library.clip_length[c] == tracking_library.clip_length[c]
     trainer.run()
-    first = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
-    assert first["prior/samples"] == demos.steps + 3 and first["teacher/clips"] == 1  # 3 teacher labels
     assert load_library(run_dir / "feasible.npz").clip_length[c] == demos.steps // 2
-    resumed = train.Trainer(replace(cfg, iterations=3), run_dir, resume=True)
+    resumed = train.build_trainer(replace(cfg, iterations=3), run_dir, resume=True)
     assert resumed.env.env.library.clip_length[c] == demos.steps // 2
-
-
-def test_a_residual_run_carries_the_teachers_targets(walk, env, tracking_library, tmp_path) -> None:
-    """With env.residual_actions and a teacher, the run's clips (motions.npz, the evaluation env's) get
-    run 0's targets as their feed-forward; RL's feasible library has every run's own."""
-    from conftest import tiny_train_config
-
-    from humanoid_fpo import train
-    from humanoid_fpo.learn.config import PriorConfig
-    from humanoid_fpo.motion.library import load_library
-
-    demos = _demos(walk, env)
-    save_demonstrations(demos, tmp_path / "demos.npz")
-    save_library(tracking_library, tmp_path / "library.npz")
-    cfg = tiny_train_config(tmp_path / "library.npz", tmp_path / "run", iterations=0,
-                            teacher=TeacherConfig(demos=str(tmp_path / "demos.npz"), feasible_reference=True),
-                            prior=PriorConfig(steps=0, source="teacher"))
-    trainer = train.Trainer(replace(cfg, env=replace(cfg.env, residual_actions=True)), tmp_path / "run")
-    saved = load_library(tmp_path / "run" / "motions.npz")
-    for library in (trainer.eval_env.library, saved, trainer.env.env.library):
-        start = int(library.clip_start[library.clip_names.index("walk")])
-        np.testing.assert_allclose(np.asarray(library.target)[start:start + 7], demos.target[:7], atol=1e-6)
 
 
 def test_train_refuses_a_damaged_demonstrations_file_in_one_line(tmp_path, capsys) -> None:
@@ -409,64 +282,3 @@ def test_unplace_inverts_place(tracking_library) -> None:
     qpos, qvel = unplace(placed.qpos, placed.qvel, yaw, shift)
     np.testing.assert_allclose(qpos, frame.qpos, atol=1e-5)
     np.testing.assert_allclose(qvel, frame.qvel, atol=1e-5)
-
-
-def test_teacher_labels_at_visited_states(env, eval_envs) -> None:
-    """The same visited states (same actor draws) are labelled; the teacher's noise moves the labels
-    off the actor's proposal, within the action range."""
-    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
-    from humanoid_fpo.learn.learner import Learner
-    from humanoid_fpo.learn.prior import teacher_labelled_dataset
-    from humanoid_fpo.teacher.mppi import Teacher
-
-    import jax
-
-    tracking = eval_envs["native"]
-    tiny = NetConfig((16,))
-    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
-                      tracking.obs_size, tracking.action_size)
-    make = lambda noise: Teacher(tracking.engine, tracking.mj_model,
-                                 replace(SMALL, samples=4, horizon=6, noise=noise),
-                                 np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
-                                 tracking.cfg.decimation)
-    import torch
-
-    torch.manual_seed(0)
-    same = teacher_labelled_dataset(tracking, learner, make(0.0), 2, 5, jax.random.key(0))
-    torch.manual_seed(0)
-    moved = teacher_labelled_dataset(tracking, learner, make(0.2), 2, 5, jax.random.key(0))
-    assert same["obs"].shape == (5, tracking.obs_size) and same["actions"].shape == (5, tracking.action_size)
-    np.testing.assert_array_equal(same["obs"].numpy(), moved["obs"].numpy())
-    assert (same["actions"].abs() <= 1).all() and not np.allclose(same["actions"], moved["actions"])
-
-
-def test_recoveries_from_visited_states(env, eval_envs) -> None:
-    """From each visited state the teacher tracks on; its steps are samples observed against the
-    recovery's own next states: the first sample is the visited state itself (its goal is the
-    recovery's next state, not the clip's)."""
-    from humanoid_fpo.learn.config import AlgoConfig, NetConfig
-    from humanoid_fpo.learn.learner import Learner
-    from humanoid_fpo.learn.prior import recovery_dataset, visited_states
-    from humanoid_fpo.teacher.mppi import Teacher
-
-    import jax
-    import torch
-
-    tracking = eval_envs["native"]
-    tiny = NetConfig((16,))
-    learner = Learner(replace(AlgoConfig(), actor=tiny, critic=tiny, flow_steps=2), tracking.obs_size,
-                      tracking.obs_size, tracking.action_size)
-    teacher = Teacher(tracking.engine, tracking.mj_model, replace(SMALL, samples=4, horizon=6),
-                      np.asarray(tracking.action_offset), np.asarray(tracking.action_scale),
-                      tracking.cfg.decimation)
-    torch.manual_seed(0)
-    observed, at = visited_states(tracking, learner, 2, 2, jax.random.key(0))
-    torch.manual_seed(0)
-    data = recovery_dataset(tracking, learner, teacher, 2, 2, 4, jax.random.key(0))
-    lengths = np.asarray(tracking.library.clip_length)[at["clip"]] - 1 - at["frame"]
-    assert data["obs"].shape[0] == np.minimum(lengths, 4).sum()  # every step of both recoveries (no failure)
-    assert (data["actions"].abs() <= 1).all()
-    assert tracking.cfg.conditioning == "full" and not tracking.cfg.goal_drop_ratio  # one sample per step
-    body = slice(0, tracking.layout["goal"].start)
-    np.testing.assert_allclose(data["obs"][0, body].numpy(), observed["obs"][0, body].numpy(), atol=1e-4)
-    assert not np.allclose(data["obs"][0].numpy(), observed["obs"][0].numpy(), atol=1e-4)

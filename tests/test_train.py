@@ -41,7 +41,7 @@ def test_compose_defaults_and_groups() -> None:
 
 def test_bad_settings_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="algo.ratio: unknown 'per_step'"):
-        train.Trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
+        train.build_trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
             str(tmp_path))), tmp_path / "run")
     with pytest.raises(ValueError, match="torch_threads: expected an integer >= 0, got -1"):
         run_config.check_config(replace(run_config.compose([])[0], torch_threads=-1))
@@ -72,7 +72,7 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     env = cfg.env
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline W&B must work without network or account
 
-    trainer = train.Trainer(cfg, run_dir)
+    trainer = train.build_trainer(cfg, run_dir)
     long_episodes = lambda: {"episodes": 3, "episode_return": 1.0, "episode_length": 40.0}
     monkeypatch.setattr(trainer.tracker, "pop", long_episodes)  # so the curriculum tightens each time
     iterate = trainer.train_iteration
@@ -101,7 +101,7 @@ def test_run_folder_kill_and_resume(tracking_library, tmp_path, monkeypatch) -> 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     resumed_cfg, resume_dir = run_config.compose([f"resume={run_dir}"])
     assert resume_dir == run_dir and resumed_cfg == cfg
-    resumed = train.Trainer(resumed_cfg, run_dir, resume=True)
+    resumed = train.build_trainer(resumed_cfg, run_dir, resume=True)
     monkeypatch.setattr(resumed.tracker, "pop", long_episodes)
     assert resumed.iteration == 2 and resumed.env.termination_distance == pytest.approx(0.648)
     for a, b in zip(resumed.learner.policy.state_dict().values(), saved["learner"]["policy"].values()):
@@ -122,7 +122,7 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
     save_library(tracking_library, library_file)
     run_dir = tmp_path / "prior"
     cfg = tiny_train_config(library_file, run_dir, iterations=0, prior=PriorConfig(steps=20, batch=16))
-    trainer = train.Trainer(cfg, run_dir)
+    trainer = train.build_trainer(cfg, run_dir)
     for name in ("qpos", "body_pos"):  # one device copy of the library serves training and evaluation
         train_copy, eval_copy = getattr(trainer.env.env.library, name), getattr(trainer.eval_env.library, name)
         assert train_copy.unsafe_buffer_pointer() == eval_copy.unsafe_buffer_pointer()
@@ -138,7 +138,7 @@ def test_prior_alone_then_rl_from_it(tracking_library, tmp_path) -> None:
 
     clips = tracking_library.num_clips
     subset = min(8, clips // 2)  # 4 built-in clips alone where ../shared/motions is absent
-    resumed = train.Trainer(replace(cfg, iterations=2, eval_every=1, eval_clips=subset), run_dir, resume=True)
+    resumed = train.build_trainer(replace(cfg, iterations=2, eval_every=1, eval_clips=subset), run_dir, resume=True)
     for k, v in resumed.learner.policy.state_dict().items():
         torch.testing.assert_close(v, fitted[k])
     resumed.run()
@@ -163,7 +163,7 @@ def test_overlap_acts_a_version_behind_and_updates_as_the_plain_path(tracking_li
     weights = lambda learner: torch.cat([p.detach().flatten().clone() for p in learner.parameters()])
     close = lambda a, b: torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
-    overlapped = train.Trainer(cfg, tmp_path / "overlap")
+    overlapped = train.build_trainer(cfg, tmp_path / "overlap")
     start = weights(overlapped.learner)
     overlapped.train_iteration()
     collected_behind = {k: v.clone() for k, v in overlapped.storage.buffers.items()}
@@ -173,7 +173,7 @@ def test_overlap_acts_a_version_behind_and_updates_as_the_plain_path(tracking_li
     after_two = weights(overlapped.learner)
     assert (after_one - start).abs().max() > 1e-3 and (after_two - after_one).abs().max() > 1e-3
 
-    plain = train.Trainer(replace(cfg, overlap=False, run_dir=str(tmp_path / "plain")), tmp_path / "plain")
+    plain = train.build_trainer(replace(cfg, overlap=False, run_dir=str(tmp_path / "plain")), tmp_path / "plain")
     first, second = RolloutStorage(cfg.steps_per_env), RolloutStorage(cfg.steps_per_env)
     rollout = plain._collect(plain.learner, first)
     next_rollout = plain._collect(plain.learner, second)  # still the starting weights

@@ -1,4 +1,4 @@
-"""Benchmark tracking real motion capture: the teacher, students taught by it, RL from scratch, on
+"""Benchmark tracking real motion capture: the teacher, RL on its trajectories, RL from scratch, on
 fitted and held-out clips, per goal mode.
 
     .venv/bin/python tools/bench_mocap.py                           # ASAP clips; writes BENCHMARKS.md
@@ -13,23 +13,6 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
     flow_feasible_scratch_rl              preset=cpu_mocap: FPO++ from the untrained actor tracking the
                                           teacher's trajectories, evaluated on the clips: the recipe (every
                                           seed)
-    flow_student, gaussian_student        the teacher's actions cloned first (prior.steps=1500), against the
-                                          teacher's trajectories as goals, iterations=0
-    flow_student_rl, gaussian_student_rl  the clone, then FPO++ (flow) or PPO (Gaussian): the recipe before
-                                          2026-12-04 evening (the clone held RL back)
-    flow_recorded, flow_recorded_rl       the clone with the recorded clips as goals and as what RL tracks
-                                          (teacher.feasible_reference=false; the recipe before 2026-12-04)
-    flow_residual, flow_residual_rl       the clone's, with the teacher's executed targets as a
-                                          feed-forward that the policy corrects (env.residual_actions=true,
-                                          env.residual_scale=0.1: a tenth of each joint's half range);
-                                          evaluated on the clips with their teacher run's targets (a clip
-                                          needs a teacher run before this policy can track it)
-    flow_residual_zero_rl                 the same without the clone: FPO++ from the untrained actor, whose
-                                          actions start near 0 (the feed-forward alone)
-    flow_residual_dagger(_rl)             a residual policy on the recorded clips (their teacher run's targets
-                                          as the feed-forward), with 3 DAgger rounds of the teacher's labels at
-                                          the states the student reaches, planned around the feed-forward plus
-                                          the student's residual (a feedback around the teacher's run), then FPO++
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
@@ -49,13 +32,14 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
 
-from humanoid_fpo import run_config, train
+from humanoid_fpo import run_config
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.experiments import evaluate_run, prepare_split, split_arguments, train_run
-from humanoid_fpo.motion.library import load_library, load_motions, save_library
+from humanoid_fpo.motion.library import load_library, load_motions
+from humanoid_fpo.prepare import with_default_pose
 from humanoid_fpo.runlog import figure, save_figure, train_minutes
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.teacher.demos import Demonstrations, with_teacher_targets
+from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path
@@ -64,15 +48,7 @@ SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
-COLOURS = {"flow_student_rl": "tab:blue", "gaussian_student_rl": "tab:orange",
-           "flow_recorded_rl": "tab:green",
-           "flow_residual_rl": "tab:red", "flow_residual_zero_rl": "tab:purple",
-           "flow_residual_dagger_rl": "tab:brown", "flow_feasible_scratch_rl": "tab:olive",
-           "flow_scratch_rl": "tab:gray"}
-RESIDUAL = "env.residual_actions=true"
-RANGE = "env.residual_scale=0.1"  # the residual routes' range: every figure measured better than 1
-REPLAYED = "teacher's targets replayed open loop (residual 0)"
-CLONE = "prior.steps=1500"  # the teacher's actions cloned first; the recipe leaves it out (it held RL back)
+COLOURS = {"flow_feasible_scratch_rl": "tab:olive", "flow_scratch_rl": "tab:gray"}
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -81,27 +57,11 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path) -> dict[str, tuple
     plan = {}
     rl = f"iterations={iterations}"
     for seed in seeds:
-        taught = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}"]
-        recipe = [*taught, "algo=fpo_pp"]
+        recipe = ["preset=cpu_mocap", f"teacher.demos={demos}", f"seed={seed}", "algo=fpo_pp"]
         tag = "" if seed == seeds[0] else f"_seed{seed}"
         plan[f"flow_feasible_scratch_rl{tag}"] = ([*recipe, rl], None)
         if seed != seeds[0]:
             continue
-        for policy, algo in (("flow", "fpo_pp"), ("gaussian", "ppo")):
-            student = [*taught, f"algo={algo}", CLONE]
-            plan[f"{policy}_student"] = ([*student, "iterations=0"], None)
-            plan[f"{policy}_student_rl"] = ([*student, rl], f"{policy}_student")
-        flow = [*recipe, CLONE]
-        recorded = [*flow, "teacher.feasible_reference=false"]
-        plan["flow_recorded"] = ([*recorded, "iterations=0"], None)
-        plan["flow_recorded_rl"] = ([*recorded, rl], "flow_recorded")
-        residual = [*flow, RESIDUAL, RANGE]
-        plan["flow_residual"] = ([*residual, "iterations=0"], None)
-        plan["flow_residual_rl"] = ([*residual, rl], "flow_residual")
-        plan["flow_residual_zero_rl"] = ([*recipe, RESIDUAL, RANGE, rl], None)
-        dagger = [*recorded, RESIDUAL, RANGE, "prior.dagger_rounds=3"]
-        plan["flow_residual_dagger"] = ([*dagger, "iterations=0"], None)
-        plan["flow_residual_dagger_rl"] = ([*dagger, rl], "flow_residual_dagger")
         plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 
@@ -153,17 +113,12 @@ def main() -> None:
     split_arguments(parser, "bench_mocap")
     parser.add_argument("--iterations", type=int, default=300, help="RL iterations of the *_rl runs")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="the recipe's seeds")
-    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_recorded flow_recorded_rl)")
+    parser.add_argument("--only", nargs="+", help="these runs of the plan only (e.g. flow_scratch_rl)")
     args = parser.parse_args()
     (fit, held_out), command = prepare_split(args), command_line()
     cfg, _ = run_config.compose(["preset=cpu_mocap", *args.overrides])
     everything = load_motions(args.motions, cfg.env.model_path)
-    demos, demos_path = teach(everything, train.with_default_pose(cfg, everything).env, cfg.teacher)
-    # the clips with their teacher run's targets: what a residual policy is evaluated on
-    recorded = {"fit": fit, "held_out": held_out}
-    targeted = {k: path.with_name(f"{path.stem}_targets.npz") for k, path in recorded.items()}
-    for k, path in recorded.items():
-        save_library(with_teacher_targets(demos, load_library(path)), targeted[k])
+    demos, demos_path = teach(everything, with_default_pose(cfg, everything).env, cfg.teacher)
     common = ["conditioning=mixed", f"motions.path={fit}", "progress=false", *args.overrides]
     plan = plan_runs(args.iterations, args.seeds, demos_path)
     unknown = sorted(set(args.only or []) - set(plan))
@@ -172,23 +127,13 @@ def main() -> None:
     plan = {name: run for name, run in plan.items() if not args.only or name in args.only}
     rows = {}
     for name, (overrides, base) in plan.items():
-        evaluated = targeted["held_out"] if RESIDUAL in overrides else held_out
-        rows[name] = train_run(name, [*common, f"eval_motions={evaluated}", *overrides], base, args.runs)
+        rows[name] = train_run(name, [*common, f"eval_motions={held_out}", *overrides], base, args.runs)
     if args.no_write:
         return
     libraries = {"fit": fit, "held_out": held_out}
     names = {k: load_library(p).clip_names for k, p in libraries.items()}
-    results = {name: evaluate_run(args.runs / name, targeted if RESIDUAL in plan[name][0] else libraries)
-               for name in rows}
+    results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
     teacher = {k: teacher_figures(demos, n) for k, n in names.items()}
-    residual = [name for name in rows if RESIDUAL in plan[name][0]]
-    # the feed-forward alone (the teacher's targets), and the residual policies, under randomised physics too
-    replayed = evaluate_run(args.runs / residual[0], targeted, baseline="zero") if residual else None
-    randomised = {name: evaluate_run(args.runs / name, targeted, randomised=True) for name in residual}
-    if residual:
-        randomised["feedforward"] = evaluate_run(args.runs / residual[0], targeted, baseline="zero",
-                                                 randomised=True)
-        results |= {"feedforward": replayed, "randomised": randomised}
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps({"teacher": teacher, **results}, indent=1))
     date, out = datetime.date.today().isoformat(), []
@@ -197,14 +142,6 @@ def main() -> None:
         out.append("| " + " | ".join([date, machine(), clips, "teacher (MPPI, sees the full reference)", "–", "–",
                                       f"{teacher[split]['minutes']:.1f}",
                                       *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
-        if replayed:
-            out.append("| " + " | ".join([date, machine(), clips, REPLAYED, "–", "–", "–",
-                                          *cells(replayed[split]), f"`{command}`"]) + " |")
-        for name, figures in randomised.items():
-            route = REPLAYED if name == "feedforward" else \
-                name.split("_seed")[0].replace("_", " ")
-            out.append("| " + " | ".join([date, machine(), clips, f"{route}, randomised physics", "–", "–",
-                                          "–", *cells(figures[split]), f"`{command}`"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             spent = teacher_share(name, teacher["fit"]["minutes"]) + train_minutes(run_rows)[-1]

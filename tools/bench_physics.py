@@ -42,7 +42,7 @@ def reference_tracking(cfg: EnvConfig, library) -> tuple[float, float]:
     frames, errors = np.zeros(env.num_envs), []
     for _ in range(int(library.clip_length.max()) - 1):
         target = reference(env, state.episode, state.episode.step + 1).qpos[:, 7:]
-        state = step(env, state, action_for(env, target, state.episode))
+        state = step(env, state, action_for(env, target))
         errors.append(np.asarray(state.info["body_error"]).mean(1)[active])
         frames += active
         active &= ~np.asarray(state.done)

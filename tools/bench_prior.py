@@ -116,7 +116,7 @@ def main() -> None:
         return
     libraries = {"fit": fit, "held_out": held_out}
     results = {name: evaluate_run(args.runs / name, libraries) for name in rows}
-    results["reference"] = evaluate_run(args.runs / next(iter(rows)), libraries, baseline="reference")
+    results["reference"] = evaluate_run(args.runs / next(iter(rows)), libraries, open_loop=True)
     with atomic_path(args.runs / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1))
     clips = {name: load_library(path).num_clips for name, path in libraries.items()}

@@ -28,7 +28,7 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import numpy as np
 
-from humanoid_fpo import run_config, train
+from humanoid_fpo import prepare, run_config
 from humanoid_fpo.evaluate import eval_clip_count
 from humanoid_fpo.humanoid import load_model
 from humanoid_fpo.learn.prior import reference_rows
@@ -125,7 +125,7 @@ def main() -> None:
         load_s = time.perf_counter() - start
     print(f"saved in {save_s:.0f} s, loaded in {load_s:.0f} s; rss {rss_gb()[0]:.1f} GB", flush=True)
 
-    env_cfg = train.with_default_pose(cfg, library).env
+    env_cfg = prepare.with_default_pose(cfg, library).env
     env = make_env(env_cfg, library)  # the training env's device copy (JAX on the CPU: a second host copy)
     rate = measure(env, args.steps)[1]
     print(f"env: {rate:,.0f} steps/s at {env.num_envs} envs; rss {rss_gb()[0]:.1f} GB", flush=True)

@@ -106,7 +106,7 @@ def measure(overrides: list[str], iterations: int, transfers: bool) -> tuple[str
     cfg, _ = run_config.compose(overrides)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = replace(cfg, run_dir=tmp, progress=False, wandb=run_config.WandbConfig(mode="disabled"))
-        trainer = train.Trainer(cfg, Path(tmp))
+        trainer = train.build_trainer(cfg, Path(tmp))
         start = time.perf_counter()
         trainer.train_iteration()  # compiles the env step
         compile_s = time.perf_counter() - start

@@ -27,9 +27,8 @@ class AlgoConfig:
     actor: NetConfig = field(default_factory=NetConfig)
     critic: NetConfig = field(default_factory=NetConfig)
     out_gain: float = 0.01
-    """Scale of the actor's last-layer init. 0: the untrained actor outputs exactly its action base at
-    x0 = 0, so that a residual policy (env.residual_actions) starts as its feed-forward, which outputs
-    of 0.01 rad already break (BENCHMARKS.md, "Teacher and students on motion capture")."""
+    """Scale of the actor's last-layer init. 0: the untrained actor outputs exactly its action offset
+    at x0 = 0."""
     # --- flow policy
     flow_steps: int = 10
     """K Euler steps from x0 to the action."""
@@ -84,9 +83,6 @@ class AlgoConfig:
     so the first minibatch's ratio is still 1. auto: bf16 for the flow policy on a CPU with
     AVX512-BF16 or AMX, fp32 for the Gaussian (bf16 measured not to pay for PPO) and elsewhere
     (CUDA's fp32 matmuls run in TF32; bf16 there is not measured)."""
-    compile: bool = False
-    """torch.compile (inductor) the networks' forward and backward in the update and the rollout's
-    sampler; the first iteration pays the compile. Same update as eager within float rounding."""
 
 
 def check_algo(cfg: AlgoConfig) -> None:
@@ -104,16 +100,10 @@ def check_algo(cfg: AlgoConfig) -> None:
             raise ValueError(f"algo.{name} must be at least 1, got {getattr(cfg, name)}")
 
 
-SOURCES = ("reference", "teacher")
-
-
 @dataclass(frozen=True)
 class PriorConfig:
     steps: int = 0
     """Supervised steps of each fit: the first and one per DAgger round (0: no prior)."""
-    source: str = "reference"
-    """reference: the next frame's joint angles at (perturbed) reference states; teacher: the
-    teacher's actions at its own states (runs `teach`, or reuses its cache, before the fit)."""
     batch: int = 512
     lr: float = 1e-3
     action_noise: float = 0.0
@@ -123,8 +113,7 @@ class PriorConfig:
     copies: int = 4
     """States per reference frame: the reference itself and copies - 1 perturbed ones."""
     pool: int = 65536
-    """Most samples observed at once: a dataset (frames × copies × goal modes, or the teacher's steps ×
-    modes) this size or smaller is observed whole; a larger one is fitted on this many samples drawn
+    """Most samples observed at once: a dataset (frames × copies × goal modes) this size or smaller is observed whole; a larger one is fitted on this many samples drawn
     afresh for every pass, so that the prior's memory does not grow with the library."""
     joint_noise: float = 0.1
     """rad, std of the joint-angle perturbation."""
@@ -135,31 +124,19 @@ class PriorConfig:
     dagger_rounds: int = 0
     """Rounds of relabelling after the first fit: the actor plays the training env (actions sampled
     as in rollouts, restarts as in training) for dagger_steps control steps; the states it reaches,
-    labelled with the reference's next frame (source=teacher: `dagger_labels` of them by the teacher),
-    join the data and the fit goes on."""
+    labelled with the reference's next frame, join the data and the fit goes on."""
     dagger_steps: int = 64
-    dagger_labels: int = 512
-    """With source=teacher: visited states per round labelled by the teacher (about 0.4 s each on 2
-    cores), or the starts of its recoveries."""
-    recovery_frames: int = 0
-    """With source=teacher: 0 labels each visited state with the teacher's plan from the actor's own
-    action (`Teacher.label`); N > 0 lets the teacher track on from each of them for up to N frames
-    (about 0.2 s a frame on 2 cores), every step of that recovery a sample against its own next state."""
     critic_iterations: int = 0
     """RL iterations at the start (after the prior, if any) in which only the critic learns, so that a
-    random critic's advantages do not undo a good start: the prior, or a residual policy's
-    feed-forward (env.residual_actions with an untrained actor, whose actions start near 0)."""
+    random critic's advantages do not undo a good start (the prior)."""
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "dagger_labels",
-                 "recovery_frames", "critic_iterations"):
-        positive = name in ("batch", "copies", "pool", "dagger_steps", "dagger_labels")
+    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "critic_iterations"):
+        positive = name in ("batch", "copies", "pool", "dagger_steps")
         value = getattr(cfg, name)
         if value < positive:
             kind = "positive" if positive else "non-negative"
             raise ValueError(f"prior.{name} must be {kind}, got {value}")
     if cfg.action_noise < 0:
         raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
-    if cfg.source not in SOURCES:
-        raise ValueError(f"prior.source: unknown {cfg.source!r}; choose from {', '.join(SOURCES)}")

@@ -58,19 +58,8 @@ class Learner:
         optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimizer(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.trust_region = TRUST_REGIONS[cfg.trust_region]
-        # what the rollout and the update call: compiled where algo.compile (weights stay shared; the
-        # random draws stay eager's, so that a compiled run is the eager one within rounding)
-        if cfg.compile:
-            from torch._inductor import config as inductor
-
-            inductor.fallback_random = True
-        self._act, self._log_ratio = self._compiled(self.policy.act), self._compiled(self.policy.log_ratio)
-        self._critic = self._compiled(self.critic)
         self.diagnostics_rng = torch.Generator(self.device).manual_seed(0)
         self._behind: Learner | None = None
-
-    def _compiled(self, f):
-        return torch.compile(f) if self.cfg.compile else f
 
     def parameters(self) -> list[nn.Parameter]:
         """What the optimiser moves: the policy's and the critic's."""
@@ -89,7 +78,6 @@ class Learner:
         if self._behind is None:
             behind = self._behind = copy.copy(self)
             behind.policy, behind.critic = copy.deepcopy(self.policy), copy.deepcopy(self.critic)
-            behind._act, behind._critic = self._compiled(behind.policy.act), self._compiled(behind.critic)
         self._behind.policy.load_state_dict(self.policy.state_dict())
         self._behind.critic.load_state_dict(self.critic.state_dict())
         return self._behind
@@ -114,8 +102,8 @@ class Learner:
             self.obs_norm.update(obs)
             self.critic_norm.update(critic_obs)
         with self._autocast():
-            action, stored = self._act(obs_n)
-            values = self._critic(critic_n)[:, 0].float()
+            action, stored = self.policy.act(obs_n)
+            values = self.critic(critic_n)[:, 0].float()
         return action, {"obs": obs_n, "critic_obs": critic_n, "actions": action, "values": values, **stored}
 
     @torch.no_grad()
@@ -142,8 +130,8 @@ class Learner:
                             ("advantages", (b,)), ("returns", (b,))):
             check_shape(f"minibatch {name}", batch[name], shape)
         with self._autocast():
-            log_ratio, probe = self._log_ratio(batch["obs"], batch["actions"], batch)
-            values = self._critic(batch["critic_obs"])[:, 0].float()
+            log_ratio, probe = self.policy.log_ratio(batch["obs"], batch["actions"], batch)
+            values = self.critic(batch["critic_obs"])[:, 0].float()
         check_shape("log-ratios", log_ratio, (b, None))
         policy_loss = -self.trust_region(log_ratio.exp(), batch["advantages"][:, None], self.cfg.clip).mean()
         value_loss = (values - batch["returns"]).square().mean()

@@ -1,13 +1,10 @@
-"""Motion-prior warm start: fit the actor to the reference, or to the teacher, by supervised
-learning before RL.
+"""Motion-prior warm start: fit the actor to the reference by supervised learning before RL.
 
-Data (`source=reference`): every frame t of every clip (but the last), as the reference state and as
+Data: every frame t of every clip (but the last), as the reference state and as
 perturbed copies of it (joint angles, root position and orientation, velocities), observed by the
 env's own code (`sim.env.observe_states`) under each goal mode the run trains; then, DAgger-style,
 the states the fitted actor itself reaches in the training env. Target: the next frame's joint
 angles as a normalised action, clip((q_ref[t+1] − offset) / scale, −1, 1).
-Data (`source=teacher`): every step of the teacher's demonstrations (teacher/), its state observed
-against the clip's next frame under each goal mode, labelled with the PD targets the teacher executed.
 The flow is fitted with its CFM loss, the Gaussian with its likelihood. Shapes: M samples,
 O observation, A action.
 
@@ -20,7 +17,7 @@ grow with the library (an AMASS-size library has ~50 M rows).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -30,15 +27,9 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.motion.library import MotionLibrary, build_library, feedforward
-from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.sim.config import MODES
-from humanoid_fpo.sim.env import (TrackingEnv, action_base, action_for, episodes_at, observe_states,
-                                  reference, reset, step)
+from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
-from humanoid_fpo.sim.reference import unplace
-from humanoid_fpo.teacher.demos import Demonstrations, from_runs, run_clip_name
-from humanoid_fpo.teacher.mppi import ClipReference, Teacher
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -98,42 +89,6 @@ def reference_dataset(env: TrackingEnv, cfg: PriorConfig, key: jax.Array,
     return rows.draw(rows.count, chunk=chunk)
 
 
-def teacher_rows(env: TrackingEnv, demos: Demonstrations) -> Rows:
-    """Every demonstrated step of the library's clips (the demonstrations may hold others, and lack
-    some) under each goal mode the run trains: the teacher's state moved into the env's world as the
-    episode places the clip (flat ground), its goal the clip's next frame (in a feasible library,
-    `feasible_library`: its own run's next state), its label the executed PD targets as a normalised
-    action."""
-    index = {n: i for i, n in enumerate(env.library.clip_names)}
-    # a step's clip: its own run's where the library holds the teacher's runs as clips (feasible), else the clip's
-    clip = np.array([index.get(run_clip_name(demos.clip_names[c], r), index.get(demos.clip_names[c], -1))
-                     for c, r in zip(demos.clip, demos.run)])
-    kept = np.flatnonzero(clip >= 0)  # the library's clips only (a held-out clip is never fitted)
-    if not len(kept):
-        more = ", ..." if len(demos.clip_names) > 5 else ""
-        raise ValueError(f"the demonstrations ({demos.key}) hold no clip of the motion library "
-                         f"(they have {', '.join(demos.clip_names[:5])}{more})")
-    modes = np.asarray(run_modes(env.cfg.conditioning, env.cfg.goal_drop_ratio))
-
-    def samples(part: np.ndarray, _: int) -> dict[str, jax.Array]:
-        step, mode = kept[part[:, 0]], modes[part[:, 1]]
-        start = jnp.asarray(demos.frame[step] / env.library.fps, jnp.float32)
-        episode = episodes_at(env, jnp.asarray(clip[step]), start, jnp.asarray(mode, jnp.int32))
-        qpos = jnp.asarray(demos.qpos[step], jnp.float32).at[:, :2].add(episode.shift)
-        obs, critic_obs = observe_states(env, episode, qpos, jnp.asarray(demos.qvel[step], jnp.float32))
-        return {"obs": obs, "critic_obs": critic_obs,
-                "actions": action_for(env, jnp.asarray(demos.target[step], jnp.float32), episode)}
-
-    counts = (len(kept), len(modes))
-    return Rows(int(np.prod(counts)), _grid(counts), samples)
-
-
-def teacher_dataset(env: TrackingEnv, demos: Demonstrations, chunk: int = 4096) -> dict[str, torch.Tensor]:
-    """{"obs", "critic_obs", "actions"} of every row of `teacher_rows`."""
-    rows = teacher_rows(env, demos)
-    return rows.draw(rows.count, chunk=chunk)
-
-
 def _chunked(rows: np.ndarray, chunk: int,
              samples: Callable[[np.ndarray, int], dict[str, jax.Array]]) -> dict[str, torch.Tensor]:
     """`samples` of `rows` (M, k) in chunks of one size (one compiled size; bounded memory on the native
@@ -156,7 +111,7 @@ def _samples(env: TrackingEnv, cfg: PriorConfig, clip: np.ndarray, frame: np.nda
     now, then = reference(env, episode, episode.step), reference(env, episode, episode.step + 1)
     qpos, qvel = _perturb(cfg, now.qpos, now.qvel, jnp.asarray(copy > 0), key)
     obs, critic_obs = observe_states(env, episode, qpos, qvel)
-    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:], episode)}
+    return {"obs": obs, "critic_obs": critic_obs, "actions": action_for(env, then.qpos[:, 7:])}
 
 
 def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
@@ -168,122 +123,25 @@ def visited_dataset(env: TrackingEnv, learner: Learner, steps: int,
     for _ in range(steps):
         obs = to_torch(state.obs)
         goal = reference(env, state.episode, state.episode.step + 1)
-        target = action_for(env, goal.qpos[:, 7:], state.episode)
+        target = action_for(env, goal.qpos[:, 7:])
         parts.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "actions": to_torch(target)})
         action = learner.eval_action(obs.to(learner.device), random_x0=True)
         state = step(env, state, to_jax(action.cpu()))
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
-def visited_states(env: TrackingEnv, learner: Learner, steps: int, count: int, key: jax.Array,
-                   seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
-    """The actor plays `env` for `steps` control steps (actions sampled as in rollouts); `count` of the
-    states it reaches (drawn evenly, finite, before their clip's last frame): their observations
-    {"obs", "critic_obs"} (M, O), and where they are {"clip", "frame"} (M,), {"qpos", "qvel",
-    "warmstart"} (M, nq or nv) in the library's world, "target" (M, A) the PD targets the actor chose."""
-    lib, state, seen = env.library, reset(env, key), []
-    scale = np.asarray(env.action_scale)
-    for _ in range(steps):
-        obs = to_torch(state.obs)
-        action = learner.eval_action(obs.to(learner.device), random_x0=True).cpu()
-        frame = np.rint(np.asarray(state.episode.start) * lib.fps).astype(int) + np.asarray(state.episode.step)
-        qpos, qvel = unplace(state.data.qpos, state.data.qvel, state.episode.yaw, state.episode.shift)
-        seen.append({"obs": obs, "critic_obs": to_torch(state.critic_obs), "clip": np.asarray(state.episode.clip),
-                     "frame": frame, "qpos": np.asarray(qpos, np.float64), "qvel": np.asarray(qvel, np.float64),
-                     "warmstart": np.asarray(state.data.warmstart, np.float64),
-                     "target": np.asarray(action_base(env, state.episode))
-                     + scale * np.clip(action.numpy(), -1, 1)})
-        state = step(env, state, to_jax(action))
-    rows = [(t, i) for t, s in enumerate(seen) for i in range(len(s["clip"]))
-            if s["frame"][i] + 1 < lib.clip_length[s["clip"][i]] and np.isfinite(s["qpos"][i]).all()]
-    picked = np.sort(np.random.default_rng(seed).choice(len(rows), min(count, len(rows)), replace=False))
-    t, i = (np.array([rows[k][n] for k in picked], int) for n in (0, 1))
-    observed = {name: torch.stack([s[name] for s in seen])[torch.as_tensor(t), torch.as_tensor(i)]
-                for name in ("obs", "critic_obs")}
-    return observed, {name: np.stack([s[name] for s in seen])[t, i]
-                      for name in ("clip", "frame", "qpos", "qvel", "warmstart", "target")}
-
-
-def teacher_labelled_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
-                             key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
-    """DAgger with the teacher: `count` states the actor reaches (`visited_states`), each labelled by
-    the teacher planning at that state from the actor's own action, with no hidden warm plan
-    (`Teacher.label`): labels are "the actor, improved", a function of the state."""
-    observed, at = visited_states(env, learner, steps, count, key, seed)
-    rng, targets = np.random.default_rng(seed), []
-    for c, f, qpos, qvel, warmstart, target in zip(*(at[k] for k in ("clip", "frame", "qpos", "qvel",
-                                                                       "warmstart", "target"))):
-        ref = ClipReference.of(env.library, int(c), feedforward=env.cfg.residual_actions)
-        proposal = target - ref.base(f + 1)  # the actor's action as a residual
-        targets.append(teacher.label(ref, int(f), qpos, qvel, warmstart, proposal, rng=rng))
-    start = jnp.asarray(at["frame"] / env.library.fps, jnp.float32)
-    episode = episodes_at(env, jnp.asarray(at["clip"]), start, jnp.zeros(len(targets), jnp.int32))
-    actions = action_for(env, jnp.asarray(np.stack(targets), jnp.float32), episode)
-    return {**observed, "actions": to_torch(actions)}
-
-
-def recovery_dataset(env: TrackingEnv, learner: Learner, teacher: Teacher, steps: int, count: int,
-                     frames: int, key: jax.Array, seed: int = 0) -> dict[str, torch.Tensor]:
-    """DAgger with the teacher's recoveries (DART-style coverage): from each of `count` states the actor
-    reaches (`visited_states`) the teacher tracks the clip on for up to `frames` frames, planning as
-    in `teach` (its own warm plan, rewinds); every step of those runs is a sample, observed, as in a
-    feasible library, against the run's own next state (each run is a clip of its own here), and
-    labelled with the executed PD targets."""
-    _, at = visited_states(env, learner, steps, count, key, seed)
-    lib, runs, clips = env.library, [], []
-    starts = zip(*(at[n] for n in ("clip", "frame", "qpos", "qvel", "warmstart")))
-    for k, (c, f, qpos, qvel, warmstart) in enumerate(starts):
-        ref = ClipReference.of(lib, int(c)).part(int(f), int(f) + frames + 1)
-        run = teacher.track(ref, seed, k, start=(qpos, qvel, warmstart))
-        if run.frames >= 2:
-            error = run.g_mpjpe_mm / 1000
-            runs.append((len(runs), 0, run))
-            clips.append(RetargetedClip(name=f"{lib.clip_names[c]}.recovery{k}", source=lib.clip_sources[c],
-                                        fps=lib.fps, qpos=run.qpos, fit_error=error, fit_error_max=error,
-                                        contact_error=0.0, qvel=run.qvel,
-                                        target=_feedforward(lib, int(c), int(f), len(run.qpos))))
-    if not runs:
-        raise ValueError("no recovery of the teacher lasted two steps: nothing to learn from")
-    recovered = replace(env, library=jax.device_put(build_library(clips, teacher.model)))
-    demos = from_runs(runs, tuple(c.name for c in clips), "recovery", {})
-    return teacher_dataset(recovered, demos)
-
-
-def _feedforward(lib: MotionLibrary, clip: int, frame: int, frames: int) -> np.ndarray:
-    """(frames, A) the feed-forward of `clip` from `frame` on: a recovery from the clip's states acts
-    around the clip's own, as the policy will (env.residual_actions)."""
-    times = (frame + np.arange(frames)) / lib.fps
-    return np.asarray(feedforward(lib, jnp.full(frames, clip), jnp.asarray(times, jnp.float32)))
-
-
-def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0,
-               demos: Demonstrations | None = None, teacher: Teacher | None = None) -> tuple[list[float], int]:
-    """The whole prior: fit on the reference dataset (or the teacher's `demos`), then
-    `cfg.dagger_rounds` rounds of relabelled visited states (by the reference's next frame, or by the
-    `teacher` where given) and more fitting. Observations enter the normalisers once each. Returns the
-    loss of every step and the number of samples fitted."""
+def warm_start(learner: Learner, env: TrackingEnv, cfg: PriorConfig, seed: int = 0) -> tuple[list[float], int]:
+    """The whole prior: fit on the reference dataset, then
+    `cfg.dagger_rounds` rounds of visited states relabelled by the reference's next frame, and more
+    fitting. Observations enter the normalisers once each. Returns the loss of every step and the
+    number of samples fitted."""
     key = jax.random.key(seed)
-    if (cfg.source == "teacher") != (demos is not None):
-        raise ValueError(f"prior.source={cfg.source} needs demonstrations exactly when it is 'teacher'")
-    rows = teacher_rows(env, demos) if demos is not None else reference_rows(env, cfg, key)
-    pool = Pool(rows, cfg.pool, learner)
+    pool = Pool(reference_rows(env, cfg, key), cfg.pool, learner)
     losses = fit(learner, pool, cfg, seed)
     for round_ in range(1, cfg.dagger_rounds + 1):
-        pool.add(_relabelled(env, learner, cfg, teacher, jax.random.fold_in(key, round_), seed + round_))
+        pool.add(visited_dataset(env, learner, cfg.dagger_steps, jax.random.fold_in(key, round_)))
         losses += fit(learner, pool, cfg, seed + round_)
     return losses, pool.samples
-
-
-def _relabelled(env: TrackingEnv, learner: Learner, cfg: PriorConfig, teacher: Teacher | None, key: jax.Array,
-                seed: int) -> dict[str, torch.Tensor]:
-    """One DAgger round's data: visited states labelled by the reference, the teacher, or the teacher's
-    recoveries from them."""
-    if teacher is None:
-        return visited_dataset(env, learner, cfg.dagger_steps, key)
-    if cfg.recovery_frames:
-        return recovery_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels,
-                                cfg.recovery_frames, key, seed)
-    return teacher_labelled_dataset(env, learner, teacher, cfg.dagger_steps, cfg.dagger_labels, key, seed)
 
 
 class Pool:

@@ -2,10 +2,8 @@
 
 Clips are concatenated along frames. Per frame it stores qpos, qvel and the world-frame state of
 every body (MuJoCo body order) from MuJoCo kinematics of the retargeted qpos, so the reference
-and the simulation agree by construction; a library of simulated motion (the teacher's runs) also
-stores the PD targets that took each frame to the next (`target`). `query` and `feedforward`
-interpolate between frames (lerp, slerp for quaternions) and are pure JAX: batched, jit-able,
-usable inside the env step.
+and the simulation agree by construction. `query` interpolates between frames (lerp, slerp for
+quaternions) and is pure JAX: batched, jit-able, usable inside the env step.
 """
 
 from __future__ import annotations
@@ -63,7 +61,6 @@ class MotionLibrary:
     clip_names: tuple[str, ...]
     clip_sources: tuple[str, ...]
     body_names: tuple[str, ...]
-    target: np.ndarray | None = None  # (N, A) rad: PD targets from each frame to the next; None: not stored
 
     @property
     def num_clips(self) -> int:
@@ -97,16 +94,12 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
     widths = {"qpos": (model.nq,), "qvel": (model.nv,), "body_pos": (nb, 3), "body_quat": (nb, 4),
               "body_lin_vel": (nb, 3), "body_ang_vel": (nb, 3)}
     frames = {k: np.empty((total, *widths[k]), np.float32) for k in _FRAME_FIELDS}
-    # a library with any planned targets stores them for every clip (the others': their next frames)
-    target = None if all(c.target is None for c in clips) else np.empty((total, model.nu), np.float32)
     for clip, start in zip(clips, starts):
         rows = slice(start, start + len(clip.qpos))
         qvel = trajectory_qvel(model, clip.qpos, fps) if clip.qvel is None else clip.qvel
         frames["qpos"][rows], frames["qvel"][rows] = clip.qpos, qvel
         for k, v in body_states(model, clip.qpos, qvel).items():
             frames[f"body_{k}"][rows] = v
-        if target is not None:
-            target[rows] = clip.target if clip.target is not None else next_frame_targets(clip.qpos)
     return MotionLibrary(
         **frames,
         clip_start=starts,
@@ -117,20 +110,12 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
         clip_names=tuple(c.name for c in clips),
         clip_sources=tuple(c.source for c in clips),
         body_names=tuple(model.body(b).name for b in range(1, model.nbody)),
-        target=target,
     )
-
-
-def next_frame_targets(qpos: np.ndarray) -> np.ndarray:
-    """(T, A) the PD targets of a recorded clip's qpos (T, nq): each frame's next joint angles (the
-    last frame's own)."""
-    return np.concatenate([qpos[1:, 7:], qpos[-1:, 7:]])
 
 
 def save_library(library: MotionLibrary, path: str | Path) -> None:
     """Write the library as an npz (no pickles), atomically: a partial file never replaces `path`."""
-    arrays = {f.name: np.asarray(getattr(library, f.name)) for f in fields(MotionLibrary)
-              if getattr(library, f.name) is not None}
+    arrays = {f.name: np.asarray(getattr(library, f.name)) for f in fields(MotionLibrary)}
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, format_version=np.array(FORMAT_VERSION), **arrays)
 
@@ -142,7 +127,7 @@ def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> Motio
     """
     path = Path(path)
     data = read_npz_arrays(path)
-    missing = [f.name for f in fields(MotionLibrary) if f.name not in data and f.name != "target"] + \
+    missing = [f.name for f in fields(MotionLibrary) if f.name not in data] + \
         (["format_version"] if "format_version" not in data else [])
     if missing:
         raise MotionFileError(path, f"not a motion library: missing {', '.join(missing)}")
@@ -151,14 +136,11 @@ def load_library(path: str | Path, model: mujoco.MjModel | None = None) -> Motio
                                     f"this version reads {FORMAT_VERSION}")
     lib = MotionLibrary(**{
         f.name: (data[f.name].item() if f.name == "fps" else
-                 tuple(str(s) for s in data[f.name]) if f.name in _META else data.get(f.name))
+                 tuple(str(s) for s in data[f.name]) if f.name in _META else data[f.name])
         for f in fields(MotionLibrary)})
     if lib.num_clips == 0:
         raise MotionFileError(path, "motion library holds no clips")
     check_finite(lib, path)
-    if lib.target is not None and lib.target.shape != (len(lib.qpos), lib.qpos.shape[1] - 7):
-        raise MotionFileError(path, f"target is {lib.target.shape}, not one PD target per joint and frame "
-                                    f"{(len(lib.qpos), lib.qpos.shape[1] - 7)}")
     if model is not None:
         check_compatible(lib, model, path)
     return lib
@@ -204,14 +186,6 @@ def query(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> MotionFr
         body_lin_vel=lerp(lib.body_lin_vel),
         body_ang_vel=lerp(lib.body_ang_vel),
     )
-
-
-def feedforward(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> jax.Array:
-    """(B, A) rad: the PD targets that take clips `clip_ids` (B,) from `times` (B,) s one frame on:
-    the stored `target` (what the teacher executed there), else the next frame's joint angles."""
-    if lib.target is None:
-        return _lerp(*_neighbours(lib, clip_ids, times + 1.0 / lib.fps), lib.qpos[:, 7:])
-    return _lerp(*_neighbours(lib, clip_ids, times), lib.target)
 
 
 def _neighbours(lib: MotionLibrary, clip_ids: jax.Array,

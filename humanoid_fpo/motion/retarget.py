@@ -38,8 +38,7 @@ JOINT_MAP_DIR = Path(__file__).resolve().parent / "joint_maps"
 @dataclass(frozen=True)
 class RetargetedClip:
     """A clip on the humanoid. qpos: (T, 76) at `fps`; errors in metres. A simulated clip (the
-    teacher's run) also has its true velocities `qvel` (T, 75) and the PD targets `target` (T, 69)
-    that took each frame to the next; a recorded one leaves them None."""
+    teacher's run) also has its true velocities `qvel` (T, 75); a recorded one leaves them None."""
 
     name: str
     source: str
@@ -49,7 +48,6 @@ class RetargetedClip:
     fit_error_max: float
     contact_error: float  # max |lowest foot point| over stance frames after grounding
     qvel: np.ndarray | None = None
-    target: np.ndarray | None = None
 
 
 def retarget_file(path: str | Path, model: mujoco.MjModel,

@@ -148,15 +148,6 @@ class EnvConfig:
     default_pose: tuple[float, ...] | None = None
     """rad, the PD target of each actuated joint at action 0 (BeyondMimic/mjlab style; the
     trainer fills in the library's mean pose); None: the middle of each joint's range (PHC)."""
-    residual_actions: bool = False
-    """PD targets around the clip's feed-forward instead of default_pose: action 0 is the library's
-    target for the step (the teacher's, in a library of its runs; else the next frame's joint angles),
-    so a policy corrects what tracks the clip open loop (MIMOC, residual trackers). A clip needs that
-    feed-forward at deploy time too."""
-    residual_scale: float = 1.0
-    """With residual_actions, the residual's range as a share of each joint's half range: the
-    feed-forward carries the motion, and a small range makes a student's fitting error small in
-    radians (a replayed teacher run fails at about 0.01 rad of error on its targets)."""
     model_path: str | None = None
     """Humanoid MJCF (default: assets/humanoid.xml)."""
     terrain: TerrainConfig = field(default_factory=TerrainConfig)

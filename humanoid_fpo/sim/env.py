@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, feedforward, query
+from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
 from humanoid_fpo.sim import curriculum
 from humanoid_fpo.sim.config import MODES, TERMINATIONS, EnvConfig
 from humanoid_fpo.sim.engines import Engine, PhysicsState, make_engine, resolve_backend
@@ -145,8 +145,6 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
                           cfg.ls_iterations, cfg.model_path)
     check_compatible(library, mj_model, "motion library")
     offset, scale = action_transform(cfg, mj_model)
-    if cfg.residual_actions:
-        scale = scale * cfg.residual_scale
     layout = obs_layout(cfg.obs)
     noise = np.zeros(layout["height_scan"].stop, dtype=np.float32)
     for name in ("root_height", "body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "height_scan"):
@@ -166,18 +164,10 @@ def action_transform(cfg: EnvConfig, mj_model: mujoco.MjModel) -> tuple[np.ndarr
     return offset.astype(np.float32), ((high - low) / 2).astype(np.float32)
 
 
-def action_base(env: TrackingEnv, episode: Episode) -> jax.Array:
-    """(N, A) rad, the PD targets at action 0 for each env's next step: default_pose, or with
-    residual_actions the library's feed-forward at the episode's current frame."""
-    if not env.cfg.residual_actions:
-        return jnp.broadcast_to(env.action_offset, (episode.clip.shape[0], env.action_size))
-    return feedforward(env.library, episode.clip, episode.start + episode.step * env.cfg.control_dt)
-
-
-def action_for(env: TrackingEnv, joints: jax.Array, episode: Episode) -> jax.Array:
-    """(N, A) the normalised actions whose PD targets at `episode`'s current step are the joint
-    angles `joints` (N, A), clipped to [-1, 1] as `step` clips them."""
-    return jnp.clip((joints - action_base(env, episode)) / env.action_scale, -1.0, 1.0)
+def action_for(env: TrackingEnv, joints: jax.Array) -> jax.Array:
+    """(N, A) the normalised actions whose PD targets are the joint angles `joints` (N, A), clipped
+    to [-1, 1] as `step` clips them."""
+    return jnp.clip((joints - env.action_offset) / env.action_scale, -1.0, 1.0)
 
 
 def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
@@ -199,8 +189,6 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
                          f"1/{library.fps:g} s")
     if cfg.num_envs < 1:
         raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
-    if not 0.0 < cfg.residual_scale <= 1.0:
-        raise ValueError(f"residual_scale must lie in (0, 1], got {cfg.residual_scale}")
     if cfg.threads < 0:
         raise ValueError(f"threads must be 0 (all cores) or positive, got {cfg.threads}")
     actuated = library.qpos.shape[1] - 7
@@ -256,7 +244,7 @@ def step(env: TrackingEnv, state: EnvState, action: jax.Array) -> EnvState:
     """Advance every env by one control step with `action` (N, A); finished envs restart."""
     cfg = env.cfg
     key, k_push, k_next = jax.random.split(state.rng, 3)
-    ctrl = action_base(env, state.episode) + env.action_scale * jnp.clip(action, -1.0, 1.0)
+    ctrl = env.action_offset + env.action_scale * jnp.clip(action, -1.0, 1.0)
     qvel = push(cfg.randomize, k_push, state.data.qvel, cfg.control_dt)
     data = _simulate(env, state.episode.physical, state.data.replace(ctrl=ctrl, qvel=qvel))
     return _advance(env, state.replace(rng=key), data, k_next)

@@ -12,7 +12,7 @@ settings it was made from) and `settings` (JSON of the teacher and scene setting
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import mujoco
@@ -20,7 +20,7 @@ import numpy as np
 
 from humanoid_fpo.atomic import atomic_path
 from humanoid_fpo.motion.amass import read_npz_arrays
-from humanoid_fpo.motion.library import MotionLibrary, build_library, next_frame_targets
+from humanoid_fpo.motion.library import MotionLibrary, build_library
 from humanoid_fpo.motion.retarget import RetargetedClip
 from humanoid_fpo.motion.source import MotionFileError
 from humanoid_fpo.teacher.mppi import STEPS, Trajectory
@@ -97,8 +97,7 @@ def feasible_library(demos: Demonstrations, library: MotionLibrary, model: mujoc
     """`library` with every clip the demonstrations hold replaced by the teacher's run 0 of it, and
     each further run of it appended as a clip of its own (`run_clip_name`): the states a run went
     through (to the clip's last step, or its failure), a motion this body performed, so that every
-    demonstrated step has its own run's next state as its goal; with the run's own velocities and the
-    PD targets it executed (the library's `target`, a feed-forward for `env.residual_actions`).
+    demonstrated step has its own run's next state as its goal; with the run's own velocities.
     fit_error is the run's mean protocol error against the clip (m)."""
     runs = sorted((demos.clip_names[demos.run_clip[r]], int(demos.run_index[r]), r) for r in range(len(demos.run_clip))
                   if demos.run_frames[r] >= 2)
@@ -111,35 +110,15 @@ def feasible_library(demos: Demonstrations, library: MotionLibrary, model: mujoc
                                         qpos=np.asarray(library.qpos[rows], np.float64),
                                         fit_error=float(library.fit_error[c]), fit_error_max=float(library.fit_error[c]),
                                         contact_error=float(library.contact_error[c]),
-                                        qvel=np.asarray(library.qvel[rows], np.float64),
-                                        target=None if library.target is None else
-                                        np.asarray(library.target[rows])))
+                                        qvel=np.asarray(library.qvel[rows], np.float64)))
         for index, r in taught:
             steps = (demos.clip == demos.run_clip[r]) & (demos.run == index)
             error = float(demos.run_g_mpjpe_mm[r]) / 1000
             (clips if index == 0 else extra).append(RetargetedClip(
                 name=run_clip_name(name, index), source=library.clip_sources[c], fps=library.fps,
                 qpos=np.asarray(demos.qpos[steps], np.float64), fit_error=error, fit_error_max=error,
-                contact_error=float(library.contact_error[c]), qvel=np.asarray(demos.qvel[steps], np.float64),
-                target=np.asarray(demos.target[steps])))
+                contact_error=float(library.contact_error[c]), qvel=np.asarray(demos.qvel[steps], np.float64)))
     return build_library(clips + extra, model)
-
-
-def with_teacher_targets(demos: Demonstrations, library: MotionLibrary) -> MotionLibrary:
-    """`library` (the recorded clips) with the PD targets of the teacher's run 0 as each taught clip's
-    `target`, the feed-forward of `env.residual_actions`: the goals stay the recorded motion. Frames no
-    run reached keep the library's own feed-forward (its next frames)."""
-    parts = []
-    for c, name in enumerate(library.clip_names):
-        rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
-        part = np.array(library.target[rows]) if library.target is not None else \
-            next_frame_targets(library.qpos[rows])
-        if name in demos.clip_names:
-            steps = (demos.clip == demos.clip_names.index(name)) & (demos.run == 0) & \
-                (demos.frame < len(part))
-            part[demos.frame[steps]] = demos.target[steps]
-        parts.append(part)
-    return replace(library, target=np.concatenate(parts).astype(np.float32))
 
 
 def save_demonstrations(demos: Demonstrations, path: str | Path) -> None:

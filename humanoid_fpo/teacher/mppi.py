@@ -45,33 +45,26 @@ class ClipReference:
     qpos: np.ndarray  # (T, nq)
     qvel: np.ndarray  # (T, nv)
     body_pos: np.ndarray  # (T, 24, 3)
-    feedforward: np.ndarray | None = None
-    """(T, A) rad, the PD targets of the step from each frame that a residual of 0 executes; None: the
-    next frame's joint angles."""
 
     @classmethod
-    def of(cls, library: MotionLibrary, clip: int, feedforward: bool = False) -> ClipReference:
-        """Clip `clip` of `library`; with `feedforward`, the library's `target` (the feed-forward of
-        env.residual_actions) as residual 0, so that plans correct what a residual policy adds to."""
+    def of(cls, library: MotionLibrary, clip: int) -> ClipReference:
+        """Clip `clip` of `library`."""
         rows = slice(int(library.clip_start[clip]), int(library.clip_start[clip] + library.clip_length[clip]))
-        base = np.asarray(library.target[rows], np.float64) if feedforward and library.target is not None \
-            else None
         return cls(library.clip_names[clip], *(np.asarray(getattr(library, k)[rows], np.float64)
-                                               for k in ("qpos", "qvel", "body_pos")), base)
+                                               for k in ("qpos", "qvel", "body_pos")))
 
     @property
     def frames(self) -> int:
         return len(self.qpos)
 
     def base(self, frames: np.ndarray | int) -> np.ndarray:
-        """(..., A) rad, the PD targets at residual 0 of the steps into `frames` (each ≥ 1)."""
-        return self.qpos[frames, 7:] if self.feedforward is None else self.feedforward[np.subtract(frames, 1)]
+        """(..., A) rad, the PD targets at residual 0 of the steps into `frames`: their joint angles."""
+        return self.qpos[frames, 7:]
 
     def part(self, first: int, last: int) -> ClipReference:
         """Frames first..last - 1 (clamped to the clip) as a reference of their own."""
         rows = slice(first, min(last, self.frames))
-        return ClipReference(self.name, self.qpos[rows], self.qvel[rows], self.body_pos[rows],
-                             None if self.feedforward is None else self.feedforward[rows])
+        return ClipReference(self.name, self.qpos[rows], self.qvel[rows], self.body_pos[rows])
 
 
 STEPS = ("qpos", "qvel", "target", "action", "cost", "error")
@@ -168,24 +161,6 @@ class Teacher:
                           success=len(steps) == ref.frames - 1 and bool((error <= cfg.fall_distance).all()),
                           rewinds=rewinds, level=top, samples=cfg.samples,
                           seconds=time.perf_counter() - start_time)
-
-    def label(self, ref: ClipReference, f: int, qpos: np.ndarray, qvel: np.ndarray, warmstart: np.ndarray,
-              proposal: np.ndarray | None = None, iterations: int = 2,
-              rng: np.random.Generator | None = None) -> np.ndarray:
-        """(A,) rad: the teacher's PD targets at any state (qpos, qvel, solver warm start) aiming at frame
-        f + 1, with no hidden warm plan: `iterations` MPPI updates from the residual `proposal` (A,)
-        held over the horizon (a student's own action: "the student, improved"), or from residual 0
-        (`ref.base`: the reference's joint angles, or its feed-forward). A function of the state and the
-        proposal (and the random stream)."""
-        d, horizon = self.data, self.cfg.horizon
-        mujoco.mj_resetData(self.model, d)
-        d.qpos[:], d.qvel[:], d.qacc_warmstart[:] = qpos, qvel, warmstart
-        start = np.zeros(self.model.nu) if proposal is None else proposal
-        plan = np.repeat(start[None], horizon // self.cfg.knot_every + 1, 0)
-        rng = rng or np.random.default_rng(self.cfg.seed)
-        for _ in range(iterations):
-            plan, _ = self._plan(ref, f, plan, self.cfg.rung(0), rng)
-        return np.clip(ref.base(f + 1) + plan[0], self.low, self.high)
 
     def _step(self, ref: ClipReference, f: int, plan: np.ndarray, rung: tuple[int, float],
               rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
