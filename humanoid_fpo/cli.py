@@ -52,7 +52,7 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
-    from humanoid_fpo.humanoid import ASSET_PATH, load_model
+    from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
     from humanoid_fpo.motion.library import build_library, save_library
     from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
 
@@ -84,9 +84,9 @@ def cmd_motions_list(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_render(args: argparse.Namespace) -> int:
-    from humanoid_fpo.humanoid import ASSET_PATH, load_model
+    from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
     from humanoid_fpo.motion.library import load_library
-    from humanoid_fpo.render import write_render
+    from humanoid_fpo.view.render import write_render
 
     model = load_model(args.model or ASSET_PATH)
     lib = load_library(args.library, model)
@@ -110,12 +110,12 @@ def cmd_motions_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    from humanoid_fpo.run_config import check_config, compose
+    from humanoid_fpo.run.config import check_config, compose
 
     cfg, _ = compose(args.overrides)
     check_config(cfg)
     from humanoid_fpo.motion.library import load_motions
-    from humanoid_fpo.prepare import with_default_pose
+    from humanoid_fpo.run.prepare import with_default_pose
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
     library = load_motions(args.library, cfg.env.model_path)
@@ -130,10 +130,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from humanoid_fpo.run_config import check_config, compose
+    from humanoid_fpo.run.config import check_config, compose
 
     check_config(compose(args.overrides)[0])  # a bad setting is one line, before torch and JAX load
-    from humanoid_fpo import train
+    from humanoid_fpo.run import train
 
     train.main(args.overrides)
     return 0
@@ -146,7 +146,7 @@ class _TrainHelp(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from humanoid_fpo.run_config import help_text
+        from humanoid_fpo.run.config import help_text
 
         parser.epilog = help_text()
         parser.print_help()
@@ -179,7 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from humanoid_fpo.checkpoint import load_trained, run_folder
+    from humanoid_fpo.run.checkpoint import load_trained, run_folder
     from humanoid_fpo.export import export
 
     trained = load_trained(args.run)
@@ -192,9 +192,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     import jax
 
-    from humanoid_fpo.checkpoint import run_folder
+    from humanoid_fpo.run.checkpoint import run_folder
     from humanoid_fpo.evaluate import record_clip
-    from humanoid_fpo.render import write_render
+    from humanoid_fpo.view.render import write_render
     from humanoid_fpo.sim.terrain import ground_caption
 
     trained, env = _trained_env(args)
@@ -225,8 +225,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from humanoid_fpo.action_samples import plot_action_samples, reference_observation, sample_actions
-    from humanoid_fpo.checkpoint import run_folder
+    from humanoid_fpo.view.inspect import plot_action_samples, reference_observation, sample_actions
+    from humanoid_fpo.run.checkpoint import run_folder
 
     columns, names = [], None
     for run in args.runs:
@@ -254,7 +254,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     try:
-        from humanoid_fpo.play import Player, Viewer, check_port
+        from humanoid_fpo.view.play import Player, Viewer, check_port
     except ModuleNotFoundError as e:
         if e.name != "viser":
             raise

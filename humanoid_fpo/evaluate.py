@@ -26,8 +26,8 @@ import jax
 import numpy as np
 import torch
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.checkpoint import TrainedPolicy, load_trained, run_folder
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.run.checkpoint import TrainedPolicy, load_trained, run_folder
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import run_modes

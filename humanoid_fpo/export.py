@@ -22,10 +22,10 @@ import onnx
 import torch
 from torch import nn
 
-from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.normalizer import Normalizer
-from humanoid_fpo.shapes import check_shape
+from humanoid_fpo.util.shapes import check_shape
 from humanoid_fpo.sim.config import MODES, EnvConfig, TerrainConfig
 from humanoid_fpo.sim.env import action_transform
 from humanoid_fpo.sim.observations import GOAL_FEATURES, as_ranges, goal_masks, obs_layout, scan_points

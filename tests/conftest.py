@@ -20,7 +20,7 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 @pytest.fixture(scope="session")
 def model():
-    from humanoid_fpo.humanoid import load_model
+    from humanoid_fpo.body.humanoid import load_model
 
     return load_model()
 
@@ -67,7 +67,7 @@ def run_dir(tracking_library, tmp_path_factory) -> Path:
     the observation."""
     import torch
 
-    from humanoid_fpo import train
+    from humanoid_fpo.run import train
     from humanoid_fpo.motion.library import save_library
 
     leg_hinges = 24  # the first 8 bodies in MuJoCo order are the legs' (hips, knees, ankles, toes)
@@ -85,7 +85,7 @@ def tiny_train_config(library_file: Path, run_dir: Path, **changes):
     test_env.py compiles, with tiny networks: trainer, eval and export tests add no env compile."""
     from dataclasses import replace
 
-    from humanoid_fpo import run_config
+    from humanoid_fpo.run import config as run_config
     from humanoid_fpo.learn.config import AlgoConfig, NetConfig
     from humanoid_fpo.motion.library import load_library
     from humanoid_fpo.sim.config import EnvConfig

@@ -9,7 +9,7 @@ import pytest
 
 from humanoid_fpo.motion.amass import read_smpl_npz
 from humanoid_fpo.motion.source import MotionFileError, global_transforms
-from humanoid_fpo.skeleton import mean_shape
+from humanoid_fpo.body.skeleton import mean_shape
 
 
 def clip_arrays(frames: int = 5, width: int = 72) -> dict[str, np.ndarray]:

@@ -95,10 +95,10 @@ def test_render_contact_sheet_and_video(library_file: Path, tmp_path: Path) -> N
 
 
 def test_motions_render_captions_name_the_clip(library_file: Path, tmp_path: Path, monkeypatch) -> None:
-    import humanoid_fpo.render
+    import humanoid_fpo.view.render
 
     seen = {}
-    monkeypatch.setattr(humanoid_fpo.render, "write_render", lambda *a, **k: seen.update(k) or a[3])
+    monkeypatch.setattr(humanoid_fpo.view.render, "write_render", lambda *a, **k: seen.update(k) or a[3])
     assert main(["motions", "render", str(library_file), "--clip", "squat", "-o", str(tmp_path / "x.png")]) == 0
     assert seen["notes"] and set(seen["notes"]) == {"squat"}
 

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import yaml
 
-from humanoid_fpo import checkpoint, train
+from humanoid_fpo.run import checkpoint
+from humanoid_fpo.run import train
 from humanoid_fpo.cli import main
 from humanoid_fpo.evaluate import evaluate_clips, record_clip
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.motion.library import load_library, save_library
-from humanoid_fpo.render import FAILED_RGB, render_frames
+from humanoid_fpo.view.render import FAILED_RGB, render_frames
 from humanoid_fpo.sim.config import MODES, TerrainConfig
 from humanoid_fpo.sim.env import eval_config, make_env, reset, step
 from humanoid_fpo.sim.observations import goal_masks
@@ -211,7 +212,7 @@ def test_inspect_draws_flow_and_gaussian_samples_side_by_side(run_dir: Path, tmp
 
 
 def test_bimodality_tells_one_mode_from_two() -> None:
-    from humanoid_fpo.action_samples import bimodality
+    from humanoid_fpo.view.inspect import bimodality
 
     rng = np.random.default_rng(0)
     one = rng.normal(size=4000)

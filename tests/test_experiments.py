@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from humanoid_fpo.experiments import split_library
+from humanoid_fpo.run.experiments import split_library
 from humanoid_fpo.motion.library import load_library
 
 from conftest import BUILTIN_MOTIONS

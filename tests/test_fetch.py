@@ -17,7 +17,7 @@ import pytest
 import yaml
 from humanoid_fpo.cli import main
 from humanoid_fpo.motion.fetch import FetchError, Licence, Source, SourceFile, fetch, load_source
-from humanoid_fpo.run_config import CONFIG_DIR
+from humanoid_fpo.run.config import CONFIG_DIR
 
 LICENCE = b"MIT License\n\nCopyright (c) 2025 Test\n\nPermission is hereby granted, free of charge, ...\n"
 

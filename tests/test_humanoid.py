@@ -6,16 +6,16 @@ import mujoco
 import numpy as np
 import pytest
 
-from humanoid_fpo.humanoid import (ASSET_PATH, CONTACT_SETS, build_mjcf, hinge_names, hinge_order,
+from humanoid_fpo.body.humanoid import (ASSET_PATH, CONTACT_SETS, build_mjcf, hinge_names, hinge_order,
                                    skeleton_of)
 from humanoid_fpo.motion.kinematics import lowest_points
 from humanoid_fpo.motion.retarget import FEET
-from humanoid_fpo.skeleton import JOINT_NAMES, MUJOCO_BODY_NAMES, PARENTS, mean_shape
+from humanoid_fpo.body.skeleton import JOINT_NAMES, MUJOCO_BODY_NAMES, PARENTS, mean_shape
 
 
 def test_committed_asset_is_what_the_generator_makes() -> None:
     assert ASSET_PATH.read_text() == build_mjcf(), (
-        "assets/humanoid.xml is stale: run `python -m humanoid_fpo.humanoid`")
+        "assets/humanoid.xml is stale: run `python -m humanoid_fpo.body.humanoid`")
 
 
 def test_structure(model: mujoco.MjModel) -> None:
@@ -71,7 +71,7 @@ def test_standing_still_settles_on_the_feet(model: mujoco.MjModel) -> None:
 def test_a_fallen_humanoid_rests_on_the_floor_under_the_cpu_preset() -> None:
     """Every body meets the ground in the CPU preset, so renders and `play` of its runs show a fall
     landing; with the feet alone colliding, a limp body sank through the floor."""
-    from humanoid_fpo.run_config import compose
+    from humanoid_fpo.run.config import compose
     from humanoid_fpo.sim.scene import make_scene
     from humanoid_fpo.sim.terrain import make_terrain
 

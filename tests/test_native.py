@@ -2,7 +2,7 @@
 
 Both backends run the evaluation-protocol env over the shared library (conftest's `eval_envs`: the
 native one is test_env.py's, the MJX twin compiles for replay there and for the steps here).
-The PD damping is joint damping (humanoid.py), so the engines agree also where
+The PD damping is joint damping (body/humanoid.py), so the engines agree also where
 actuators reach their force limits; what remains comes from contacts.
 """
 
@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from humanoid_fpo.humanoid import ASSET_PATH
+from humanoid_fpo.body.humanoid import ASSET_PATH
 from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.engines.native import NativeEngine
 from humanoid_fpo.sim.env import TrackingEnv, make_env, mean_pose, observe_states, reference, reset, step
@@ -86,7 +86,7 @@ def test_one_control_step_agrees(envs) -> None:
 
 def test_saturated_actuators_agree_too(envs, shared_motions) -> None:
     """Random PD targets that drive every env (one per clip, the real clips among them) into its
-    force limits: the PD damping is joint damping (humanoid.py), so saturation does not split the
+    force limits: the PD damping is joint damping (body/humanoid.py), so saturation does not split the
     engines (with the damping in the actuators, no saturated env agreed). What differs comes from
     contacts, as above."""
     states = {b: start(envs[b]) for b in envs}

@@ -14,7 +14,7 @@ from humanoid_fpo.sim.config import MODES, ObsConfig, TerrainConfig
 from humanoid_fpo.sim.observations import (GOAL_FEATURES, SELF_SIZE, Bodies, goal_masks, obs_layout, observe,
                                            scan_points, sim_bodies)
 from humanoid_fpo.sim.terrain import make_terrain
-from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
+from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES
 
 observe_jit = jax.jit(observe)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from humanoid_fpo.cli import main
-from humanoid_fpo.play import Viewer
+from humanoid_fpo.view.play import Viewer
 
 PELVIS = 1  # MuJoCo body id of the root
 
@@ -117,13 +117,13 @@ def test_play_bad_clip_and_missing_viser(run_dir: Path, monkeypatch, capsys) -> 
     assert main(["play", str(run_dir), "--clip", "moonwalk", "--port", "0"]) == 1
     assert "no clip 'moonwalk'; it has: " in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "viser", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "humanoid_fpo.play")
+    monkeypatch.delitem(sys.modules, "humanoid_fpo.view.play")
     assert main(["play", str(run_dir)]) == 1
     assert capsys.readouterr().err == "error: the viewer needs viser: pip install -e .[viewer]\n"
 
 
 def test_meshes_match_mujoco_geoms_and_heightfield(model) -> None:
-    from humanoid_fpo.play import geom_mesh, hfield_mesh
+    from humanoid_fpo.view.play import geom_mesh, hfield_mesh
     from humanoid_fpo.sim.config import TerrainConfig
     from humanoid_fpo.sim.scene import make_scene
     from humanoid_fpo.sim.terrain import make_terrain

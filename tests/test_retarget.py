@@ -14,7 +14,7 @@ from humanoid_fpo.motion.amass import read_smpl_npz
 from humanoid_fpo.motion.kinematics import body_states
 from humanoid_fpo.motion.retarget import euler_continuous, retarget_file
 from humanoid_fpo.motion.source import resample
-from humanoid_fpo.skeleton import JOINT_NAMES, MUJOCO_ORDER, PARENTS, SMPL_TO_HUMANOID, mean_shape
+from humanoid_fpo.body.skeleton import JOINT_NAMES, MUJOCO_ORDER, PARENTS, SMPL_TO_HUMANOID, mean_shape
 
 from conftest import BUILTIN_MOTIONS
 

@@ -12,7 +12,7 @@ from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
 from humanoid_fpo.sim.rewards import (PROTOCOL_BODIES, body_errors, power, protocol_error, reward_ang_vel,
                                       reward_pos, reward_rot, reward_vel, tracking_reward)
-from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
+from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES
 
 
 def still(n: int = 2) -> Bodies:

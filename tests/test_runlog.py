@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from humanoid_fpo import runlog
-from humanoid_fpo.runlog import Progress
+from humanoid_fpo.run import curves, metrics
+from humanoid_fpo.run.metrics import Progress
 
 ROW = {"steps_per_s": 700.0, "reward": 0.5, "episode_length": 30.0}
 
@@ -23,7 +23,7 @@ class Clock:
 
 def test_plain_lines_when_not_a_terminal_and_eta_after_the_compile(monkeypatch) -> None:
     clock = Clock()
-    monkeypatch.setattr(runlog.time, "monotonic", clock)
+    monkeypatch.setattr(metrics.time, "monotonic", clock)
     out = io.StringIO()
     progress = Progress(total=10, start=0, every=2, stream=out)
     clock.now = 100.0  # the first iteration compiles
@@ -57,12 +57,12 @@ def test_every_curves_panel_has_readable_ticks(tmp_path, monkeypatch, iterations
     """No two tick labels of a panel overlap (as "100000120000" did on the success panel's two
     evaluations at 100 k and 120 k steps), early in a run and at a million env steps."""
     figures = []
-    monkeypatch.setattr(runlog, "save_figure", lambda fig, path, title: figures.append(fig))
-    evals = {k for k, _ in runlog.CURVES if k.startswith("eval/")}
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, title: figures.append(fig))
+    evals = {k for k, _ in curves.CURVES if k.startswith("eval/")}
     rows = [{"iteration": i, "env_steps": 2048 * i,
-             **{k: 0.5 + 0.001 * i for k, _ in runlog.CURVES if k not in evals or (i >= 50 and i % 10 == 0)}}
+             **{k: 0.5 + 0.001 * i for k, _ in curves.CURVES if k not in evals or (i >= 50 and i % 10 == 0)}}
             for i in range(iterations)]
-    runlog.plot_curves(rows, tmp_path / "curves.png", "run")
+    curves.plot_curves(rows, tmp_path / "curves.png", "run")
     fig = figures[0]
     fig.tight_layout()
     fig.canvas.draw()

@@ -12,7 +12,7 @@ import pytest
 from scipy import sparse
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.skeleton import (JOINT_NAMES, MUJOCO_ORDER, NUM_JOINTS, PARENTS, SMPL_TO_HUMANOID,
+from humanoid_fpo.body.skeleton import (JOINT_NAMES, MUJOCO_ORDER, NUM_JOINTS, PARENTS, SMPL_TO_HUMANOID,
                                    forward_kinematics, from_smpl_model, load_smpl_pickle,
                                    mean_shape)
 

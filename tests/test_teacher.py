@@ -236,7 +236,7 @@ def test_a_student_run_tracks_the_teachers_trajectories(walk, env, tracking_libr
     evaluation the clips; resume reads feasible.npz back."""
     from conftest import tiny_train_config
 
-    from humanoid_fpo import train
+    from humanoid_fpo.run import train
     from humanoid_fpo.motion.library import load_library
 
     demos = _demos(walk, env)

@@ -15,7 +15,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from humanoid_fpo import run_config, train
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run import train
 from humanoid_fpo.cli import main
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.storage import RolloutStorage
@@ -236,13 +237,13 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
 
 
 def test_loading_a_run_does_not_import_the_trainer(run_dir, tmp_path) -> None:
-    """eval, export, render, inspect and play load a run through checkpoint.py: `export` runs, and the
-    modules those commands import leave humanoid_fpo.train (and the prior, the teacher) unloaded."""
+    """eval, export, render, inspect and play load a run through run/checkpoint.py: `export` runs, and the
+    modules those commands import leave humanoid_fpo.run.train (and the prior, the teacher) unloaded."""
     script = ("import sys\nfrom humanoid_fpo.cli import main\n"
               f"code = main(['export', {str(run_dir)!r}, '-o', {str(tmp_path)!r}])\n"
-              "import humanoid_fpo.evaluate, humanoid_fpo.render, humanoid_fpo.action_samples\n"
+              "import humanoid_fpo.evaluate, humanoid_fpo.view.render, humanoid_fpo.view.inspect\n"
               "import humanoid_fpo.motion.library, humanoid_fpo.sim.env\n"
-              "print(code, sorted(m for m in ('humanoid_fpo.train', 'humanoid_fpo.learn.prior', "
+              "print(code, sorted(m for m in ('humanoid_fpo.run.train', 'humanoid_fpo.learn.prior', "
               "'humanoid_fpo.teacher.teach') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
@@ -252,7 +253,7 @@ def test_loading_a_run_does_not_import_the_trainer(run_dir, tmp_path) -> None:
 def test_jax_allocates_on_demand_unless_the_user_says_otherwise() -> None:
     """Set by the package before any of its modules imports JAX (so that JAX leaves torch its share
     of a GPU); an XLA_PYTHON_CLIENT_* setting of the user's is left alone."""
-    script = ("import os, sys\nimport humanoid_fpo\nbefore = 'jax' in sys.modules\nimport humanoid_fpo.train\n"
+    script = ("import os, sys\nimport humanoid_fpo\nbefore = 'jax' in sys.modules\nimport humanoid_fpo.run.train\n"
               "print(before, 'jax' in sys.modules, os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE'))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_PYTHON_CLIENT_")}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

@@ -28,7 +28,7 @@ import mujoco
 import numpy as np
 from mujoco.batch import Batch
 
-from humanoid_fpo.humanoid import CONTACT_SETS, load_model
+from humanoid_fpo.body.humanoid import CONTACT_SETS, load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.sim.config import BACKENDS, TERRAIN_TYPES, EnvConfig, TerrainConfig

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend, JAX's allocator beside torch's)
 
-from humanoid_fpo import run_config, train
-from humanoid_fpo.runlog import MetricsLog
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run import train
+from humanoid_fpo.run.metrics import MetricsLog
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 

@@ -30,8 +30,9 @@ from matplotlib.ticker import ScalarFormatter
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
-from humanoid_fpo.experiments import train_run
-from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis, train_minutes
+from humanoid_fpo.run.experiments import train_run
+from humanoid_fpo.run.metrics import curve, train_minutes
+from humanoid_fpo.util.plots import figure, save_figure, steps_axis
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 

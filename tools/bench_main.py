@@ -22,10 +22,10 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
-from humanoid_fpo import train
-from humanoid_fpo.checkpoint import load_trained
+from humanoid_fpo.run import train
+from humanoid_fpo.run.checkpoint import load_trained
 from humanoid_fpo.export import export
-from humanoid_fpo.runlog import MetricsLog, train_minutes
+from humanoid_fpo.run.metrics import MetricsLog, train_minutes
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -46,7 +46,7 @@ def evaluations(rows: list[dict]) -> list[dict]:
 
 
 def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
-    """The table row of `run`; minutes of training are its rollouts, updates and prior (runlog's
+    """The table row of `run`; minutes of training are its rollouts, updates and prior (run.metrics'
     train_minutes), wall minutes the whole command's (compiles and evaluations too) where it trained."""
     rows = MetricsLog(run / "metrics.jsonl").rows()
     evals, final = evaluations(rows), json.loads((run / "eval.json").read_text())

@@ -32,12 +32,13 @@ from pathlib import Path
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
 
-from humanoid_fpo import run_config
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.experiments import evaluate_run, prepare_split, split_arguments, train_run
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.run.experiments import evaluate_run, prepare_split, split_arguments, train_run
 from humanoid_fpo.motion.library import load_library, load_motions
-from humanoid_fpo.prepare import with_default_pose
-from humanoid_fpo.runlog import figure, save_figure, train_minutes
+from humanoid_fpo.run.prepare import with_default_pose
+from humanoid_fpo.run.metrics import train_minutes
+from humanoid_fpo.util.plots import figure, save_figure
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.teacher.demos import Demonstrations
 from humanoid_fpo.teacher.teach import teach

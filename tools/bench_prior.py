@@ -29,10 +29,11 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.experiments import evaluate_run, prepare_split, split_arguments, train_run
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.run.experiments import evaluate_run, prepare_split, split_arguments, train_run
 from humanoid_fpo.motion.library import load_library
-from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis
+from humanoid_fpo.run.metrics import curve
+from humanoid_fpo.util.plots import figure, save_figure, steps_axis
 from humanoid_fpo.sim.config import MODES
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs

@@ -28,9 +28,10 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import numpy as np
 
-from humanoid_fpo import prepare, run_config
+from humanoid_fpo.run import prepare
+from humanoid_fpo.run import config as run_config
 from humanoid_fpo.evaluate import eval_clip_count
-from humanoid_fpo.humanoid import load_model
+from humanoid_fpo.body.humanoid import load_model
 from humanoid_fpo.learn.prior import reference_rows
 from humanoid_fpo.motion.library import build_library, load_library, load_motions, save_library
 from humanoid_fpo.motion.retarget import RetargetedClip

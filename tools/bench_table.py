@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jax
 
-from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.util.atomic import atomic_path
 
 
 def machine() -> str:

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 
-from humanoid_fpo import cli, run_config
-from humanoid_fpo.experiments import train_run
-from humanoid_fpo.runlog import curve, figure, save_figure, steps_axis
+from humanoid_fpo import cli
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run.experiments import train_run
+from humanoid_fpo.run.metrics import curve
+from humanoid_fpo.util.plots import figure, save_figure, steps_axis
 from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs

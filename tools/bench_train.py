@@ -39,7 +39,8 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loa
 import jax
 import torch
 
-from humanoid_fpo import run_config, train
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run import train
 from humanoid_fpo.learn.rollout import collect
 
 from bench_env import measure_physics  # tools/ is on sys.path when this script runs

@@ -32,7 +32,7 @@ from scipy.integrate import cumulative_trapezoid
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.skeleton import (
+from humanoid_fpo.body.skeleton import (
     JOINT_NAMES, NUM_JOINTS, SMPL_TO_HUMANOID, Skeleton, forward_kinematics, mean_shape,
 )
 

@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 import torch
 
-from humanoid_fpo.checkpoint import load_trained
+from humanoid_fpo.run.checkpoint import load_trained
 from humanoid_fpo.evaluate import record_clip
 from humanoid_fpo.sim.env import episodes_at, eval_config, make_env, observe_states
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.learn.rollout import Transition
-from humanoid_fpo.shapes import check_shape
+from humanoid_fpo.util.shapes import check_shape
 from humanoid_fpo.sim.env import EnvState, TrackingEnv, reset, step, with_levels, with_termination_distance
 
 LOGGED_INFO = ("reward/pos", "reward/rot", "reward/vel", "reward/ang_vel", "reward/power", "physics_reset",

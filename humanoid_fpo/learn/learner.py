@@ -7,7 +7,7 @@ EMA weights, and the PPO-style update with FPO ratios. It sees torch tensors onl
     metrics = learner.update(storage, learner.value(critic_obs))
 
 `learner.behind()` acts with a copy of the weights, so that a rollout can be collected on another
-thread while `update` moves them (train.py's `overlap`).
+thread while `update` moves them (run/train.py's `overlap`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from humanoid_fpo.learn.losses import TRUST_REGIONS
 from humanoid_fpo.learn.networks import mlp
 from humanoid_fpo.learn.normalizer import Normalizer
 from humanoid_fpo.learn.storage import RolloutStorage
-from humanoid_fpo.shapes import check_shape
+from humanoid_fpo.util.shapes import check_shape
 
 POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
 

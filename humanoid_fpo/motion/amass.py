@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from humanoid_fpo.motion.source import MotionFileError, SourceMotion, rotation_to_wxyz
-from humanoid_fpo.skeleton import (JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_TO_HUMANOID, Skeleton,
+from humanoid_fpo.body.skeleton import (JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_TO_HUMANOID, Skeleton,
                                    mean_shape)
 
 FPS_KEYS = ("mocap_framerate", "mocap_frame_rate", "fps")

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.humanoid import ASSET_PATH, load_model
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.motion.amass import read_npz_arrays
 from humanoid_fpo.motion.kinematics import body_states, trajectory_qvel
 from humanoid_fpo.motion.retarget import RetargetedClip, find_motion_files, retarget_files

@@ -19,13 +19,13 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.humanoid import hinge_order, skeleton_of
+from humanoid_fpo.body.humanoid import hinge_order, skeleton_of
 from humanoid_fpo.motion.amass import read_smpl_npz
 from humanoid_fpo.motion.bvh import read_bvh
 from humanoid_fpo.motion.kinematics import body_states, lowest_points
 from humanoid_fpo.motion.source import (MotionFileError, SourceMotion, global_transforms, resample,
                                         wxyz_to_rotation)
-from humanoid_fpo.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, MUJOCO_ORDER, NUM_JOINTS,
+from humanoid_fpo.body.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, MUJOCO_ORDER, NUM_JOINTS,
                                    SMPL_TO_HUMANOID)
 
 FPS = 30.0

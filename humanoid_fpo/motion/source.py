@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from humanoid_fpo.skeleton import tree_kinematics
+from humanoid_fpo.body.skeleton import tree_kinematics
 
 
 class MotionFileError(ValueError):

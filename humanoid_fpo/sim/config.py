@@ -54,7 +54,7 @@ class RandomizeConfig:
     kp: tuple[float, float] | None = (0.9, 1.1)
     """Scale of each actuator's stiffness."""
     kv: tuple[float, float] | None = (0.9, 1.1)
-    """Scale of each actuated joint's damping (the PD damping; see humanoid.py)."""
+    """Scale of each actuated joint's damping (the PD damping; see body/humanoid.py)."""
     push_velocity: float | None = None
     """m/s, largest horizontal velocity kick given to the root."""
     push_interval: float = 4.0

@@ -18,7 +18,7 @@ from humanoid_fpo.sim.config import MODES, ObsConfig
 from humanoid_fpo.sim.engines import PhysicsState
 from humanoid_fpo.sim.quat import heading, quat_conj, quat_mul, quat_rotate, tan_norm, yaw_quat
 from humanoid_fpo.sim.terrain import Terrain, height_at
-from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
+from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
 
 
 GOAL_FEATURES = {"pos_diff": slice(0, 3), "rot_diff": slice(3, 9), "vel_diff": slice(9, 12),

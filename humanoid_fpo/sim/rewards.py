@@ -12,7 +12,7 @@ import numpy as np
 from humanoid_fpo.sim.config import RewardConfig
 from humanoid_fpo.sim.observations import Bodies
 from humanoid_fpo.sim.quat import quat_angle, quat_conj, quat_mul
-from humanoid_fpo.skeleton import MUJOCO_BODY_NAMES
+from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES
 
 PROTOCOL_BODIES = tuple(i for i, name in enumerate(MUJOCO_BODY_NAMES)
                         if name not in ("L_Hand", "R_Hand", "L_Toe", "R_Toe"))

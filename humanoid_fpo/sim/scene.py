@@ -6,7 +6,7 @@ from pathlib import Path
 
 import mujoco
 
-from humanoid_fpo.humanoid import ASSET_PATH, CONTACT_SETS, load_model
+from humanoid_fpo.body.humanoid import ASSET_PATH, CONTACT_SETS, load_model
 from humanoid_fpo.sim.terrain import Terrain, hfield_geometry
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.motion.amass import read_npz_arrays
 from humanoid_fpo.motion.library import MotionLibrary, build_library
 from humanoid_fpo.motion.retarget import RetargetedClip

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.humanoid import ASSET_PATH
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.body.humanoid import ASSET_PATH
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.engines import make_engine, resolve_backend

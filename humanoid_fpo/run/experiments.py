@@ -11,16 +11,16 @@ from pathlib import Path
 
 import jax
 
-from humanoid_fpo import run_config, train
-from humanoid_fpo.checkpoint import load_trained
 from humanoid_fpo.evaluate import EvalOptions, eval_env, evaluate_clips, evaluate_grid, reference_policy
-from humanoid_fpo.humanoid import load_model
-from humanoid_fpo.motion.library import build_library, save_library
-from humanoid_fpo.motion.retarget import find_motion_files, retarget_files
-from humanoid_fpo.runlog import MetricsLog
+from humanoid_fpo.motion.library import load_motions, save_library
+from humanoid_fpo.motion.retarget import find_motion_files
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run import train
+from humanoid_fpo.run.checkpoint import load_trained
+from humanoid_fpo.run.metrics import MetricsLog
 from humanoid_fpo.sim.config import MODES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 """The repository: the benchmarks' run folders (runs/) and table (BENCHMARKS.md) default to it."""
 HELD_OUT = ("jump_forward_level2", "kick_level2", "side_jump_level2", "squat_level2", "walk_level2")
 """The ASAP clips a split benchmark holds out by default."""
@@ -32,15 +32,13 @@ def split_library(motions: Path, held_out: list[str], runs: Path) -> tuple[Path,
     `motions` is a ValueError naming it."""
     fit, rest = runs / "fit.npz", runs / "held_out.npz"
     if not (fit.exists() and rest.exists()):
-        model = load_model()
         files = find_motion_files([motions])
         missing = sorted(set(held_out) - {f.stem for f in files})
         if missing:
             raise ValueError(f"{motions}: no clip {', '.join(missing)} to hold out")
-        for path, names in ((fit, [f for f in files if f.stem not in held_out]),
-                            (rest, [f for f in files if f.stem in held_out])):
-            clips, _ = retarget_files(names, model, progress=False)
-            save_library(build_library(clips, model), path)
+        for path, kept in ((fit, [f.name for f in files if f.stem not in held_out]),
+                           (rest, [f.name for f in files if f.stem in held_out])):
+            save_library(load_motions(motions, include=kept), path)
     return fit, rest
 
 

@@ -12,7 +12,7 @@ import mujoco
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from humanoid_fpo.atomic import atomic_path
+from humanoid_fpo.util.atomic import atomic_path
 
 
 GHOST_RGBA = (0.3, 0.6, 1.0, 0.25)

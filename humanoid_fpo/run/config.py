@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.config import dotted_keys, from_dict, suggest, to_dict
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.util.typed_config import dotted_keys, from_dict, suggest, to_dict
 from humanoid_fpo.learn.config import AlgoConfig, PriorConfig, check_algo, check_prior
 from humanoid_fpo.sim.config import EnvConfig, TerminationCurriculum
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
@@ -151,7 +151,7 @@ def lookup(cfg: dict, key: str):
     return cfg
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:

@@ -1,5 +1,5 @@
-"""What a training run writes besides checkpoints: metrics as JSONL, a learning-curve PNG, and its
-progress on the terminal (or as plain lines in a log)."""
+"""What a training run logs besides checkpoints: metrics as JSONL, read back as curves and minutes, and
+its progress on the terminal (or as plain lines in a log)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from humanoid_fpo.atomic import atomic_path
-
-CURVES = (("episode_length", "episode length (steps)"), ("reward", "reward per step"),
-          ("eval/frames", "frames tracked per clip (eval)"), ("eval/success_rate", "success rate (eval)"),
-          ("mean_body_error", "mean body error (m)"), ("reward/power", "joint power (W)"),
-          ("termination_distance", "termination distance (m)"),
-          ("level", "terrain level (mean over envs; curriculum)"), ("clip_fraction", "clip fraction"),
-          ("approx_kl", "approx. KL from the ratio"),
-          ("divergence", "policy change (flow: clean action², noise units; Gaussian: KL)"),
-          ("action_spread", "action spread (std over samples)"), ("explained_variance", "explained variance"))
-"""(metrics key, panel title) of curves.png: is it tracking, is it stable, is the learner moving."""
+from humanoid_fpo.util.atomic import atomic_path
 
 
 class MetricsLog:
@@ -105,24 +95,6 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def plot_curves(rows: list[dict], path: Path, title: str) -> None:
-    """A grid of the CURVES against env steps, written atomically."""
-    fig, axes = figure(3, 5, (20, 9.5))
-    for ax in axes.flat[len(CURVES):]:
-        ax.axis("off")
-    for ax, (key, label) in zip(axes.flat, CURVES):
-        ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
-        held = key.replace("eval/", "eval_held_out/")
-        if key.startswith("eval/") and curve(rows, held)[0]:  # the run's eval_motions beside its own clips
-            ax.plot(*curve(rows, held), marker="s", lw=1.2, label="held out")
-            ax.plot([], [], color="C0", marker="o", label="training clips")
-            ax.legend(fontsize=7)
-        steps_axis(ax, label)
-        if key == "eval/success_rate":
-            ax.set_ylim(-0.05, 1.05)
-    save_figure(fig, path, title)
-
-
 def curve(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     """(env steps, values) of the rows that hold a finite `key`."""
     points = [(r["env_steps"], r[key]) for r in rows if key in r and not math.isnan(r[key])]
@@ -139,35 +111,3 @@ def train_minutes(rows: list[dict]) -> list[float]:
         total += r.get("iteration_s", r.get("collect_s", 0.0) + r.get("update_s", 0.0))
         out.append(total / 60)
     return out
-
-
-def figure(rows: int, columns: int, size: tuple[float, float]):
-    """A matplotlib figure and its (rows, columns) axes, headless."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(rows, columns, figsize=size, squeeze=False)
-
-
-def steps_axis(ax, title: str) -> None:
-    """A small title and an env-steps x axis that stays readable (50k, 1.5M)."""
-    from matplotlib.ticker import EngFormatter, MaxNLocator
-
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("env steps", fontsize=8)
-    ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
-
-
-def save_figure(fig, path: Path, title: str) -> None:
-    """Title, layout and an atomic PNG write; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from humanoid_fpo.humanoid import ASSET_PATH, load_model
+from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.motion.library import MotionLibrary, load_library, load_motions, save_library
-from humanoid_fpo.run_config import TrainConfig
+from humanoid_fpo.run.config import TrainConfig
 from humanoid_fpo.sim.env import mean_pose
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
 from humanoid_fpo.teacher.teach import teach

@@ -28,7 +28,7 @@ from humanoid_fpo.evaluate import NOISES
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary
-from humanoid_fpo.render import GHOST_RGBA
+from humanoid_fpo.view.render import GHOST_RGBA
 from humanoid_fpo.sim.config import MODES, EnvConfig
 from humanoid_fpo.sim.env import eval_config, make_env, reference, reset, step, with_termination_distance
 from humanoid_fpo.sim.rewards import protocol_error

@@ -13,7 +13,7 @@ import torch
 
 from humanoid_fpo.learn.bridge import to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.runlog import figure, save_figure
+from humanoid_fpo.util.plots import figure, save_figure
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.env import TrackingEnv, episodes_at, observe_states, reference
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from humanoid_fpo.config import from_dict, to_dict
-from humanoid_fpo.humanoid import ASSET_PATH, load_model
+from humanoid_fpo.util.typed_config import from_dict, to_dict
+from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary, load_library
-from humanoid_fpo.run_config import TrainConfig, lookup, read_config
+from humanoid_fpo.run.config import TrainConfig, lookup, read_config
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
 
 

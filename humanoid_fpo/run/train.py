@@ -1,6 +1,6 @@
 """The trainer behind `humanoid-fpo train`: a run folder, the rollout/update loop, periodic
-evaluation, checkpoints and resume (the config is run_config.py's, the checkpoint format checkpoint.py's,
-the run's data prepare.py's). `build_trainer` goes config → data → envs → learner → Trainer.
+evaluation, checkpoints and resume (the config is run/config.py's, the checkpoint format run/checkpoint.py's,
+the run's data run/prepare.py's). `build_trainer` goes config → data → envs → learner → Trainer.
 
 A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
@@ -30,9 +30,9 @@ import jax
 import numpy as np
 import torch
 
-from humanoid_fpo.atomic import atomic_path
-from humanoid_fpo.checkpoint import CHECKPOINT_VERSION, read_checkpoint
-from humanoid_fpo.config import to_dict
+from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
+from humanoid_fpo.util.typed_config import to_dict
 from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stratified_clips
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
@@ -40,9 +40,10 @@ from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
-from humanoid_fpo.prepare import prepare, save
-from humanoid_fpo.run_config import TrainConfig, check_config, compose, write_config
-from humanoid_fpo.runlog import MetricsLog, Progress, plot_curves
+from humanoid_fpo.run.prepare import prepare, save
+from humanoid_fpo.run.config import TrainConfig, check_config, compose, write_config
+from humanoid_fpo.run.curves import plot_curves
+from humanoid_fpo.run.metrics import MetricsLog, Progress
 from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import TrackingEnv, eval_config, make_env, use_jax_cache
 from humanoid_fpo.sim.observations import as_ranges

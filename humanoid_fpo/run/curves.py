@@ -1,0 +1,37 @@
+"""A run's learning curves (curves.png): is it tracking, is it stable, is the learner moving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from humanoid_fpo.run.metrics import curve
+from humanoid_fpo.util.plots import figure, save_figure, steps_axis
+
+CURVES = (("episode_length", "episode length (steps)"), ("reward", "reward per step"),
+          ("eval/frames", "frames tracked per clip (eval)"), ("eval/success_rate", "success rate (eval)"),
+          ("mean_body_error", "mean body error (m)"), ("reward/power", "joint power (W)"),
+          ("termination_distance", "termination distance (m)"),
+          ("level", "terrain level (mean over envs; curriculum)"), ("clip_fraction", "clip fraction"),
+          ("approx_kl", "approx. KL from the ratio"),
+          ("divergence", "policy change (flow: clean action², noise units; Gaussian: KL)"),
+          ("action_spread", "action spread (std over samples)"), ("explained_variance", "explained variance"))
+"""(metrics key, panel title) of curves.png: is it tracking, is it stable, is the learner moving."""
+
+
+
+def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    """A grid of the CURVES against env steps, written atomically."""
+    fig, axes = figure(3, 5, (20, 9.5))
+    for ax in axes.flat[len(CURVES):]:
+        ax.axis("off")
+    for ax, (key, label) in zip(axes.flat, CURVES):
+        ax.plot(*curve(rows, key), marker="o" if key.startswith("eval/") else None, lw=1.2)
+        held = key.replace("eval/", "eval_held_out/")
+        if key.startswith("eval/") and curve(rows, held)[0]:  # the run's eval_motions beside its own clips
+            ax.plot(*curve(rows, held), marker="s", lw=1.2, label="held out")
+            ax.plot([], [], color="C0", marker="o", label="training clips")
+            ax.legend(fontsize=7)
+        steps_axis(ax, label)
+        if key == "eval/success_rate":
+            ax.set_ylim(-0.05, 1.05)
+    save_figure(fig, path, title)
