@@ -11,17 +11,19 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from humanoid_fpo.run import config as run_config
-from humanoid_fpo.run import train
 from humanoid_fpo.cli import main
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.motion.library import load_motions, save_library
 from humanoid_fpo.motion.source import MotionFileError
+from humanoid_fpo.run import config as run_config
+from humanoid_fpo.run import train
 from humanoid_fpo.sim.config import TerminationCurriculum
 
 from conftest import tiny_train_config
@@ -263,3 +265,21 @@ def test_jax_allocates_on_demand_unless_the_user_says_otherwise() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env=env)
     assert done.stdout.split() == ["False", "True", "None"], done.stdout + done.stderr
+
+
+def test_a_run_written_before_a_route_retired_still_reads(tmp_path: Path) -> None:
+    """config.yaml of a run made before 2026-12-07 holds the retired routes' keys at their unused values:
+    it reads; one that used a retired route is a one-line error naming the file and the key."""
+    from humanoid_fpo.util.typed_config import to_dict
+
+    saved = to_dict(run_config.compose([])[0])
+    saved["env"] |= {"residual_actions": False, "residual_scale": 1.0}
+    saved["algo"]["compile"] = False
+    saved["prior"] |= {"source": "reference", "dagger_labels": 512, "recovery_frames": 0}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(saved))
+    assert run_config.read_config(path) == run_config.compose([])[0]
+    saved["env"]["residual_actions"] = True
+    path.write_text(yaml.safe_dump(saved))
+    with pytest.raises(ValueError, match="trained with env.residual_actions=True, a route retired"):
+        run_config.read_config(path)

@@ -12,7 +12,7 @@ from humanoid_fpo.util.typed_config import from_dict, to_dict
 from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import MotionLibrary, load_library
-from humanoid_fpo.run.config import TrainConfig, lookup, read_config
+from humanoid_fpo.run.config import TrainConfig, lookup, read_config, without_retired
 from humanoid_fpo.sim.observations import as_ranges, obs_layout
 
 
@@ -35,6 +35,7 @@ def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | to
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         version = state.get("version") if isinstance(state, dict) else None
         raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
+    state["config"] = without_retired(state["config"], path)
     if cfg is not None:
         check_same_policy(path, state["config"], cfg)
     return state
