@@ -10,14 +10,16 @@ import sys
 from pathlib import Path
 
 import jax
+import torch
 
 from humanoid_fpo.util.atomic import atomic_path
 
 
 def machine() -> str:
     device = jax.devices()[0]
-    if device.platform == "cpu":
-        return f"CPU {platform.machine()}, {os.cpu_count()} cores"
+    if device.platform == "cpu":  # the CPU kind decides the CPU preset's precision path
+        bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return f"CPU {platform.machine()}, {os.cpu_count()} cores, {'bf16' if bf16 else 'no bf16'}"
     return f"{device.device_kind} (JAX {jax.__version__})"
 
 
