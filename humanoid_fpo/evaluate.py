@@ -30,9 +30,8 @@ from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.run.checkpoint import TrainedPolicy, load_trained, run_folder
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.learn.prior import run_modes
 from humanoid_fpo.motion.library import load_motions
-from humanoid_fpo.sim.config import MODES, TerrainConfig
+from humanoid_fpo.sim.config import MODES, TerrainConfig, run_modes
 from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, eval_config, make_env,
                                   reference, reset, step, use_jax_cache, with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES, protocol_error

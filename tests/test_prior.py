@@ -13,7 +13,8 @@ import torch
 from humanoid_fpo.evaluate import reference_policy
 from humanoid_fpo.learn.config import AlgoConfig, NetConfig, PriorConfig, check_prior
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.learn.prior import fit, reference_dataset, run_modes, visited_dataset, warm_start
+from humanoid_fpo.learn.prior import fit, reference_dataset, visited_dataset, warm_start
+from humanoid_fpo.sim.config import run_modes
 from humanoid_fpo.sim.env import reference, reset
 
 

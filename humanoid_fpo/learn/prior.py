@@ -27,15 +27,10 @@ import torch
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.config import PriorConfig
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.sim.config import MODES
+from humanoid_fpo.sim.config import run_modes
 from humanoid_fpo.sim.env import TrackingEnv, action_for, episodes_at, observe_states, reference, reset, step
 from humanoid_fpo.sim.quat import quat_mul
 
-
-def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
-    """Goal modes (indices into MODES) a run trains: its own, and the sparser ones it drops to."""
-    base = MODES.index(conditioning)
-    return list(range(base, len(MODES) if goal_drop_ratio > 0 else base + 1))
 
 
 @dataclass(frozen=True)

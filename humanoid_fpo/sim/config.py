@@ -15,6 +15,12 @@ is one module and one line here."""
 BACKENDS = (*ENGINES, "auto")
 
 
+def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
+    """Goal modes (indices into MODES) a run trains: its own, and the sparser ones it drops to."""
+    base = MODES.index(conditioning)
+    return list(range(base, len(MODES) if goal_drop_ratio > 0 else base + 1))
+
+
 @dataclass(frozen=True)
 class TerrainConfig:
     """Which tiles exist and how hard each level is; (easiest, hardest) pairs are lerped by level."""
