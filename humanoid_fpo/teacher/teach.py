@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -59,7 +60,8 @@ def teacher_key(library: MotionLibrary, env: EnvConfig, cfg: TeacherConfig) -> s
     h.update("\0".join(library.clip_names).encode())
     teacher = {k: v for k, v in planning(cfg).items() if k != "runs"}
     h.update(json.dumps({"teacher": teacher, "scene": scene_settings(env)}, sort_keys=True).encode())
-    h.update(Path(env.model_path or ASSET_PATH).read_bytes())
+    # the humanoid as MuJoCo reads it: a comment (the generator's header, say) changes no trajectory
+    h.update(re.sub(r"<!--.*?-->", "", Path(env.model_path or ASSET_PATH).read_text(), flags=re.S).encode())
     return h.hexdigest()[:16]
 
 
