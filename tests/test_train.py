@@ -209,7 +209,7 @@ def test_env_import_prints_no_warp_message() -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "env.num_envs=abc"],
                                   ["eval", "--flow-steps", "0", "runs/x"],
-                                  ["train", "algo.lr=-1", "motions.path=/no/motions", "run_dir=/no/run"]])
+                                  ["train", "algo.lr=-1", "motions.path=/proc/no_motions", "run_dir=/proc/no_run"]])
 def test_help_and_argument_errors_load_no_heavy_module(argv) -> None:
     """`--help` and a bad argument answer before JAX, torch or MuJoCo load (seconds on a CPU)."""
     script = ("import sys\nfrom humanoid_fpo.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
