@@ -131,6 +131,8 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_fetch(args: argparse.Namespace) -> int:
+    if args.dest:
+        check_output(args.dest, "dir")
     from humanoid_fpo.motion.fetch import fetch, load_source
 
     fetch(load_source(args.source), args.dest, args.base_url, args.from_dir)
