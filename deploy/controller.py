@@ -173,7 +173,7 @@ def parse_metadata(props: dict[str, str], path: str | Path) -> Metadata:
     if missing:
         raise ValueError(f"{path}: humanoid_fpo metadata lacks {', '.join(missing)}; "
                          f"export it again with `humanoid-fpo export`")
-    m = {k: props[k] if k in ("policy", "conditioning", "mjcf") else json.loads(props[k]) for k in _KEYS}
+    m = {k: props[k] if k in ("policy", "conditioning", "mjcf") else _json(props, k, path) for k in _KEYS}
     kin = m["kinematics"]
     return Metadata(
         policy=m["policy"], flow_steps=int(m["flow_steps"]), noise_std=float(m["noise_std"]),
@@ -191,6 +191,15 @@ def parse_metadata(props: dict[str, str], path: str | Path) -> Metadata:
                               np.asarray(kin["body_quat"], float), np.asarray(kin["joint_axis"], float),
                               np.asarray(kin["joint_body"], int)),
         mjcf=m["mjcf"])
+
+
+def _json(props: dict[str, str], key: str, path: str | Path):
+    """The JSON value of metadata `key`; damaged JSON raises ValueError naming the file and the key."""
+    try:
+        return json.loads(props[key])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: metadata {key!r} is damaged ({e.msg} at character {e.pos}); "
+                         f"export it again with `humanoid-fpo export`") from None
 
 
 # --- kinematics and observation ----------------------------------------------------------------

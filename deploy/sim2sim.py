@@ -157,8 +157,11 @@ def evaluate(policy: str | Path, motions: str | Path, clips: list[str] | None = 
     replaces the trained physics step (it must divide the control period): is a gap the step's?"""
     controller = Controller(policy, mode)
     if physics_dt is not None:
+        if not 0 < physics_dt <= controller.meta.control_dt:
+            raise ValueError(f"physics_dt must be positive and at most the control period "
+                             f"{controller.meta.control_dt:g} s, got {physics_dt:g}")
         steps = controller.meta.control_dt / physics_dt
-        if physics_dt <= 0 or not math.isclose(steps, round(steps), rel_tol=1e-6):
+        if not math.isclose(steps, round(steps), rel_tol=1e-6):
             raise ValueError(f"physics_dt {physics_dt:g} s does not divide the control period "
                              f"{controller.meta.control_dt:g} s")
         controller.meta = replace(controller.meta, physics_dt=physics_dt)
@@ -226,6 +229,26 @@ def _atomic(path: str | Path) -> Iterator[str]:
             os.unlink(tmp)
 
 
+def check_output(path: str | Path, suffix: str | None = None) -> None:
+    """Raise ValueError, one line naming `path`, unless a file (a `suffix` one where given) can be
+    written there: checked before the run, not after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; name a file in it")
+    if suffix and path.suffix.lower() != suffix:
+        raise ValueError(f"{path}: expected a {suffix} file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{path}: {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ValueError(f"{path}: cannot write in {folder} ({e.strerror})") from None
+
+
 def table(result: dict) -> str:
     """The per-clip figures and the aggregate as a plain-text table."""
     width = max(8, *(len(n) for n in result["clips"]))
@@ -238,6 +261,17 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def seconds(text: str) -> float:
+    """argparse type of --physics-dt: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("policy", help="policy.onnx from `humanoid-fpo export`")
@@ -247,9 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", help="write an mp4 of the run here")
     parser.add_argument("--mode", choices=("full", "hands", "root"),
                         help="goal conditioning (default: the policy's)")
-    parser.add_argument("--physics-dt", type=float, help="physics step in s (default: the trained one)")
+    parser.add_argument("--physics-dt", type=seconds, help="physics step in s, dividing the control period "
+                                                          "(default: the trained one)")
     args = parser.parse_args(argv)
     try:
+        for path, suffix in ((args.json, None), (args.video, ".mp4")):
+            if path is not None:
+                check_output(path, suffix)
         result = evaluate(args.policy, args.motions, args.clip, args.mode, args.video, args.physics_dt)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

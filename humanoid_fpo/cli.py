@@ -28,17 +28,41 @@ import os
 import sys
 from pathlib import Path
 
+from humanoid_fpo.learn.config import MAX_FLOW_STEPS
 from humanoid_fpo.sim.config import MODES
+from humanoid_fpo.util.atomic import check_output
+
 
 def flow_steps(text: str) -> int:
-    """argparse type of --flow-steps: a whole number of Euler steps, at least 1."""
+    """argparse type of --flow-steps: a whole number of Euler steps, 1 to MAX_FLOW_STEPS."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number of Euler steps, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"the sampler takes at least 1 Euler step, got {value}")
+    if value > MAX_FLOW_STEPS:
+        raise argparse.ArgumentTypeError(f"the sampler takes at most {MAX_FLOW_STEPS} Euler steps (each is a "
+                                         f"pass of the velocity net per action; runs use 10), got {value}")
     return value
+
+
+def whole(low: int, high: int | None = None, why: str = ""):
+    """argparse type: an integer from `low` to `high` (None: no upper bound), else a one-line error
+    saying why the bound is there (`why`)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"{low} to {high}"
+            raise argparse.ArgumentTypeError(f"expected {bound}{why}, got {value}")
+        return value
+    return parse
+
+
+IMAGE_SIZE = whole(16, 4096, " pixels (MuJoCo's offscreen buffer)")
 
 
 def _count(n: int, noun: str) -> str:
@@ -52,6 +76,8 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
+    check_output(args.output, "file", (".npz",))
+
     from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
     from humanoid_fpo.motion.library import build_library, save_library
     from humanoid_fpo.motion.retarget import find_motion_files, load_joint_map, retarget_files
@@ -84,6 +110,8 @@ def cmd_motions_list(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_render(args: argparse.Namespace) -> int:
+    check_output(args.output, "file", (".mp4", ".png"))
+
     from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
     from humanoid_fpo.motion.library import load_library
     from humanoid_fpo.view.render import write_render
@@ -103,6 +131,8 @@ def cmd_motions_render(args: argparse.Namespace) -> int:
 
 
 def cmd_motions_fetch(args: argparse.Namespace) -> int:
+    if args.dest:
+        check_output(args.dest, "dir")
     from humanoid_fpo.motion.fetch import fetch, load_source
 
     fetch(load_source(args.source), args.dest, args.base_url, args.from_dir)
@@ -114,6 +144,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
     cfg, _ = compose(args.overrides)
     check_config(cfg)
+    check_output(cfg.teacher.cache, "dir")
     from humanoid_fpo.motion.library import load_motions
     from humanoid_fpo.run.prepare import with_default_pose
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
@@ -130,9 +161,13 @@ def cmd_teach(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from humanoid_fpo.run.config import check_config, compose
+    from humanoid_fpo.run.config import check_config, check_device, compose
 
-    check_config(compose(args.overrides)[0])  # a bad setting is one line, before torch and JAX load
+    cfg = compose(args.overrides)[0]
+    check_config(cfg)  # a bad setting is one line, before torch and JAX load
+    if cfg.run_dir:
+        check_output(cfg.run_dir, "dir")
+    check_device(cfg.device)
     from humanoid_fpo.run import train
 
     train.main(args.overrides)
@@ -162,6 +197,15 @@ def _options(args: argparse.Namespace):
                        args.randomised)
 
 
+def _check_inputs(args: argparse.Namespace, kind: str | None = None, suffixes: tuple[str, ...] = ()) -> None:
+    """What a command that loads a run checks before it loads: its -o path (a `kind` there) and --device."""
+    from humanoid_fpo.run.config import check_device
+
+    if kind and args.output:
+        check_output(args.output, kind, suffixes)
+    check_device(args.device, "--device")
+
+
 def _trained_env(args: argparse.Namespace, run: Path | None = None):
     """The policy of `run` (default: args.run) on --device and its eval-protocol env under the env flags."""
     from humanoid_fpo.evaluate import eval_env, load_policy
@@ -171,6 +215,8 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    _check_inputs(args, "dir")
+
     from humanoid_fpo.evaluate import evaluate_and_save
 
     evaluate_and_save(args.run, _options(args), args.modes, args.noise, args.flow_steps, args.seed,
@@ -179,6 +225,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output, "dir")
+
     from humanoid_fpo.run.checkpoint import load_trained, run_folder
     from humanoid_fpo.export import export
 
@@ -190,6 +239,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    _check_inputs(args, "file", (".mp4", ".png"))
+
     import jax
 
     from humanoid_fpo.run.checkpoint import run_folder
@@ -223,6 +274,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    _check_inputs(args, "file", (".png", ".pdf", ".svg"))
+
     import numpy as np
 
     from humanoid_fpo.view.inspect import plot_action_samples, reference_observation, sample_actions
@@ -263,6 +316,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from humanoid_fpo.evaluate import load_policy
 
     check_port(args.host, args.port)  # before loading the run
+    _check_inputs(args)
     trained = load_policy(args.run, args.device)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
@@ -295,7 +349,7 @@ def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--terrain", help="terrain types, comma-separated (flat,rough,slopes,waves,steps); "
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
-    p.add_argument("--terrain-level", type=int, help="one fixed difficulty (default: the run's start levels)")
+    p.add_argument("--terrain-level", type=whole(0), help="one fixed difficulty (default: the run's start levels)")
     p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
     p.add_argument("--backend", choices=("mjx", "native", "auto"),
                    help="physics: mjx, native (MuJoCo C, CPU threads) or auto; default: the run's")
@@ -317,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="motion library (.npz)")
     p.add_argument("--model", type=Path, help="humanoid MJCF (default: assets/humanoid.xml)")
     p.add_argument("--joint-map", type=Path, help="BVH joint map (json); default: a built-in one")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=whole(0), default=1,
                    help="processes retargeting in parallel (0: one per core; pays from hundreds of clips)")
     p.set_defaults(func=cmd_retarget)
 
@@ -331,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", required=True)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--model", type=Path, help="humanoid MJCF (default: assets/humanoid.xml)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=IMAGE_SIZE, default=640)
+    p.add_argument("--height", type=IMAGE_SIZE, default=480)
     p.set_defaults(func=cmd_motions_render)
     p = motions.add_parser("fetch", help="download published clips at a pinned commit, each checked by "
                                          "sha256 (resumes; --from installs from a local folder offline)")
@@ -385,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
     p.add_argument("--flow-steps", type=flow_steps)
     p.add_argument("-o", "--output", type=Path, help=".mp4 or .png (default: RUN/<clip>.mp4)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=IMAGE_SIZE, default=640)
+    p.add_argument("--height", type=IMAGE_SIZE, default=480)
     p.add_argument("--continue", dest="play_on", action="store_true",
                    help="keep playing after a failure to the clip's end (frames from the failure on in red)")
     p.set_defaults(func=cmd_render)
@@ -395,11 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
                                        "Gaussian: many draws), on two joints and two principal components")
     _add_env_options(p, many=True)
     p.add_argument("--clip", required=True)
-    p.add_argument("--frame", type=int, required=True, help="control step into the clip (30 fps)")
+    p.add_argument("--frame", type=whole(0), required=True, help="control step into the clip (30 fps)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: each run's conditioning)")
     p.add_argument("--joints", nargs=2, default=["L_Hip_y", "R_Hip_y"], help="two joints to draw "
                    "(default: left and right hip flexion)")
-    p.add_argument("--samples", type=int, default=512)
+    p.add_argument("--samples", type=whole(1, 65536, " actions (each column's samples are drawn and plotted at "
+                                                    "once)"), default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help=".png")
     p.set_defaults(func=cmd_inspect)
@@ -410,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", help="the clip shown first (default: the library's first)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
-    p.add_argument("--port", type=int, default=8080,
+    p.add_argument("--port", type=whole(0, 65535), default=8080,
                    help="HTTP port (default 8080; one in use is an error; 0: any free one, printed)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only, e.g. through an ssh "

@@ -13,6 +13,7 @@ policy.onnx gives mean + std·x0 (x0 standard normal). Every value of `deploy_me
 from __future__ import annotations
 
 import copy
+import io
 import json
 import warnings
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.learn.config import check_flow_steps
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.normalizer import Normalizer
 from humanoid_fpo.util.shapes import check_shape
@@ -104,6 +106,7 @@ def export(learner: Learner, env_cfg: EnvConfig, out_dir: str | Path, steps: int
         raise ValueError(f"{out_dir}: cannot write the export there ({e.strerror})") from None
     cfg = learner.cfg
     steps = steps or cfg.flow_steps
+    check_flow_steps("the policy's flow steps", steps)  # one unrolled velocity net per step
     policy = learner.eval_policy
     obs_size = obs_layout(env_cfg.obs)["height_scan"].stop  # the layout the metadata describes
     check_shape("the policy's observation normaliser (the run's env.obs layout)", learner.obs_norm.mean,
@@ -127,16 +130,18 @@ def _write(module: nn.Module, inputs: dict[str, torch.Tensor], output: str, meta
     The TorchScript exporter: the dynamo one ties x0's batch to obs's, so x0 could not default to (1, A)."""
     module = copy.deepcopy(module).cpu().eval()
     dynamic = {name: {0: "x0_batch" if name == "x0" else "batch"} for name in inputs} | {output: {0: "batch"}}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    buffer = io.BytesIO()  # built in memory: the folder gets a file only once the model is whole
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer remarks
         with torch.no_grad():
-            torch.onnx.export(module, tuple(inputs.values()), str(tmp), input_names=list(inputs),
+            torch.onnx.export(module, tuple(inputs.values()), buffer, input_names=list(inputs),
                               output_names=[output], dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
-        model = onnx.load(str(tmp))
-        if "x0" in inputs:  # an initializer that is also a graph input: optional, its value the default
-            zeros = np.zeros_like(inputs["x0"].numpy())
-            model.graph.initializer.append(onnx.numpy_helper.from_array(zeros, "x0"))
-        onnx.helper.set_model_props(model, meta)
-        onnx.checker.check_model(model)
-        onnx.save(model, str(tmp))
+    model = onnx.load_from_string(buffer.getvalue())
+    if "x0" in inputs:  # an initializer that is also a graph input: optional, its value the default
+        zeros = np.zeros_like(inputs["x0"].numpy())
+        model.graph.initializer.append(onnx.numpy_helper.from_array(zeros, "x0"))
+    onnx.helper.set_model_props(model, meta)
+    onnx.checker.check_model(model)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(model.SerializeToString())
     return path

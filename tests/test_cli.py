@@ -140,3 +140,49 @@ def test_doctor_names_the_devices_and_the_backend(capsys) -> None:
     assert rows["JAX devices"].startswith(backend) and rows["torch devices"].startswith("cpu")
     assert rows["env.backend=auto"].startswith("mjx" if backend == "gpu" else "native")
     assert rows["rendering"].startswith("ok") and rows["mujoco"] == rows["mujoco-mjx"]
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["render", "RUN", "--clip", "x", "-o", "/proc/x.png"], "/proc/x.png: cannot write in /proc"),
+    (["render", "RUN", "--clip", "x", "-o", "DIR"], "DIR: is a folder; name a file in it"),
+    (["eval", "RUN", "-o", "FILE"], "FILE: is a file; expected a folder"),
+    (["export", "RUN", "-o", "FILE"], "FILE: is a file; expected a folder"),
+    (["retarget", "DIR", "-o", "DIR"], "DIR: is a folder; name a file in it"),
+    (["retarget", "DIR", "-o", "FILE/out.npz"], "FILE/out.npz: FILE is a file, not a folder"),
+    (["retarget", "DIR", "-o", "DIR/lib.txt"], "DIR/lib.txt: expected a .npz file"),
+    (["motions", "render", "FILE", "--clip", "x", "-o", "DIR/x.gif"], "DIR/x.gif: expected a .mp4 or .png file"),
+    (["inspect", "RUN", "--clip", "x", "--frame", "0", "-o", "DIR"], "DIR: is a folder; name a file in it")])
+def test_output_paths_are_checked_before_the_work(argv: list[str], problem: str, tmp_path: Path, capsys) -> None:
+    """Each used to fail after the work (render after 40 s, eval after the whole evaluation) or as a
+    traceback; RUN does not exist here, so an answer about the output came before loading it."""
+    (tmp_path / "file").write_text("not a folder")
+    names = {"RUN": str(tmp_path / "no_run"), "DIR": str(tmp_path), "FILE": str(tmp_path / "file")}
+    fill = lambda text: text.replace("FILE", names["FILE"]).replace("DIR", names["DIR"]).replace("RUN", names["RUN"])
+    assert main([fill(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {fill(problem)}") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"], "nothing written"
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["eval", "RUN", "--flow-steps", "1000000"], "at most 256 Euler steps (each is a pass of the velocity net"),
+    (["export", "RUN", "--flow-steps", "2000"], "at most 256 Euler steps"),
+    (["inspect", "RUN", "--clip", "x", "--frame", "0", "-o", "a.png", "--samples", "0"], "expected 1 to 65536 actions"),
+    (["render", "RUN", "--clip", "x", "--width", "0"], "expected 16 to 4096 pixels"),
+    (["retarget", "x", "-o", "a.npz", "--workers", "-1"], "expected at least 0")])
+def test_counts_are_bounded_with_a_reason(argv: list[str], reason: str, capsys) -> None:
+    """--flow-steps 1000000 and --samples 0 used to run for minutes or end in a traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and reason in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_cuda_device_without_cuda_is_one_line_before_loading(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`eval --device cuda` on a CPU-only machine used to call a good checkpoint unreadable."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["eval", str(tmp_path / "no_run"), "--device", "cuda"]) == 1
+    assert capsys.readouterr().err == (f"error: --device cuda requested but torch sees no CUDA device "
+                                       f"(torch {torch.__version__}, "
+                                       f"{'CPU build?' if torch.version.cuda is None else f'built for CUDA {torch.version.cuda}'})\n")

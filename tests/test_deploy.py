@@ -240,3 +240,27 @@ def test_deploy_imports_nothing_from_the_package() -> None:
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('humanoid_fpo', 'jax', 'torch', "
             "'imageio')); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_damaged_metadata_names_the_file_and_the_key(tmp_path) -> None:
+    """Damaged JSON in `kp` said 'Expecting value: line 1 column 6', naming neither."""
+    from humanoid_fpo.export import deploy_metadata
+
+    props = deploy_metadata(EnvConfig(), "flow", 0.05, 2) | {"kp": "[800, ,1]"}
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'p.onnx'}: metadata 'kp' is damaged "
+                                                   "(Expecting value at character 6)")):
+        deploy.parse_metadata(props, tmp_path / "p.onnx")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--json", "DIR"], "error: DIR: is a folder; name a file in it"),
+    (["--video", "DIR/run.gif"], "error: DIR/run.gif: expected a .mp4 file"),
+    (["--physics-dt", "0"], "argument --physics-dt: expected a positive number of seconds, got '0'")])
+def test_sim2sim_checks_its_arguments_before_the_run(argv, message, tmp_path, capsys) -> None:
+    """`--json DIR` was a traceback after the whole run; `--physics-dt 0` a ZeroDivisionError."""
+    argv = [a.replace("DIR", str(tmp_path)) for a in argv]
+    try:
+        code = sim2sim.main([str(tmp_path / "missing.onnx"), str(tmp_path / "missing.npz"), *argv])
+    except SystemExit as e:
+        code = e.code
+    assert code in (1, 2) and message.replace("DIR", str(tmp_path)) in capsys.readouterr().err.splitlines()[-1]

@@ -110,3 +110,18 @@ def test_export_refuses_a_policy_blind_to_the_ground(tmp_path) -> None:
     with pytest.raises(ValueError, match="actor_height_scan"):
         export(trained_like(SMALL), blind, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_export_leaves_no_file(tmp_path, monkeypatch) -> None:
+    """A killed export left a 0-byte .policy.*.onnx: the model is now built in memory and the folder
+    gets a file only once it is whole, so a kill (or Ctrl-C) during the export leaves nothing."""
+    seen = []
+
+    def interrupted(*args, **kwargs):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch.onnx, "export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(trained_like(SMALL), EnvConfig(), tmp_path)
+    assert seen == [[]] and not list(tmp_path.iterdir())

@@ -91,3 +91,15 @@ def test_loads_in_mjx(model: mujoco.MjModel) -> None:
 
     mx = mjx.put_model(model)
     assert mx.nq == 76 and mx.nu == 69
+
+
+def test_a_bad_smpl_model_is_one_line_naming_the_file(tmp_path, capsys) -> None:
+    """`python -m humanoid_fpo.body.humanoid --smpl-model BAD` was a traceback."""
+    from humanoid_fpo.body.humanoid import main
+
+    (tmp_path / "bad.pkl").write_text("not a pickle")
+    assert main(["--smpl-model", str(tmp_path / "bad.pkl"), "-o", str(tmp_path / "h.xml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'bad.pkl'}: not a readable SMPL model pickle") and err.count("\n") == 1
+    assert main(["-o", str(tmp_path)]) == 1 and "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pkl"]

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from humanoid_fpo.motion.library import MotionLibrary, build_library, load_library, query, save_library
+from humanoid_fpo.motion.library import (MotionLibrary, build_library, check_compatible, load_library, query,
+                                         save_library)
 from humanoid_fpo.motion.retarget import retarget_file
 from humanoid_fpo.motion.source import MotionFileError
 
@@ -117,6 +118,11 @@ def test_bad_libraries(library: MotionLibrary, model, tmp_path: Path) -> None:
         "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody></mujoco>")
     with pytest.raises(MotionFileError, match="lib.npz: made for another humanoid: 69 joint DoF"):
         load_library(tmp_path / "lib.npz", other)
+    renamed = replace(library, body_names=("Root", *library.body_names[1:4], "Belly", *library.body_names[5:]))
+    with pytest.raises(MotionFileError, match=re.escape(  # was "69 joint DoF and 24 bodies, the model has 69 and 24"
+            f"x.npz: made for another humanoid: body names differ: Root (the model: Pelvis), Belly (the model: "
+            f"{library.body_names[4]})")):
+        check_compatible(renamed, model, "x.npz")
 
 
 def test_a_library_with_nan_is_refused_naming_the_file_array_frame_and_clip(library: MotionLibrary,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -46,7 +47,7 @@ def test_bad_settings_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="algo.ratio: unknown 'per_step'"):
         train.build_trainer(replace(run_config.compose(["algo.ratio=per_step"])[0], motions=run_config.MotionsConfig(
             str(tmp_path))), tmp_path / "run")
-    with pytest.raises(ValueError, match="torch_threads: expected an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="torch_threads must be non-negative, got -1"):
         run_config.check_config(replace(run_config.compose([])[0], torch_threads=-1))
     with pytest.raises(MotionFileError, match="no such motion"):
         load_motions(tmp_path / "missing")
@@ -209,7 +210,8 @@ def test_env_import_prints_no_warp_message() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "env.num_envs=abc"],
-                                  ["eval", "--flow-steps", "0", "runs/x"]])
+                                  ["eval", "--flow-steps", "0", "runs/x"],
+                                  ["train", "algo.lr=-1", "motions.path=/proc/no_motions", "run_dir=/proc/no_run"]])
 def test_help_and_argument_errors_load_no_heavy_module(argv) -> None:
     """`--help` and a bad argument answer before JAX, torch or MuJoCo load (seconds on a CPU)."""
     script = ("import sys\nfrom humanoid_fpo.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
@@ -225,10 +227,13 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "algo          fpo | fpo_pp* | ppo" in out and "preset        cpu* | cpu_mocap | gpu" in out
     assert "env.num_envs=64" in out and "termination_curriculum.start=" in out
+    resume = out[out.index("resume=RUN_DIR"):]
+    assert all(key in resume for key in ("iterations", "eval_every", "checkpoint_every", "progress", "wandb.*"))
     for override, message in (("algo=foo", "algo=foo: unknown option; choose from fpo, fpo_pp, ppo"),
                               ("num_envs=8", "num_envs: unknown key; did you mean env.num_envs?"),
                               ("env.num_envs=abc", "env.num_envs: expected an integer, got 'abc'"),
-                              ("algo.noise_std=[1]", "algo.noise_std: expected a number, got [1]")):
+                              ("algo.noise_std=[1]", "algo.noise_std: expected a number, got [1]"),
+                              ("algo.lr=-1", "algo.lr must be positive, got -1")):
         assert main(["train", override]) == 1
         assert f"error: {message}\n" in capsys.readouterr().err
     assert main(["train", "env.num_envs=["]) == 1
@@ -283,3 +288,43 @@ def test_a_run_written_before_a_route_retired_still_reads(tmp_path: Path) -> Non
     path.write_text(yaml.safe_dump(saved))
     with pytest.raises(ValueError, match="trained with env.residual_actions=True, a route retired"):
         run_config.read_config(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("algo.gamma=1.5", "algo.gamma must be in (0, 1], got 1.5"),
+    ("algo.clip=0", "algo.clip must be in (0, 1), got 0"),
+    ("env.physics_dt=0", "env.physics_dt must be positive, got 0"),
+    ("env.num_envs=0", "env.num_envs must be positive, got 0"),
+    ("iterations=-3", "iterations must be non-negative, got -3"),
+    ("checkpoint_every=0", "checkpoint_every must be positive, got 0"),
+    ("eval_flow_steps=1000", "eval_flow_steps must be 1 to 256 Euler steps"),
+    ("env.randomize.friction=[0,1]", "env.randomize.friction must be positive, got (0.0, 1.0)"),
+    ("teacher.fall_distance=-1", "teacher.fall_distance must be positive, got -1")])
+def test_every_setting_is_checked_at_composition_naming_its_key(override: str, message: str) -> None:
+    """Each used to pass composition and fail later (algo.lr=-1 after 26 s, without the key) or never."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_config.check_config(run_config.compose([override])[0])
+
+
+def test_resume_refuses_a_changed_run_in_one_line_naming_the_setting(tmp_path) -> None:
+    """`resume=RUN algo=ppo` said 'expected a AlgoConfig mapping'; `resume=RUN env.num_envs=8` failed
+    after 25 s as a JAX broadcast error. What may change still does."""
+    run_config.write_config(run_config.compose([])[0], tmp_path)
+    for override, message in (("algo=ppo", "algo=ppo: the algo group cannot change on resume"),
+                              ("env.num_envs=8", f"env.num_envs cannot change on resume ({tmp_path} was made "
+                                                 f"with 64)"),
+                              ("algo.actor.hidden=[8]", "algo.actor.hidden cannot change on resume"),
+                              ("algo.n_mc=2", "algo.n_mc cannot change on resume")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            run_config.compose([f"resume={tmp_path}", override])
+    cfg, _ = run_config.compose([f"resume={tmp_path}", "iterations=7", "wandb.mode=offline", "env.num_envs=64"])
+    assert cfg.iterations == 7 and cfg.wandb.mode == "offline"
+
+
+def test_train_on_a_cuda_device_without_cuda_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """`train device=cuda` on a CPU-only machine was a 38-line traceback."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train", "device=cuda", f"motions.path={tmp_path / 'none'}", f"run_dir={tmp_path / 'run'}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: device cuda requested but torch sees no CUDA device (torch ") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from humanoid_fpo.util.atomic import atomic_path, check_output
 from humanoid_fpo.body.skeleton import (JOINT_NAMES, MUJOCO_BODY_NAMES, MUJOCO_ORDER, NUM_JOINTS, PARENTS,
                                    Skeleton, from_smpl_model, mean_shape)
 
@@ -250,18 +252,24 @@ def _body_xml(skel: Skeleton, geoms: list[Geom], density: float, j: int, indent:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the humanoid MJCF (default: the asset).")
     parser.add_argument("-o", "--output", type=Path, default=ASSET_PATH)
     parser.add_argument("--contact", default="feet", choices=sorted(CONTACT_SETS))
     parser.add_argument("--smpl-model", type=Path, help="your SMPL .pkl: shape-specific skeleton")
     parser.add_argument("--betas", type=float, nargs="*", help="shape coefficients for --smpl-model")
-    args = parser.parse_args()
-    skeleton = from_smpl_model(args.smpl_model, args.betas) if args.smpl_model else None
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(build_mjcf(skeleton, contact=args.contact))
+    args = parser.parse_args(argv)
+    try:
+        check_output(args.output, "file", (".xml",))
+        skeleton = from_smpl_model(args.smpl_model, args.betas) if args.smpl_model else None
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(build_mjcf(skeleton, contact=args.contact))
     print(f"wrote {args.output}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -173,11 +173,11 @@ def from_smpl_model(path: str | Path, betas: np.ndarray | None = None) -> Skelet
 
     `smplx` evaluates the model at the rest pose; the offsets are its 24 joints' differences.
     """
+    data = load_smpl_pickle(path)  # a bad file is named before smplx and torch load
     import smplx
     import torch
     from smplx.utils import Struct
 
-    data = load_smpl_pickle(path)
     parents = np.asarray(data["kintree_table"])[0].astype(np.int64)
     if parents.shape[0] != NUM_JOINTS or tuple(parents[1:]) != PARENTS[1:]:
         raise ValueError(f"{path}: kintree_table is not the SMPL 24-joint tree")

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from humanoid_fpo.util.typed_config import check_ranges
+
 POLICIES = ("flow", "gaussian")
 RATIOS = ("per_sample", "per_action")
 TRUST_REGIONS = ("clip", "asymmetric")
 ACTIVATIONS = ("elu", "relu", "silu", "gelu", "tanh")
 OPTIMIZERS = ("adam", "adamw")
 PRECISIONS = ("fp32", "bf16", "auto")
+MAX_FLOW_STEPS = 256
+"""Most Euler steps a sampler takes: each is one pass of the velocity net per action (and one
+unrolled copy of it in policy.onnx); runs train and evaluate with 10, and past a few hundred an
+evaluation runs for hours and an export grows by gigabytes while the action no longer changes."""
+
+
+def check_flow_steps(key: str, steps: int | None) -> None:
+    """Raise ValueError naming `key` unless `steps` (None: unset) lies in 1..MAX_FLOW_STEPS."""
+    if steps is not None and not 1 <= steps <= MAX_FLOW_STEPS:
+        raise ValueError(f"{key} must be 1 to {MAX_FLOW_STEPS} Euler steps (each is a pass of the velocity "
+                         f"net per action), got {steps}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class AlgoConfig:
 
 
 def check_algo(cfg: AlgoConfig) -> None:
-    """Raise ValueError naming the first setting that is not one of its choices."""
+    """Raise ValueError naming the first setting that is not one of its choices or out of its range."""
     for name, value, choices in (("policy", cfg.policy, POLICIES), ("ratio", cfg.ratio, RATIOS),
                                  ("trust_region", cfg.trust_region, TRUST_REGIONS),
                                  ("optimizer", cfg.optimizer, OPTIMIZERS),
@@ -95,9 +108,17 @@ def check_algo(cfg: AlgoConfig) -> None:
                                  ("critic.activation", cfg.critic.activation, ACTIVATIONS)):
         if value not in choices:
             raise ValueError(f"algo.{name}: unknown {value!r}; choose from {', '.join(choices)}")
-    for name in ("flow_steps", "n_mc", "epochs", "minibatches"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"algo.{name} must be at least 1, got {getattr(cfg, name)}")
+    check_flow_steps("algo.flow_steps", cfg.flow_steps)
+    check_ranges(cfg, "algo.", {
+        "actor.hidden": "positive", "critic.hidden": "positive", "out_gain": "non-negative",
+        "noise_std": "positive", "tau_embed": "positive", "n_mc": "positive", "loss_clamp": "positive",
+        "log_ratio_clamp": "positive", "init_std": "positive", "min_std": "positive", "clip": "in (0, 1)",
+        "gamma": "in (0, 1]", "lam": "in [0, 1]", "epochs": "positive", "minibatches": "positive",
+        "lr": "positive", "weight_decay": "non-negative", "max_grad_norm": "positive",
+        "value_coef": "non-negative", "advantage_clamp": "positive", "lr_target": "positive",
+        "lr_bounds": "positive", "ema": "in [0, 1)"})
+    if cfg.lr_bounds[0] > cfg.lr_bounds[1]:
+        raise ValueError(f"algo.lr_bounds must be (lowest, highest), got {list(cfg.lr_bounds)}")
 
 
 @dataclass(frozen=True)
@@ -132,11 +153,8 @@ class PriorConfig:
 
 
 def check_prior(cfg: PriorConfig) -> None:
-    for name in ("steps", "batch", "copies", "pool", "dagger_rounds", "dagger_steps", "critic_iterations"):
-        positive = name in ("batch", "copies", "pool", "dagger_steps")
-        value = getattr(cfg, name)
-        if value < positive:
-            kind = "positive" if positive else "non-negative"
-            raise ValueError(f"prior.{name} must be {kind}, got {value}")
-    if cfg.action_noise < 0:
-        raise ValueError(f"prior.action_noise must be non-negative, got {cfg.action_noise}")
+    check_ranges(cfg, "prior.", {
+        "steps": "non-negative", "batch": "positive", "lr": "positive", "action_noise": "non-negative",
+        "copies": "positive", "pool": "positive", "joint_noise": "non-negative", "root_noise": "non-negative",
+        "velocity_noise": "non-negative", "dagger_rounds": "non-negative", "dagger_steps": "positive",
+        "critic_iterations": "non-negative"})

@@ -162,10 +162,15 @@ def check_finite(lib: MotionLibrary, path: str | Path) -> None:
 def check_compatible(lib: MotionLibrary, model: mujoco.MjModel, path: str | Path) -> None:
     """Raise if the library was made for a humanoid other than `model`."""
     names = tuple(model.body(b).name for b in range(1, model.nbody))
-    if lib.qpos.shape[1] != model.nq or lib.body_names != names:
+    if lib.qpos.shape[1] != model.nq or len(lib.body_names) != len(names):
         raise MotionFileError(path, f"made for another humanoid: {lib.qpos.shape[1] - 7} joint "
                                     f"DoF and {len(lib.body_names)} bodies, the model has "
                                     f"{model.nq - 7} and {len(names)}")
+    differ = [(theirs, ours) for ours, theirs in zip(names, lib.body_names) if ours != theirs]
+    if differ:
+        shown = ", ".join(f"{theirs} (the model: {ours})" for theirs, ours in differ[:4])
+        more = f", ... ({len(differ)} in all)" if len(differ) > 4 else ""
+        raise MotionFileError(path, f"made for another humanoid: body names differ: {shown}{more}")
 
 
 def query(lib: MotionLibrary, clip_ids: jax.Array, times: jax.Array) -> MotionFrame:

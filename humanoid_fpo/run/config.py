@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from humanoid_fpo.util.atomic import atomic_path
-from humanoid_fpo.util.typed_config import dotted_keys, from_dict, suggest, to_dict
-from humanoid_fpo.learn.config import AlgoConfig, PriorConfig, check_algo, check_prior
-from humanoid_fpo.sim.config import EnvConfig, TerminationCurriculum
+from humanoid_fpo.util.typed_config import check_ranges, dotted_keys, from_dict, suggest, to_dict
+from humanoid_fpo.learn.config import AlgoConfig, PriorConfig, check_algo, check_flow_steps, check_prior
+from humanoid_fpo.sim.config import EnvConfig, TerminationCurriculum, check_env
 from humanoid_fpo.teacher.config import TeacherConfig, check_teacher
 
 
@@ -99,12 +99,13 @@ class TrainConfig:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    for key, value, least in (("env.num_envs", cfg.env.num_envs, 1), ("steps_per_env", cfg.steps_per_env, 1),
-                              ("iterations", cfg.iterations, 0), ("log_every", cfg.log_every, 1),
-                              ("eval_clips", cfg.eval_clips or 0, 0),
-                              ("torch_threads", cfg.torch_threads, 0)):
-        if value < least:
-            raise ValueError(f"{key}: expected an integer >= {least}, got {value}")
+    """Raise ValueError naming the first setting (its full key) that is not one of its choices or out
+    of its range: at composition, before anything heavy loads."""
+    check_ranges(cfg, "", {"steps_per_env": "positive", "iterations": "non-negative", "eval_every": "non-negative",
+                           "eval_clips": "non-negative", "checkpoint_every": "positive", "plot_every": "positive",
+                           "log_every": "positive", "torch_threads": "non-negative"})
+    check_flow_steps("eval_flow_steps", cfg.eval_flow_steps)
+    check_env(cfg.env)
     check_algo(cfg.algo)
     check_prior(cfg.prior)
     check_teacher(cfg.teacher)
@@ -145,6 +146,30 @@ def without_retired(data: dict, path: Path) -> dict:
                 raise ValueError(f"{path}: trained with {key}={value}, a route retired on 2026-12-07 "
                                  f"(`git show ae7b525` has it)")
     return data
+
+
+def check_device(device: str, key: str = "device") -> None:
+    """Raise ValueError in one line unless torch can use `device` (cpu, auto, cuda, cuda:N, ...), so
+    that a machine without the GPU fails here, not as a damaged checkpoint or a CUDA traceback. Imports
+    torch only for a device other than cpu and auto."""
+    if device in ("cpu", "auto"):
+        return
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"{key} {device!r}: not a torch device ({str(e).splitlines()[0]})") from None
+    if kind.type != "cuda":
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        build = "CPU build?" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise ValueError(f"{key} {device} requested but torch sees no CUDA device (torch {torch.__version__}, "
+                         f"{build})")
+    if kind.index is not None and kind.index >= count:
+        raise ValueError(f"{key} {device} requested but torch sees {count} CUDA device(s), cuda:0 to "
+                         f"cuda:{count - 1}")
 
 
 def read_config(path: Path) -> TrainConfig:
@@ -192,14 +217,44 @@ def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
         run_dir = Path(resume[-1]).expanduser()
         if not (run_dir / "config.yaml").exists():
             raise FileNotFoundError(f"{run_dir}: not a run folder (no config.yaml) to resume")
-        cfg = OmegaConf.merge(OmegaConf.create(to_dict(read_config(run_dir / "config.yaml"))),
-                              OmegaConf.from_dotlist(overrides))
+        saved = to_dict(read_config(run_dir / "config.yaml"))
+        check_resume_overrides(overrides, saved, run_dir)
+        cfg = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.from_dotlist(overrides))
         cfg.run_dir = str(run_dir)
     else:
         run_dir = None
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
             cfg = hydra_compose(config_name="train", overrides=overrides)
     return from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True)), run_dir
+
+
+RESUME_KEYS = ("iterations", "eval_every", "eval_clips", "eval_motions", "eval_flow_steps", "checkpoint_every",
+               "plot_every", "log_every", "progress", "wandb", "device", "torch_threads", "overlap", "jax_cache",
+               "env.threads", "env.backend")
+"""What `resume=RUN_DIR KEY=VALUE` may change (`wandb`: every wandb.* key): how long the run trains, how
+it is watched and where it runs. Every other setting made the run's networks, envs, checkpoint and
+library (env.num_envs, algo=..., algo.actor, algo.n_mc, env.obs, seed, motions, ...) and stays."""
+
+
+def check_resume_overrides(overrides: list[str], saved: dict, run_dir: Path) -> None:
+    """Raise ValueError, one line naming the setting, for an override of a resumed run (config.yaml
+    `saved`) that picks a config group or changes a setting outside RESUME_KEYS."""
+    from omegaconf import OmegaConf
+
+    groups = config_groups()
+    for override in overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        if any(key == k or key.startswith(k + ".") for k in RESUME_KEYS):
+            continue
+        if key in groups:
+            reason = f"{key}={override.partition('=')[2]}: the {key} group cannot change on resume"
+        else:
+            value = lookup(to_dict(from_dict(TrainConfig, OmegaConf.to_container(
+                OmegaConf.merge(OmegaConf.create(saved), OmegaConf.from_dotlist([override]))))), key)
+            if value == lookup(saved, key):
+                continue
+            reason = f"{key} cannot change on resume ({run_dir} was made with {json.dumps(lookup(saved, key))})"
+        raise ValueError(f"{reason}; `humanoid-fpo train --help` lists what may")
 
 
 def config_groups() -> dict[str, list[str]]:
@@ -271,5 +326,8 @@ def help_text() -> str:
         value = lookup(cfg, key)
         text = value if isinstance(value, str) else json.dumps(value)
         lines.append(f"  {key}={text:<{43 - len(key)}} {what}")
-    lines += ["  resume=RUN_DIR                               continue a run from its last checkpoint"]
+    lines += ["  resume=RUN_DIR                               continue a run from its last checkpoint;",
+              "    with it only these may change (the rest made the run's networks, envs and library):"]
+    keys = [k + ".*" * (k == "wandb") for k in RESUME_KEYS]
+    lines += ["      " + ", ".join(keys[i:i + 6]) + ("," if i + 6 < len(keys) else "") for i in range(0, len(keys), 6)]
     return "\n".join(lines)

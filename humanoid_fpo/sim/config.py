@@ -3,7 +3,10 @@ MuJoCo or torch load (sim/env.py and its parts hold the code they configure)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from humanoid_fpo.util.typed_config import check_ranges
 
 MODES = ("full", "hands", "root")
 """Goal conditioning, densest first: all goals; pelvis and wrist positions; pelvis position."""
@@ -164,3 +167,46 @@ class EnvConfig:
     @property
     def decimation(self) -> int:
         return round(self.control_dt / self.physics_dt)
+
+
+def check_terrain(cfg: TerrainConfig, prefix: str = "env.terrain.") -> None:
+    """Raise ValueError naming the first terrain setting out of its range."""
+    unknown = [t for t in cfg.types if t not in TERRAIN_TYPES]
+    if unknown or not cfg.types:
+        raise ValueError(f"{prefix}types: unknown terrain type(s) {unknown or '(none given)'}; "
+                         f"choose from {', '.join(TERRAIN_TYPES)}")
+    if cfg.num_levels < 1 or not 0 <= cfg.init_max_level < cfg.num_levels:
+        raise ValueError(f"terrain needs num_levels >= 1 and 0 <= init_max_level < num_levels, "
+                         f"got {cfg.num_levels} and {cfg.init_max_level}")
+    check_ranges(cfg, prefix, {"tile_size": "positive", "spacing": "positive", "border": "non-negative",
+                               "platform": "non-negative", "rough_amplitude": "non-negative",
+                               "slope": "non-negative", "wave_amplitude": "non-negative",
+                               "wave_length": "positive", "step_height": "non-negative",
+                               "step_width": "positive"})
+    if cfg.tile_size < 2 * cfg.spacing:
+        raise ValueError(f"terrain spacing {cfg.spacing} m does not fit tiles of {cfg.tile_size} m")
+
+
+def check_env(cfg: EnvConfig) -> None:
+    """Raise ValueError naming the first env setting (`env.*`) that is not one of its choices or is
+    out of its range; what needs the library or the humanoid is checked by `sim.env.make_env`."""
+    for name, what, choices in (("backend", "backend", BACKENDS), ("conditioning", "conditioning mode", MODES),
+                                ("termination", "termination", TERMINATIONS)):
+        value = getattr(cfg, name)
+        if value not in choices:
+            raise ValueError(f"env.{name}: unknown {what} {value!r}; choose from {', '.join(choices)}")
+    check_ranges(cfg, "env.", {
+        "num_envs": "positive", "threads": "non-negative", "control_dt": "positive", "physics_dt": "positive",
+        "solver_iterations": "positive", "ls_iterations": "positive", "goal_drop_ratio": "in [0, 1]",
+        "max_episode_steps": "positive", "termination_distance": "positive",
+        "clip_uniform_share": "in [0, 1]", "clip_fail_smoothing": "in (0, 1]", "max_joint_speed": "positive",
+        "randomize.friction": "positive", "randomize.mass": "positive", "randomize.kp": "positive",
+        "randomize.kv": "positive", "randomize.push_velocity": "non-negative",
+        "randomize.push_interval": "positive", "randomize.obs_noise": "non-negative",
+        "reward.pos": "non-negative", "reward.rot": "non-negative", "reward.vel": "non-negative",
+        "reward.ang_vel": "non-negative", "reward.power_weight": "non-negative",
+        "reward.power_warmup_steps": "non-negative", "obs.scan_extent": "positive",
+        "obs.scan_spacing": "positive"})
+    if not math.isclose(cfg.decimation * cfg.physics_dt, cfg.control_dt, rel_tol=1e-6) or cfg.decimation < 1:
+        raise ValueError(f"env.physics_dt {cfg.physics_dt:g} s does not divide control_dt {cfg.control_dt:g} s")
+    check_terrain(cfg.terrain)

@@ -29,7 +29,7 @@ import numpy as np
 
 from humanoid_fpo.motion.library import MotionFrame, MotionLibrary, check_compatible, query
 from humanoid_fpo.sim import curriculum
-from humanoid_fpo.sim.config import MODES, TERMINATIONS, EnvConfig
+from humanoid_fpo.sim.config import MODES, EnvConfig, check_env
 from humanoid_fpo.sim.engines import Engine, PhysicsState, make_engine, resolve_backend
 from humanoid_fpo.sim.observations import goal_masks, obs_layout, observe, ref_bodies, scan_points, sim_bodies
 from humanoid_fpo.sim.randomize import NONE, Physical, noisy, push, sample_physical
@@ -176,21 +176,10 @@ def _check(cfg: EnvConfig, library: MotionLibrary) -> None:
     short = [n for n, length in zip(library.clip_names, library.clip_length) if length < 2]
     if short:
         raise ValueError(f"clips too short to track (fewer than 2 frames): {', '.join(short)}")
-    if cfg.conditioning not in MODES:
-        raise ValueError(f"unknown conditioning mode {cfg.conditioning!r}; choose from {', '.join(MODES)}")
-    if cfg.termination not in TERMINATIONS:
-        raise ValueError(f"unknown termination {cfg.termination!r}; choose from {', '.join(TERMINATIONS)}")
-    if not 0.0 <= cfg.goal_drop_ratio <= 1.0:
-        raise ValueError(f"goal_drop_ratio must lie in [0, 1], got {cfg.goal_drop_ratio}")
-    if not math.isclose(cfg.decimation * cfg.physics_dt, cfg.control_dt, rel_tol=1e-6) or cfg.decimation < 1:
-        raise ValueError(f"physics_dt {cfg.physics_dt:g} s does not divide control_dt {cfg.control_dt:g} s")
+    check_env(cfg)
     if not math.isclose(cfg.control_dt * library.fps, 1.0, rel_tol=1e-6):
         raise ValueError(f"control_dt {cfg.control_dt:g} s differs from the library's frame period "
                          f"1/{library.fps:g} s")
-    if cfg.num_envs < 1:
-        raise ValueError(f"num_envs must be positive, got {cfg.num_envs}")
-    if cfg.threads < 0:
-        raise ValueError(f"threads must be 0 (all cores) or positive, got {cfg.threads}")
     actuated = library.qpos.shape[1] - 7
     if cfg.default_pose is not None and len(cfg.default_pose) != actuated:
         raise ValueError(f"default_pose has {len(cfg.default_pose)} angles, the humanoid {actuated} joints")

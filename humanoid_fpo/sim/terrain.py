@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from humanoid_fpo.sim.config import TERRAIN_TYPES, TerrainConfig
+from humanoid_fpo.sim.config import TerrainConfig, check_terrain
 
 
 @dataclass(frozen=True)
@@ -35,21 +35,9 @@ jax.tree_util.register_dataclass(Terrain, data_fields=["heights", "tile_centres"
                                  meta_fields=["origin", "spacing", "flat"])
 
 
-def check_config(cfg: TerrainConfig) -> None:
-    unknown = [t for t in cfg.types if t not in TERRAIN_TYPES]
-    if unknown or not cfg.types:
-        raise ValueError(f"unknown terrain type(s) {unknown or '(none given)'}; "
-                         f"choose from {', '.join(TERRAIN_TYPES)}")
-    if cfg.num_levels < 1 or not 0 <= cfg.init_max_level < cfg.num_levels:
-        raise ValueError(f"terrain needs num_levels >= 1 and 0 <= init_max_level < num_levels, "
-                         f"got {cfg.num_levels} and {cfg.init_max_level}")
-    if cfg.spacing <= 0 or cfg.tile_size < 2 * cfg.spacing:
-        raise ValueError(f"terrain spacing {cfg.spacing} m does not fit tiles of {cfg.tile_size} m")
-
-
 def make_terrain(cfg: TerrainConfig) -> Terrain:
     """Generate the heightfield (numpy arrays; the env moves them to the device)."""
-    check_config(cfg)
+    check_terrain(cfg, "terrain.")
     levels, types = cfg.num_levels, len(cfg.types)
     tile_n = _tile_cells(cfg)
     border_n = int(round(cfg.border / cfg.spacing))

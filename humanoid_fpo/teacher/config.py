@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from humanoid_fpo.util.typed_config import check_ranges
+
 
 @dataclass(frozen=True)
 class TeacherConfig:
@@ -56,20 +58,16 @@ class TeacherConfig:
 
 
 def check_teacher(cfg: TeacherConfig) -> None:
-    for name in ("knot_every", "samples", "rewind", "runs"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"teacher.{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("max_rewinds", "retry_samples"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"teacher.{name} must be non-negative, got {getattr(cfg, name)}")
+    check_ranges(cfg, "teacher.", {
+        "knot_every": "positive", "samples": "positive", "rewind": "positive", "runs": "positive",
+        "max_rewinds": "non-negative", "retry_samples": "non-negative", "temperature": "positive",
+        "quantile": "in (0, 1]", "fall_cost": "non-negative", "fall_distance": "positive",
+        "start_noise": "non-negative", "threads": "non-negative"})
     for horizon, noise in ((cfg.horizon, cfg.noise), *cfg.escalation):
         if horizon < cfg.knot_every or horizon % cfg.knot_every:
             raise ValueError(f"teacher horizon {horizon} must be a positive multiple of "
                              f"teacher.knot_every={cfg.knot_every}")
         if noise < 0:
             raise ValueError(f"teacher noise must be non-negative, got {noise}")
-    if not 0 < cfg.quantile <= 1 or cfg.temperature <= 0:
-        raise ValueError(f"teacher.quantile must lie in (0, 1] and teacher.temperature be positive, "
-                         f"got {cfg.quantile} and {cfg.temperature}")
     if cfg.target_bounds not in ("action", "ctrl"):
         raise ValueError(f"teacher.target_bounds: unknown {cfg.target_bounds!r}; choose from action, ctrl")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -107,3 +108,28 @@ def to_dict(cfg: Any) -> dict[str, Any]:
             return [plain(v) for v in x]
         return x
     return plain(dataclasses.asdict(cfg))
+
+
+RANGES = {
+    "positive": lambda v: v > 0,
+    "non-negative": lambda v: v >= 0,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+    "in (0, 1]": lambda v: 0 < v <= 1,
+    "in (0, 1)": lambda v: 0 < v < 1,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+}
+"""The ranges `check_ranges` knows, by the words its errors use."""
+
+
+def check_ranges(cfg: Any, prefix: str, rules: dict[str, str]) -> None:
+    """Raise ValueError naming the first key of `rules` ({dotted field of `cfg`: a key of RANGES})
+    whose value is not finite or out of its range (`algo.lr must be positive, got -1`); a tuple's
+    items are checked one by one, None passes (an optional setting left off)."""
+    for name, rule in rules.items():
+        value = cfg
+        for part in name.split("."):
+            value = getattr(value, part)
+        items = value if isinstance(value, tuple) else (value,)
+        if not all(v is None or (math.isfinite(v) and RANGES[rule](v)) for v in items):
+            shown = f"{value:g}" if isinstance(value, float) else value
+            raise ValueError(f"{prefix}{name} must be {rule}, got {shown}")
