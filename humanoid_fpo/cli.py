@@ -15,7 +15,9 @@
   humanoid-fpo play RUN [--clip NAME] [--port P]   web viewer (viser) of the policy and its reference
   humanoid-fpo doctor                              versions, devices, the backend auto picks, rendering
 
-RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
+RUN is a run folder (runs/<date>_<time>) or a checkpoint file; from a folder eval, export, render,
+inspect and play load checkpoint.pt (the last), or best.pt (the best in-run evaluation) with
+--checkpoint best, and say which in their first line.
 """
 
 # Only light modules at the top: `--help` and a bad argument answer before JAX, MuJoCo or torch load;
@@ -166,7 +168,8 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
     """The policy of `run` (default: args.run) on --device and its eval-protocol env under the env flags."""
     from humanoid_fpo.evaluate import eval_env, load_policy
 
-    trained = load_policy(run or args.run, args.device)
+    trained = load_policy(run or args.run, args.device, args.checkpoint)
+    print(f"{args.command}: {trained.describe()}")
     return trained, eval_env(trained, _options(args))
 
 
@@ -174,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from humanoid_fpo.evaluate import evaluate_and_save
 
     evaluate_and_save(args.run, _options(args), args.modes, args.noise, args.flow_steps, args.seed,
-                      args.device, args.output)
+                      args.device, args.output, args.checkpoint)
     return 0
 
 
@@ -182,7 +185,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from humanoid_fpo.run.checkpoint import load_trained, run_folder
     from humanoid_fpo.export import export
 
-    trained = load_trained(args.run)
+    trained = load_trained(args.run, which=args.checkpoint)
+    print(f"exporting {trained.describe()}")
     out = args.output or run_folder(args.run) / "export"
     for path in export(trained.learner, trained.cfg.env, out, args.flow_steps):
         print(f"wrote {path}")
@@ -263,7 +267,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from humanoid_fpo.evaluate import load_policy
 
     check_port(args.host, args.port)  # before loading the run
-    trained = load_policy(args.run, args.device)
+    trained = load_policy(args.run, args.device, args.checkpoint)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)
@@ -272,7 +276,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     player = Player(trained.cfg.env, trained.library, trained.learner, steps,
                     args.mode or trained.cfg.env.conditioning, args.clip)
     viewer = Viewer(player, args.host, args.port)
-    print(f"playing {trained.checkpoint} (iteration {trained.iteration}) at {viewer.url}; Ctrl-C stops")
+    print(f"playing {trained.describe()} at {viewer.url}; Ctrl-C stops")
     try:
         viewer.wait()
     finally:
@@ -287,11 +291,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_checkpoint_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="a run folder's checkpoint: last (checkpoint.pt, the default) or best (best.pt, the "
+                        "best in-run evaluation's)")
+
+
 def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     if many:
         p.add_argument("runs", nargs="+", type=Path, help="run folders or checkpoints, one column each")
     else:
-        p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+        p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("--terrain", help="terrain types, comma-separated (flat,rough,slopes,waves,steps); "
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
@@ -373,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="ONNX policy (normaliser + K Euler steps) and velocity net, "
                                       "with metadata")
-    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("-o", "--output", type=Path, help="folder (default: RUN/export)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps in policy.onnx (default: the run's)")
     p.set_defaults(func=cmd_export)
@@ -406,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("play", help="web viewer (viser) of the policy beside its translucent reference, "
                                     "physics on the CPU; needs pip install -e .[viewer]")
-    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("--clip", help="the clip shown first (default: the library's first)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
@@ -425,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command: an error it expects is one line and code 1, Ctrl-C one line and code 130. From
+    the command line (argv None) an interrupted process leaves at once (`os._exit`): JAX's compiler
+    and MuJoCo's threads may still be running, and tearing the interpreter down under them crashed."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -433,6 +449,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
+            raise
+        if argv is None:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not break the line
+        print(str(e) or f"interrupted: {args.command} did not finish; its files are written whole or "
+                        f"not at all", file=sys.stderr)
+        if argv is None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
 
 
 if __name__ == "__main__":
