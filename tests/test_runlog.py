@@ -75,3 +75,19 @@ def test_every_curves_panel_has_readable_ticks(tmp_path, monkeypatch, iterations
             assert len(boxes) >= 3, ax.get_title()
             assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
     assert fig.axes[3].get_ylim() == (-0.05, 1.05)  # success rate on its whole range
+
+
+def test_a_torn_row_is_reported_and_dropped_on_resume(tmp_path, capsys) -> None:
+    """A row cut by a kill is named in one line when the run resumes, not silently lost."""
+    path = tmp_path / "metrics.jsonl"
+    log = metrics.MetricsLog(path)
+    for i in range(3):
+        log.append({"iteration": i, "reward": 0.5})
+    with path.open("a") as f:
+        f.write('{"iteration": 3, "rew')
+    log.truncate(2)
+    assert capsys.readouterr().out == (f"{path}: the row of iteration 3 was cut off (the process was killed "
+                                       f"while writing it); dropped; that iteration is trained again\n")
+    assert [r["iteration"] for r in log.rows()] == [0, 1, 2] and path.read_text().endswith("}\n")
+    log.append({"iteration": 3, "reward": 0.5})
+    assert [r["iteration"] for r in log.rows()] == [0, 1, 2, 3]
