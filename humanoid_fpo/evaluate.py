@@ -28,6 +28,7 @@ import torch
 
 from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.run.checkpoint import TrainedPolicy, load_trained, run_folder
+from humanoid_fpo.run.config import project_path
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.prior import run_modes
@@ -294,7 +295,7 @@ def load_policy(run: Path, device: str = "cpu", which: str = "last") -> TrainedP
     on torch `device`, with its run's JAX compilation cache (so that an evaluation reuses the run's
     compiled step)."""
     trained = load_trained(run, device, which)
-    use_jax_cache(trained.cfg.jax_cache)
+    use_jax_cache(project_path(trained.cfg.jax_cache))
     return trained
 
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,6 +39,21 @@ def test_compose_defaults_and_groups() -> None:
     assert cfg.env.terrain.types == ("flat", "rough", "slopes", "waves", "steps")
     cfg, _ = run_config.compose(["algo=fpo", "conditioning=mixed"])
     assert cfg.algo.ratio == "per_action" and cfg.env.goal_drop_ratio > 0.6
+
+
+def test_config_paths_resolve_from_the_project_root_wherever_train_runs(tmp_path, monkeypatch) -> None:
+    """From another folder the configs' relative paths (the built-in motions, the caches) are the
+    project's; a path that exists from the working directory, and the run folder, stay relative to it."""
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = run_config.compose(["run_dir=runs/a"])
+    root = run_config.PROJECT_ROOT
+    assert cfg.motions.path == str(root / "motions") and cfg.motions.cache == str(root / ".cache/motions")
+    assert cfg.jax_cache == str(root / ".cache/jax") and cfg.teacher.cache == str(root / ".cache/teacher")
+    assert cfg.run_dir == "runs/a" and train.new_run_dir(cfg) == Path("runs/a")
+    assert load_motions(cfg.motions.path, cache=cfg.motions.cache).num_clips == 4, "the built-in clips"
+    (tmp_path / "mine").mkdir()
+    assert run_config.compose(["motions.path=./mine"])[0].motions.path == "./mine"
+    assert run_config.compose(["motions=asap"])[0].motions.path == str(root / "data/motions/asap_smpl")
 
 
 def test_bad_settings_are_named(tmp_path) -> None:
@@ -223,6 +239,7 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "algo          fpo | fpo_pp* | ppo" in out and "preset        cpu* | cpu_mocap | gpu" in out
     assert "env.num_envs=64" in out and "termination_curriculum.start=" in out
+    assert "Paths: relative paths in a config" in out and "else from the project root" in out
     for override, message in (("algo=foo", "algo=foo: unknown option; choose from fpo, fpo_pp, ppo"),
                               ("num_envs=8", "num_envs: unknown key; did you mean env.num_envs?"),
                               ("env.num_envs=abc", "env.num_envs: expected an integer, got 'abc'"),
