@@ -91,3 +91,27 @@ def test_a_torn_row_is_reported_and_dropped_on_resume(tmp_path, capsys) -> None:
     assert [r["iteration"] for r in log.rows()] == [0, 1, 2] and path.read_text().endswith("}\n")
     log.append({"iteration": 3, "reward": 0.5})
     assert [r["iteration"] for r in log.rows()] == [0, 1, 2, 3]
+
+
+def test_curves_draw_only_what_the_run_moves(tmp_path, monkeypatch) -> None:
+    """A flat run has no terrain-level panel (its level counter climbs on flat ground too); a run
+    without the termination curriculum no termination-distance panel; rough ground with the
+    curriculum keeps both."""
+    from dataclasses import replace
+
+    from humanoid_fpo.run.config import compose
+
+    figures = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, title: figures.append(fig))
+    rows = [{"iteration": i, "env_steps": 100 * i, **{k: 0.5 * i for k, _ in curves.CURVES}} for i in range(4)]
+    titles = lambda: [ax.get_title() for ax in figures[-1].axes if ax.get_title()]
+    flat, _ = compose([])
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(flat))
+    assert "terrain level (mean over envs; curriculum)" not in titles()
+    assert "termination distance (m)" in titles() and "reward per step" in titles()
+    no_curriculum = replace(flat, termination_curriculum=replace(flat.termination_curriculum, start=None))
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(no_curriculum))
+    assert "termination distance (m)" not in titles()
+    rough, _ = compose(["terrain=rough"])
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(rough))
+    assert titles() == [label for _, label in curves.CURVES]

@@ -44,7 +44,7 @@ from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.run.prepare import prepare, save
 from humanoid_fpo.run.config import TrainConfig, check_config, compose, write_config
-from humanoid_fpo.run.curves import plot_curves
+from humanoid_fpo.run.curves import plot_curves, run_curves
 from humanoid_fpo.run.metrics import MetricsLog, Progress
 from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import TrackingEnv, eval_config, make_env, use_jax_cache
@@ -287,7 +287,8 @@ class Trainer:
             if final or self.iteration % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if self.ranks.main and (final or self.iteration % cfg.plot_every == 0):
-                plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir))
+                plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir),
+                            run_curves(cfg))
             if progress is not None:
                 progress.update(row, self.last_eval.get("eval/success_rate", float("nan")))
         if progress is not None:
