@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from humanoid_fpo.sim.config import MODES
+from humanoid_fpo.util.interrupt import is_interrupt
 
 def flow_steps(text: str) -> int:
     """argparse type of --flow-steps: a whole number of Euler steps, at least 1."""
@@ -444,20 +445,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:  # MotionFileError is a ValueError
-        if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
+    except BaseException as e:  # MotionFileError is a ValueError
+        expected = isinstance(e, (ValueError, FileExistsError, FileNotFoundError))
+        if not (expected or is_interrupt(e)) or args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as e:
-        if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
-            raise
+        if not is_interrupt(e):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         if argv is None:
             import signal
 
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not break the line
-        print(str(e) or f"interrupted: {args.command} did not finish; its files are written whole or "
-                        f"not at all", file=sys.stderr)
+        message = str(e) if isinstance(e, KeyboardInterrupt) else ""
+        print(message or f"interrupted: {args.command} did not finish; its files are written whole or not "
+                         f"at all", file=sys.stderr)
         if argv is None:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import jax
 import pytest
 import torch
 
@@ -313,9 +314,12 @@ def test_interrupted_run_resumes_to_the_uninterrupted_end(tracking_library, tmp_
 
     iterate = train.Trainer.train_iteration
 
+    def ctrl_c_in_the_physics(x):  # where Ctrl-C lands most: the native engine's callback into MuJoCo
+        raise KeyboardInterrupt
+
     def interrupted_after_the_first(self) -> dict:
-        if self.iteration == 1:
-            raise KeyboardInterrupt
+        if self.iteration == 1:  # JAX raises an error of its own, naming the KeyboardInterrupt
+            jax.jit(lambda x: jax.pure_callback(ctrl_c_in_the_physics, jax.ShapeDtypeStruct((), "float32"), x))(1.0)
         return iterate(self)
 
     monkeypatch.setattr(train.Trainer, "train_iteration", interrupted_after_the_first)

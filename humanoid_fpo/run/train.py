@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.util.interrupt import is_interrupt
 from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from humanoid_fpo.util.typed_config import to_dict
 from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stratified_clips
@@ -359,7 +360,9 @@ def _train(ranks: distributed.Ranks, overrides: list[str]) -> dict:
                   f"{trainer.eval_env.library.num_clips} clips, {trainer.learner.precision}, "
                   f"from iteration {trainer.iteration})")
         row = trainer.run()
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not is_interrupt(e):
+            raise
         raise KeyboardInterrupt(interrupted(run_dir, trainer and trainer.iteration)) from None
     if ranks.main:
         print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
