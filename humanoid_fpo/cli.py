@@ -15,7 +15,9 @@
   humanoid-fpo play RUN [--clip NAME] [--port P]   web viewer (viser) of the policy and its reference
   humanoid-fpo doctor                              versions, devices, the backend auto picks, rendering
 
-RUN is a run folder (runs/<date>_<time>) or its checkpoint.pt.
+RUN is a run folder (runs/<date>_<time>) or a checkpoint file; from a folder eval, export, render,
+inspect and play load checkpoint.pt (the last), or best.pt (the best in-run evaluation) with
+--checkpoint best, and say which in their first line.
 """
 
 # Only light modules at the top: `--help` and a bad argument answer before JAX, MuJoCo or torch load;
@@ -31,6 +33,7 @@ from pathlib import Path
 from humanoid_fpo.learn.config import MAX_FLOW_STEPS
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.util.atomic import check_output
+from humanoid_fpo.util.interrupt import is_interrupt
 
 
 def flow_steps(text: str) -> int:
@@ -210,7 +213,8 @@ def _trained_env(args: argparse.Namespace, run: Path | None = None):
     """The policy of `run` (default: args.run) on --device and its eval-protocol env under the env flags."""
     from humanoid_fpo.evaluate import eval_env, load_policy
 
-    trained = load_policy(run or args.run, args.device)
+    trained = load_policy(run or args.run, args.device, args.checkpoint)
+    print(f"{args.command}: {trained.describe()}")
     return trained, eval_env(trained, _options(args))
 
 
@@ -220,7 +224,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from humanoid_fpo.evaluate import evaluate_and_save
 
     evaluate_and_save(args.run, _options(args), args.modes, args.noise, args.flow_steps, args.seed,
-                      args.device, args.output)
+                      args.device, args.output, args.checkpoint)
     return 0
 
 
@@ -231,7 +235,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from humanoid_fpo.run.checkpoint import load_trained, run_folder
     from humanoid_fpo.export import export
 
-    trained = load_trained(args.run)
+    trained = load_trained(args.run, which=args.checkpoint)
+    print(f"exporting {trained.describe()}")
     out = args.output or run_folder(args.run) / "export"
     for path in export(trained.learner, trained.cfg.env, out, args.flow_steps):
         print(f"wrote {path}")
@@ -317,7 +322,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     check_port(args.host, args.port)  # before loading the run
     _check_inputs(args)
-    trained = load_policy(args.run, args.device)
+    trained = load_policy(args.run, args.device, args.checkpoint)
     names = trained.library.clip_names
     if args.clip and args.clip not in names:
         print(f"error: {args.run}: no clip {args.clip!r}; it has: {', '.join(names)}", file=sys.stderr)
@@ -326,7 +331,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     player = Player(trained.cfg.env, trained.library, trained.learner, steps,
                     args.mode or trained.cfg.env.conditioning, args.clip)
     viewer = Viewer(player, args.host, args.port)
-    print(f"playing {trained.checkpoint} (iteration {trained.iteration}) at {viewer.url}; Ctrl-C stops")
+    print(f"playing {trained.describe()} at {viewer.url}; Ctrl-C stops")
     try:
         viewer.wait()
     finally:
@@ -341,11 +346,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_checkpoint_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="a run folder's checkpoint: last (checkpoint.pt, the default) or best (best.pt, the "
+                        "best in-run evaluation's)")
+
+
 def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     if many:
         p.add_argument("runs", nargs="+", type=Path, help="run folders or checkpoints, one column each")
     else:
-        p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+        p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("--terrain", help="terrain types, comma-separated (flat,rough,slopes,waves,steps); "
                                      "default: the run's")
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
@@ -427,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="ONNX policy (normaliser + K Euler steps) and velocity net, "
                                       "with metadata")
-    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("-o", "--output", type=Path, help="folder (default: RUN/export)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps in policy.onnx (default: the run's)")
     p.set_defaults(func=cmd_export)
@@ -461,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("play", help="web viewer (viser) of the policy beside its translucent reference, "
                                     "physics on the CPU; needs pip install -e .[viewer]")
-    p.add_argument("run", type=Path, help="run folder or its checkpoint.pt")
+    p.add_argument("run", type=Path, help="run folder or a checkpoint file")
+    _add_checkpoint_option(p)
     p.add_argument("--clip", help="the clip shown first (default: the library's first)")
     p.add_argument("--mode", choices=MODES, help="goal mode (default: the run's conditioning)")
     p.add_argument("--flow-steps", type=flow_steps, help="Euler steps K (default: the run's)")
@@ -480,14 +494,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command: an error it expects is one line and code 1, Ctrl-C one line and code 130. From
+    the command line (argv None) an interrupted process leaves at once (`os._exit`): JAX's compiler
+    and MuJoCo's threads may still be running, and tearing the interpreter down under them crashed."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:  # MotionFileError is a ValueError
-        if args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
+    except BaseException as e:  # MotionFileError is a ValueError
+        expected = isinstance(e, (ValueError, FileExistsError, FileNotFoundError))
+        if not (expected or is_interrupt(e)) or args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        if not is_interrupt(e):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if argv is None:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not break the line
+        message = str(e) if isinstance(e, KeyboardInterrupt) else ""
+        print(message or f"interrupted: {args.command} did not finish; its files are written whole or not "
+                         f"at all", file=sys.stderr)
+        if argv is None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`humanoid-fpo doctor`: what this machine gives the project — versions, the devices JAX and torch
-see, the physics backend `env.backend=auto` picks, and whether headless rendering works."""
+see, the physics backend `env.backend=auto` picks, the precision `algo.precision=auto` picks (and the
+CPU features it reads), and whether headless rendering works."""
 
 from __future__ import annotations
 
@@ -36,8 +37,26 @@ def checks() -> list[tuple[str, str]]:
     if cuda and jax.default_backend() != "gpu":
         rows.append(("warning", "torch sees a GPU but JAX does not: install jax[cuda12] for preset=gpu "
                                 "(README, Install on a GPU machine)"))
+    rows += precision_rows(cuda)
     rows.append(("rendering", rendering()))
     return rows
+
+
+def precision_rows(cuda: bool) -> list[tuple[str, str]]:
+    """The CPU's bf16 features and the learner precision `algo.precision=auto` picks on the device a
+    run's `device=auto` trains on (learn/learner.py `resolve_precision`)."""
+    import torch
+
+    from humanoid_fpo.learn.learner import cpu_bf16, resolve_precision
+
+    features = cpu_bf16()
+    device = torch.device("cuda" if cuda else "cpu")
+    flow, ppo = (resolve_precision("auto", device, policy) for policy in ("flow", "gaussian"))
+    why = ("cuda: fp32 with TF32 matrix products" if cuda else
+           "the CPU has " + " and ".join(k for k, v in features.items() if v) if any(features.values()) else
+           "the CPU has neither AVX512-BF16 nor AMX")
+    return [("CPU bf16", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in features.items())),
+            ("algo.precision=auto", f"{flow} for the flow policy, {ppo} for ppo ({why})")]
 
 
 def rendering() -> str:

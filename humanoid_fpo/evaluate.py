@@ -28,6 +28,7 @@ import torch
 
 from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.run.checkpoint import TrainedPolicy, load_trained, run_folder
+from humanoid_fpo.run.config import project_path
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.motion.library import load_motions
@@ -232,9 +233,10 @@ def reference_policy(env: TrackingEnv) -> Callable[[torch.Tensor], torch.Tensor]
     return act
 
 
-def markdown_tables(results: list[dict]) -> str:
+def markdown_tables(results: list[dict], lengths: dict[str, int] | None = None) -> str:
     """Success rate vs flow steps (one row per tile, mode and noise, one column per K), then every
-    figure; the tile column only where results carry one (`eval --terrain`)."""
+    figure, then per setting a row per clip (success, frames tracked of the clip's `lengths`, G-MPJPE);
+    the tile column only where results carry one (`eval --terrain`)."""
     steps = sorted({r["flow_steps"] for r in results})
     tiles = list(dict.fromkeys(r.get("tile") for r in results))
     rows = sorted({(r.get("tile"), r["mode"], r["noise"]) for r in results},
@@ -255,6 +257,16 @@ def markdown_tables(results: list[dict]) -> str:
         lines.append(row([*tile(r.get("tile")), r["mode"], r["noise"], str(r["flow_steps"]),
                           f"{r['success_rate']:.3f}", f"{r['frames']:.1f}", f"{r['g_mpjpe_mm']:.1f}",
                           f"{r['mpjpe_mm']:.1f}", f"{r['accel_mm']:.1f}"]))
+    lengths = lengths or {}
+    for r in results:
+        setting = ", ".join([*tile(f"tile {r.get('tile')}"), f"{r['mode']} goals", f"x0 {r['noise']}",
+                             f"K={r['flow_steps']}"])
+        lines += ["", f"Per clip ({setting})", "", row(["clip", "success", "frames", "G-MPJPE mm"]),
+                  row(["---"] * 4)]
+        for name, c in r["clips"].items():
+            of = f"/{lengths[name]}" if name in lengths else ""
+            lines.append(row([name, "yes" if c["success"] else "no", f"{c['frames']}{of}",
+                              f"{c['g_mpjpe_mm']:.1f}"]))
     return "\n".join(lines) + "\n"
 
 
@@ -277,11 +289,12 @@ class EvalOptions:
     seeded), the protocol otherwise unchanged."""
 
 
-def load_policy(run: Path, device: str = "cpu") -> TrainedPolicy:
-    """The EMA policy of `run` (a run folder or its checkpoint.pt) on torch `device`, with its run's
-    JAX compilation cache (so that an evaluation reuses the run's compiled step)."""
-    trained = load_trained(run, device)
-    use_jax_cache(trained.cfg.jax_cache)
+def load_policy(run: Path, device: str = "cpu", which: str = "last") -> TrainedPolicy:
+    """The EMA policy of `run` (a run folder's checkpoint `which`: last or best, or a checkpoint file)
+    on torch `device`, with its run's JAX compilation cache (so that an evaluation reuses the run's
+    compiled step)."""
+    trained = load_trained(run, device, which)
+    use_jax_cache(project_path(trained.cfg.jax_cache))
     return trained
 
 
@@ -314,21 +327,22 @@ def eval_env(trained: TrainedPolicy, options: EvalOptions,
 
 
 def evaluate_tiles(trained: TrainedPolicy, options: EvalOptions, modes: Sequence[str], noises: Sequence[str],
-                   flow_steps: Sequence[int], seed: int = 0) -> list[dict]:
+                   flow_steps: Sequence[int], seed: int = 0) -> tuple[list[dict], dict[str, int]]:
     """`evaluate_grid` of `trained`'s policy on each of options.terrain's tile types, each on a terrain
     of its own so that every figure names the ground it was on (each result carries its "tile"); once,
-    on the run's terrain, where options.terrain is None. Prints what it evaluates."""
+    on the run's terrain, where options.terrain is None. Prints what it evaluates. Returns the results
+    and the clips' lengths (frames)."""
     tiles = options.terrain or (None,)
     results = []
     for tile in tiles:
         env = eval_env(trained, options, tile and (tile,))
         if tile == tiles[0]:
             one_by_one = f", {len(tiles)} tile types one at a time" if options.terrain else ""
-            print(f"evaluating {trained.checkpoint} (iteration {trained.iteration}) on "
-                  f"{env.library.num_clips} clips{one_by_one}")
+            print(f"evaluating on {env.library.num_clips} clips{one_by_one}")
         results += [({"tile": tile} if tile else {}) | r
                     for r in evaluate_grid(env, trained.learner, modes, noises, flow_steps, seed)]
-    return results
+    lib = env.library
+    return results, {n: int(k) for n, k in zip(lib.clip_names, np.asarray(lib.clip_length))}
 
 
 def eval_name(options: EvalOptions, modes: Sequence[str], noises: Sequence[str], flow_steps: Sequence[int],
@@ -353,14 +367,15 @@ def _note_untrained(trained: TrainedPolicy, modes: Sequence[str]) -> None:
               f"{'was' if len(unseen) == 1 else 'were'} never trained (conditioning=mixed trains all three)")
 
 
-def write_results(out: Path, trained: TrainedPolicy, options: EvalOptions, results: list[dict]) -> str:
+def write_results(out: Path, trained: TrainedPolicy, options: EvalOptions, results: list[dict],
+                  lengths: dict[str, int] | None = None) -> str:
     """OUT/results.json (the checkpoint, its iteration, the terrain and `results`) and OUT/results.md
     (`markdown_tables`), each written atomically; returns the tables."""
     terrain = eval_terrain(trained.cfg.env.terrain, options)
     header = {"checkpoint": str(trained.checkpoint), "iteration": trained.iteration,
               "terrain": {"types": list(terrain.types), "seed": terrain.seed, "levels": terrain.num_levels,
                           "level": options.terrain_level}}
-    table = markdown_tables(results)
+    table = markdown_tables(results, lengths)
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(header | {"results": results}, indent=1))
     with atomic_path(out / "results.md") as tmp:
@@ -370,16 +385,18 @@ def write_results(out: Path, trained: TrainedPolicy, options: EvalOptions, resul
 
 def evaluate_and_save(run: Path, options: EvalOptions, modes: Sequence[str] | None = None,
                       noises: Sequence[str] = ("zero",), flow_steps: Sequence[int] | None = None,
-                      seed: int = 0, device: str = "cpu", output: Path | None = None) -> Path:
+                      seed: int = 0, device: str = "cpu", output: Path | None = None,
+                      which: str = "last") -> Path:
     """`humanoid-fpo eval`: `evaluate_tiles` of the policy of `run` in `modes` (default: the run's
     conditioning) with K in `flow_steps` (default: the run's eval K), written to `output` (default:
-    RUN/eval/`eval_name`) and printed; returns the folder."""
-    trained = load_policy(run, device)
+    RUN/eval/`eval_name`) and printed; returns the folder. `which`: the run's last or best checkpoint."""
+    trained = load_policy(run, device, which)
+    print(f"evaluating {trained.describe()}")
     steps = flow_steps or [trained.cfg.eval_flow_steps or trained.cfg.algo.flow_steps]
     _note_untrained(trained, modes or [])
     modes = modes or [trained.cfg.env.conditioning]
-    results = evaluate_tiles(trained, options, modes, noises, steps, seed)
+    results, lengths = evaluate_tiles(trained, options, modes, noises, steps, seed)
     out = output or run_folder(run) / "eval" / eval_name(options, modes, noises, steps, seed)
-    print(write_results(out, trained, options, results))
+    print(write_results(out, trained, options, results, lengths))
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
     return out

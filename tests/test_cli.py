@@ -140,6 +140,14 @@ def test_doctor_names_the_devices_and_the_backend(capsys) -> None:
     assert rows["JAX devices"].startswith(backend) and rows["torch devices"].startswith("cpu")
     assert rows["env.backend=auto"].startswith("mjx" if backend == "gpu" else "native")
     assert rows["rendering"].startswith("ok") and rows["mujoco"] == rows["mujoco-mjx"]
+    import torch
+
+    from humanoid_fpo.learn.learner import cpu_bf16, resolve_precision
+
+    features = cpu_bf16()
+    assert rows["CPU bf16"] == ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in features.items())
+    picked = resolve_precision("auto", torch.device("cuda" if torch.cuda.is_available() else "cpu"), "flow")
+    assert rows["algo.precision=auto"].startswith(f"{picked} for the flow policy, fp32 for ppo (")
 
 
 @pytest.mark.parametrize("argv, problem", [

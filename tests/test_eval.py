@@ -7,7 +7,12 @@ rollouts here reuse test_env.py's compiled step.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -130,8 +135,16 @@ def test_eval_command_writes_the_flow_steps_table(run_dir: Path, capsys) -> None
     assert by["full", "zero", 1]["g_mpjpe_mm"] != by["root", "zero", 1]["g_mpjpe_mm"]  # the mask matters
     table = (out / "results.md").read_text()
     assert "| mode | x0 | K=1 | K=2 |" in table and "| root | random |" in table
+    lengths = dict(zip(*(lambda lib: (lib.clip_names, lib.clip_length))(load_library(run_dir / "motions.npz"))))
+    for (mode, noise, k), r in by.items():  # a row per clip under each setting
+        block = table.split(f"Per clip ({mode} goals, x0 {noise}, K={k})\n")[1].split("\n\n")[0].strip()
+        assert len(block.splitlines()) == 2 + len(r["clips"])
+        for name, clip in r["clips"].items():
+            assert (f"| {name} | {'yes' if clip['success'] else 'no'} | {clip['frames']}/{lengths[name]} | "
+                    f"{clip['g_mpjpe_mm']:.1f} |") in block
     printed = capsys.readouterr().out
-    assert "Success rate vs flow steps" in printed
+    assert printed.startswith(f"evaluating {run_dir / 'checkpoint.pt'} (iteration 0)\n")
+    assert "Success rate vs flow steps" in printed and "Per clip (root goals, x0 random, K=2)" in printed
     # the run trained on full goals: root's figures are of a mode it never saw, and it says so
     assert "note: this run trained on full goals only; root was never trained" in printed
 
@@ -318,3 +331,20 @@ def test_randomised_eval_plays_the_protocol_under_the_runs_physics_ranges(traine
         args = build_parser().parse_args(["eval", str(run_dir), *flags])
         assert eval_env(policy, _options(args)).cfg.randomize == expected
     assert eval_name(_options(args), ["full"], args.noise, [2]) == "motions-full-zero-K2-randomised"
+
+
+def test_ctrl_c_during_eval_is_one_line_and_code_130(run_dir: Path, tmp_path: Path) -> None:
+    """SIGINT a few seconds into `humanoid-fpo eval` (loading, compiling or playing): one line on stderr,
+    exit code 130, no traceback and no crash in the teardown (a segfault once, rc -11)."""
+    script = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from humanoid_fpo.cli import main\nmain()")
+    command = [sys.executable, "-c", script, "eval", str(run_dir), "-o", str(tmp_path / "eval")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    assert child.stdout.readline().startswith("evaluating "), child.stderr.read()
+    time.sleep(3)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 130, err
+    assert err == "interrupted: eval did not finish; its files are written whole or not at all\n"
+    assert not (tmp_path / "eval" / "results.json").exists()

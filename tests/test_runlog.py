@@ -75,3 +75,43 @@ def test_every_curves_panel_has_readable_ticks(tmp_path, monkeypatch, iterations
             assert len(boxes) >= 3, ax.get_title()
             assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()
     assert fig.axes[3].get_ylim() == (-0.05, 1.05)  # success rate on its whole range
+
+
+def test_a_torn_row_is_reported_and_dropped_on_resume(tmp_path, capsys) -> None:
+    """A row cut by a kill is named in one line when the run resumes, not silently lost."""
+    path = tmp_path / "metrics.jsonl"
+    log = metrics.MetricsLog(path)
+    for i in range(3):
+        log.append({"iteration": i, "reward": 0.5})
+    with path.open("a") as f:
+        f.write('{"iteration": 3, "rew')
+    log.truncate(2)
+    assert capsys.readouterr().out == (f"{path}: the row of iteration 3 was cut off (the process was killed "
+                                       f"while writing it); dropped; that iteration is trained again\n")
+    assert [r["iteration"] for r in log.rows()] == [0, 1, 2] and path.read_text().endswith("}\n")
+    log.append({"iteration": 3, "reward": 0.5})
+    assert [r["iteration"] for r in log.rows()] == [0, 1, 2, 3]
+
+
+def test_curves_draw_only_what_the_run_moves(tmp_path, monkeypatch) -> None:
+    """A flat run has no terrain-level panel (its level counter climbs on flat ground too); a run
+    without the termination curriculum no termination-distance panel; rough ground with the
+    curriculum keeps both."""
+    from dataclasses import replace
+
+    from humanoid_fpo.run.config import compose
+
+    figures = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, title: figures.append(fig))
+    rows = [{"iteration": i, "env_steps": 100 * i, **{k: 0.5 * i for k, _ in curves.CURVES}} for i in range(4)]
+    titles = lambda: [ax.get_title() for ax in figures[-1].axes if ax.get_title()]
+    flat, _ = compose([])
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(flat))
+    assert "terrain level (mean over envs; curriculum)" not in titles()
+    assert "termination distance (m)" in titles() and "reward per step" in titles()
+    no_curriculum = replace(flat, termination_curriculum=replace(flat.termination_curriculum, start=None))
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(no_curriculum))
+    assert "termination distance (m)" not in titles()
+    rough, _ = compose(["terrain=rough"])
+    curves.plot_curves(rows, tmp_path / "curves.png", "run", curves.run_curves(rough))
+    assert titles() == [label for _, label in curves.CURVES]

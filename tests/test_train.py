@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import jax
 import pytest
 import torch
 import yaml
@@ -41,6 +42,21 @@ def test_compose_defaults_and_groups() -> None:
     assert cfg.env.terrain.types == ("flat", "rough", "slopes", "waves", "steps")
     cfg, _ = run_config.compose(["algo=fpo", "conditioning=mixed"])
     assert cfg.algo.ratio == "per_action" and cfg.env.goal_drop_ratio > 0.6
+
+
+def test_config_paths_resolve_from_the_project_root_wherever_train_runs(tmp_path, monkeypatch) -> None:
+    """From another folder the configs' relative paths (the built-in motions, the caches) are the
+    project's; a path that exists from the working directory, and the run folder, stay relative to it."""
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = run_config.compose(["run_dir=runs/a"])
+    root = run_config.PROJECT_ROOT
+    assert cfg.motions.path == str(root / "motions") and cfg.motions.cache == str(root / ".cache/motions")
+    assert cfg.jax_cache == str(root / ".cache/jax") and cfg.teacher.cache == str(root / ".cache/teacher")
+    assert cfg.run_dir == "runs/a" and train.new_run_dir(cfg) == Path("runs/a")
+    assert load_motions(cfg.motions.path, cache=cfg.motions.cache).num_clips == 4, "the built-in clips"
+    (tmp_path / "mine").mkdir()
+    assert run_config.compose(["motions.path=./mine"])[0].motions.path == "./mine"
+    assert run_config.compose(["motions=asap"])[0].motions.path == str(root / "data/motions/asap_smpl")
 
 
 def test_bad_settings_are_named(tmp_path) -> None:
@@ -229,6 +245,7 @@ def test_help_lists_groups_and_bad_overrides_name_the_key(tmp_path, monkeypatch,
     assert "env.num_envs=64" in out and "termination_curriculum.start=" in out
     resume = out[out.index("resume=RUN_DIR"):]
     assert all(key in resume for key in ("iterations", "eval_every", "checkpoint_every", "progress", "wandb.*"))
+    assert "Paths: relative paths in a config" in out and "else from the project root" in out
     for override, message in (("algo=foo", "algo=foo: unknown option; choose from fpo, fpo_pp, ppo"),
                               ("num_envs=8", "num_envs: unknown key; did you mean env.num_envs?"),
                               ("env.num_envs=abc", "env.num_envs: expected an integer, got 'abc'"),
@@ -328,3 +345,82 @@ def test_train_on_a_cuda_device_without_cuda_is_one_line(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert err.startswith("error: device cuda requested but torch sees no CUDA device (torch ") and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+TIMINGS = ("_s", "seconds", "steps_per_s", "eval/share")
+
+
+def untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not any(t in k for t in TIMINGS)} for r in rows]
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_end(tracking_library, tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C before the first checkpoint, then after iteration 1 (one line, code 130, the command that
+    continues); resume= starts the first over in place and continues the second from the checkpoint
+    written after the prior, to the eval.json and metrics of a run never interrupted."""
+    library_file = tmp_path / "library.npz"
+    save_library(tracking_library, library_file)
+    cfg = lambda run: tiny_train_config(library_file, run, iterations=2, eval_every=1,
+                                        checkpoint_every=10, prior=PriorConfig(steps=20, batch=16))
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train.build_trainer(cfg(whole), whole).run()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    trainer = train.build_trainer(cfg(cut), cut)
+    monkeypatch.setattr(trainer, "fit_prior", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert (cut / "config.yaml").exists() and not (cut / "checkpoint.pt").exists()
+    assert train.interrupted(cut, 0) == (f"interrupted at iteration 0: no checkpoint yet in {cut}; start it "
+                                         f"over with: humanoid-fpo train resume={cut}")
+
+    iterate = train.Trainer.train_iteration
+
+    def ctrl_c_in_the_physics(x):  # where Ctrl-C lands most: the native engine's callback into MuJoCo
+        raise KeyboardInterrupt
+
+    def interrupted_after_the_first(self) -> dict:
+        if self.iteration == 1:  # JAX raises an error of its own, naming the KeyboardInterrupt
+            jax.jit(lambda x: jax.pure_callback(ctrl_c_in_the_physics, jax.ShapeDtypeStruct((), "float32"), x))(1.0)
+        return iterate(self)
+
+    monkeypatch.setattr(train.Trainer, "train_iteration", interrupted_after_the_first)
+    capsys.readouterr()
+    assert main(["train", f"resume={cut}"]) == 130
+    out, err = capsys.readouterr()
+    assert f"{cut}: stopped before its first checkpoint; starting the run over in place" in out
+    assert err == (f"interrupted at iteration 1: checkpoint at iteration 0 in {cut}; continue with: "
+                   f"humanoid-fpo train resume={cut}\n")
+    assert torch.load(cut / "checkpoint.pt", weights_only=False)["prior"]["prior/samples"] > 0
+
+    monkeypatch.setattr(train.Trainer, "train_iteration", iterate)
+    assert main(["train", f"resume={cut}"]) == 0
+    assert (cut / "eval.json").read_text() == (whole / "eval.json").read_text()
+    rows = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert untimed(rows(cut)) == untimed(rows(whole))
+
+
+def test_best_checkpoint_beside_the_last(tracking_library, tmp_path, capsys) -> None:
+    """best.pt is the in-run evaluation with the highest success rate (ties: frames), the first
+    evaluation counting; eval --checkpoint best loads it and says so in its first line."""
+    library_file = tmp_path / "library.npz"
+    save_library(tracking_library, library_file)
+    run_dir = tmp_path / "run"
+    trainer = train.build_trainer(tiny_train_config(library_file, run_dir, iterations=2, eval_every=1), run_dir)
+    scores = iter([(0.5, 10.0), (0.5, 12.0), (0.25, 40.0)])  # iterations 0, 1, 2: the best is at 1
+
+    def evaluate(every_clip: bool = False) -> dict:
+        success, frames = next(scores)
+        return {"eval/success_rate": success, "eval/frames": frames}
+
+    trainer.evaluate = evaluate
+    trainer.run()
+    best = torch.load(run_dir / "best.pt", weights_only=False)
+    assert best["iteration"] == 1 and best["eval"] == {"success_rate": 0.5, "frames": 12.0}
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["iteration"] == 2
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--checkpoint", "best", "-o", str(tmp_path / "eval")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (f"evaluating {run_dir / 'best.pt'} (the best in-run evaluation: success 0.50, "
+                     f"12.0 frames; iteration 1)")
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["iteration"] == 1

@@ -38,8 +38,12 @@ def resolve_precision(precision: str, device: torch.device, policy: str) -> str:
     CPUs and on CUDA (TF32 there). BENCHMARKS.md, "Learning per env step and per minute"."""
     if precision != "auto":
         return precision
-    cpu_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bf16" if device.type == "cpu" and cpu_bf16 and policy == "flow" else "fp32"
+    return "bf16" if device.type == "cpu" and any(cpu_bf16().values()) and policy == "flow" else "fp32"
+
+
+def cpu_bf16() -> dict[str, bool]:
+    """Whether this CPU has each feature that makes bf16 matrix products pay: AVX512-BF16, AMX."""
+    return {"AVX512-BF16": torch.cpu._is_avx512_bf16_supported(), "AMX": torch.cpu._is_amx_tile_supported()}
 
 
 class Learner:

@@ -50,6 +50,10 @@ def check_same_policy(path: Path, saved: dict, cfg: TrainConfig) -> None:
                          f"(checkpoint {lookup(saved, differ[0])!r}, config {lookup(ours, differ[0])!r})")
 
 
+CHECKPOINTS = {"last": "checkpoint.pt", "best": "best.pt"}
+"""The checkpoints a run folder keeps: the last one written, and the best in-run evaluation's."""
+
+
 def run_folder(path: Path) -> Path:
     """The run folder of `path`, a run folder or its checkpoint.pt."""
     return path if path.is_dir() else path.parent
@@ -64,15 +68,28 @@ class TrainedPolicy:
     learner: Learner
     checkpoint: Path
     iteration: int
+    evaluation: dict | None = None
+    """best.pt's in-run evaluation (success_rate, frames); None for other checkpoints."""
+
+    def describe(self) -> str:
+        """'RUN/best.pt (the best in-run evaluation: success 0.75, 118.5 frames; iteration 100)'."""
+        if self.evaluation is None:
+            return f"{self.checkpoint} (iteration {self.iteration})"
+        e = self.evaluation
+        return (f"{self.checkpoint} (the best in-run evaluation: success {e['success_rate']:.2f}, "
+                f"{e['frames']:.1f} frames; iteration {self.iteration})")
 
 
-def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
-    """A run folder or its checkpoint.pt: the checkpoint's own config, checked against the folder's
-    config.yaml, the folder's motions.npz and the learner with the checkpoint's weights."""
+def load_trained(path: str | Path, device: str = "cpu", which: str = "last") -> TrainedPolicy:
+    """A run folder (its checkpoint `which` of CHECKPOINTS) or a checkpoint file: the checkpoint's own
+    config, checked against the folder's config.yaml, the folder's motions.npz and the learner with
+    the checkpoint's weights."""
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run folder or checkpoint")
-    checkpoint = path / "checkpoint.pt" if path.is_dir() else path
+    checkpoint = path / CHECKPOINTS[which] if path.is_dir() else path
+    if which == "best" and not checkpoint.exists():
+        raise FileNotFoundError(f"{checkpoint}: no best checkpoint (written at a run's in-run evaluations)")
     run_dir = checkpoint.parent
     state = read_checkpoint(checkpoint, device=device)
     cfg = from_dict(TrainConfig, state["config"])
@@ -92,4 +109,4 @@ def load_trained(path: str | Path, device: str = "cpu") -> TrainedPolicy:
         learner.load_state_dict(state["learner"])
     except (RuntimeError, KeyError) as e:
         raise ValueError(f"{checkpoint}: weights do not fit the config's networks ({e})") from e
-    return TrainedPolicy(cfg, library, learner, checkpoint, state["iteration"])
+    return TrainedPolicy(cfg, library, learner, checkpoint, state["iteration"], state.get("eval"))

@@ -5,7 +5,8 @@ override is reported before JAX, MuJoCo or torch load."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import textwrap
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -198,12 +199,36 @@ def lookup(cfg: dict, key: str):
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+PROJECT_ROOT = CONFIG_DIR.parent
+PATHS_RULE = ("relative paths in a config (motions.path, eval_motions, teacher.demos and the caches) are "
+              "read from the working directory where they exist there, else from the project root; "
+              "run_dir stays relative to the working directory")
+
+
+def project_path(path: str | None) -> str | None:
+    """`path` as PATHS_RULE reads it: as given where it is absolute or exists from the working
+    directory (or that is the project root), else under the project root (a cache not made yet too)."""
+    if path is None or Path(path).expanduser().is_absolute() or Path(path).exists() or \
+            Path.cwd().resolve() == PROJECT_ROOT:
+        return path
+    return str(PROJECT_ROOT / path)
+
+
+def with_project_paths(cfg: TrainConfig) -> TrainConfig:
+    """cfg with its input paths and caches read as PATHS_RULE says (`project_path`), so that a command
+    run from another folder finds configs' defaults such as motions.path=motions."""
+    return replace(cfg, jax_cache=project_path(cfg.jax_cache), eval_motions=project_path(cfg.eval_motions),
+                   motions=replace(cfg.motions, path=project_path(cfg.motions.path),
+                                   cache=project_path(cfg.motions.cache)),
+                   teacher=replace(cfg.teacher, cache=project_path(cfg.teacher.cache),
+                                   demos=project_path(cfg.teacher.demos)))
 
 
 def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
     """Hydra composition of configs/train.yaml with command-line overrides (`algo=ppo`,
     `env.num_envs=128`, ...). `resume=RUN_DIR` instead reads RUN_DIR/config.yaml and applies the
-    other overrides to it (e.g. `iterations=2000` to train longer). Returns (config, resume dir)."""
+    other overrides to it (e.g. `iterations=2000` to train longer). Paths as PATHS_RULE says
+    (`with_project_paths`). Returns (config, resume dir)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.config_store import ConfigStore
@@ -225,7 +250,7 @@ def compose(overrides: list[str]) -> tuple[TrainConfig, Path | None]:
         run_dir = None
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
             cfg = hydra_compose(config_name="train", overrides=overrides)
-    return from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True)), run_dir
+    return with_project_paths(from_dict(TrainConfig, OmegaConf.to_container(cfg, resolve=True))), run_dir
 
 
 RESUME_KEYS = ("iterations", "eval_every", "eval_clips", "eval_motions", "eval_flow_steps", "checkpoint_every",
@@ -330,4 +355,5 @@ def help_text() -> str:
               "    with it only these may change (the rest made the run's networks, envs and library):"]
     keys = [k + ".*" * (k == "wandb") for k in RESUME_KEYS]
     lines += ["      " + ", ".join(keys[i:i + 6]) + ("," if i + 6 < len(keys) else "") for i in range(0, len(keys), 6)]
+    lines += ["", textwrap.fill(f"Paths: {PATHS_RULE}.", 100)]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,30 +15,40 @@ from humanoid_fpo.util.atomic import atomic_path
 
 
 class MetricsLog:
-    """Appends one JSON object per line; `truncate` drops rows past a checkpoint on resume."""
+    """Appends one JSON object per line, each in one write; `truncate` drops rows past a checkpoint on
+    resume and reports a line cut by a kill."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def append(self, row: dict) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(row, allow_nan=True) + "\n")
-            f.flush()
+        with self.path.open("ab", buffering=0) as f:  # one write(2) on an O_APPEND file: a row is whole
+            f.write((json.dumps(row, allow_nan=True) + "\n").encode())
 
-    def rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        rows = []
-        for line in self.path.read_text().splitlines():
+    def _read(self) -> tuple[list[dict], list[str]]:
+        """(the rows, the lines that are not JSON: cut by a kill)."""
+        rows, torn = [], []
+        for line in self.path.read_text().splitlines() if self.path.exists() else []:
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a kill
-                break
-        return rows
+            except json.JSONDecodeError:
+                torn.append(line)
+        return rows, torn
+
+    def rows(self) -> list[dict]:
+        return self._read()[0]
 
     def truncate(self, iteration: int) -> None:
-        """Keep the rows of iterations <= `iteration` (written atomically)."""
-        keep = [r for r in self.rows() if r["iteration"] <= iteration]
+        """Keep the rows of iterations <= `iteration` (written atomically); a torn line is dropped
+        with one line saying so."""
+        rows, torn = self._read()
+        for line in torn:
+            cut = re.match(r'\{"iteration": (\d+)', line)
+            which = f"the row of iteration {cut[1]}" if cut else "a row"
+            redone = "; that iteration is trained again" if cut and int(cut[1]) > iteration else ""
+            print(f"{self.path}: {which} was cut off (the process was killed while writing it); "
+                  f"dropped{redone}")
+        keep = [r for r in rows if r["iteration"] <= iteration]
         with atomic_path(self.path) as tmp:
             tmp.write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in keep))
 

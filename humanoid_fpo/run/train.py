@@ -6,7 +6,9 @@ A run folder holds:
     config.yaml       the resolved config (what `resume=RUN_DIR` reads back)
     motions.npz       the motion library trained on (retargeted once from a folder of clips)
     feasible.npz      with teacher.feasible_reference: the teacher's trajectories of those clips, which RL tracks
-    checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically
+    checkpoint.pt     learner, EMA, normalisers, optimiser, env curriculum, RNGs; written atomically after
+                      the motion prior (iteration 0) and every checkpoint_every iterations
+    best.pt           the same, of the in-run evaluation with the highest success rate (ties: frames)
     metrics.jsonl     one row per iteration (and eval/* entries at evaluations)
     curves.png        learning curves, refreshed during training
     eval.json         the latest success-rate evaluation, per clip
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.util.interrupt import is_interrupt
 from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from humanoid_fpo.util.typed_config import to_dict
 from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stratified_clips
@@ -42,7 +45,7 @@ from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
 from humanoid_fpo.run.prepare import prepare, save
 from humanoid_fpo.run.config import TrainConfig, check_config, compose, write_config
-from humanoid_fpo.run.curves import plot_curves
+from humanoid_fpo.run.curves import plot_curves, run_curves
 from humanoid_fpo.run.metrics import MetricsLog, Progress
 from humanoid_fpo.sim.curriculum import next_termination_distance
 from humanoid_fpo.sim.env import TrackingEnv, eval_config, make_env, use_jax_cache
@@ -82,6 +85,8 @@ class Trainer:
         self.tracker = EpisodeTracker(cfg.env.num_envs, self.device)
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.iteration, self.env_steps, self.last_eval, self.last_eval_end = 0, 0, {}, None
+        self.prior: dict = {}  # the motion prior's row entries, kept in the checkpoint until row 0 is logged
+        self.best: tuple[float, float] | None = None  # (success rate, frames) of best.pt
         self.resumed = resume
         if resume:
             self._load_checkpoint()
@@ -93,19 +98,35 @@ class Trainer:
 
     # --- checkpoints ---------------------------------------------------------------------------
 
-    def save_checkpoint(self) -> None:
-        """Rank 0 writes every rank's env progress and RNG state (a collective: all ranks call it)."""
-        ranks = distributed.gather_objects({"env_progress": self.env.progress(),
-                                            "torch_rng": torch.get_rng_state()})
-        if not self.ranks.main:
-            return
+    def _progress(self) -> dict:
+        """This rank's env progress and RNG state (reading them draws nothing)."""
+        return {"env_progress": self.env.progress(), "torch_rng": torch.get_rng_state()}
+
+    def _state(self, ranks: list[dict]) -> dict:
         state = {"version": CHECKPOINT_VERSION, "iteration": self.iteration, "env_steps": self.env_steps,
                  "config": to_dict(self.cfg), "learner": self.learner.state_dict(), **ranks[0],
                  "obs_layout": as_ranges(self.env.env.layout),
-                 "clip_names": list(self.eval_env.library.clip_names)}
+                 "clip_names": list(self.eval_env.library.clip_names), "prior": self.prior}
         if len(ranks) > 1:
             state["ranks"] = ranks
-        with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
+        return state
+
+    def save_checkpoint(self) -> None:
+        """Rank 0 writes every rank's env progress and RNG state (a collective: all ranks call it)."""
+        ranks = distributed.gather_objects(self._progress())
+        if self.ranks.main:
+            with atomic_path(self.run_dir / "checkpoint.pt") as tmp:
+                torch.save(self._state(ranks), tmp)
+
+    def keep_if_best(self, evaluation: dict) -> None:
+        """Rank 0 writes best.pt when `evaluation` (an in-run one's eval/* entries) beats the best so
+        far on success rate, ties broken by frames; the first evaluation counts."""
+        score = (evaluation["eval/success_rate"], evaluation["eval/frames"])
+        if self.best is not None and score <= self.best:
+            return
+        self.best = score
+        state = self._state([self._progress()]) | {"eval": dict(zip(("success_rate", "frames"), score))}
+        with atomic_path(self.run_dir / "best.pt") as tmp:
             torch.save(state, tmp)
 
     def _load_checkpoint(self) -> None:
@@ -115,6 +136,7 @@ class Trainer:
             read_checkpoint(self.run_dir / "checkpoint.pt", self.cfg, "cpu") if self.ranks.main else None)
         self.learner.load_state_dict(state["learner"])
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+        self.prior = state.get("prior", {})
         saved = state.get("ranks", [state])
         mine = saved[self.ranks.rank] if self.ranks.rank < len(saved) else None
         if mine is not None:
@@ -127,6 +149,9 @@ class Trainer:
             self.metrics.truncate(self.iteration)
         evals = [r for r in self.metrics.rows() if "eval/success_rate" in r] if self.ranks.main else []
         self.last_eval = {k: v for k, v in evals[-1].items() if k.startswith("eval/")} if evals else {}
+        if self.ranks.main and (self.run_dir / "best.pt").is_file():
+            best = torch.load(self.run_dir / "best.pt", map_location="cpu", weights_only=False)["eval"]
+            self.best = (best["success_rate"], best["frames"])
 
     # --- logging -------------------------------------------------------------------------------
 
@@ -230,15 +255,25 @@ class Trainer:
                 "termination_distance": distance, "actor_held": float(held), "steps_per_s": n / seconds,
                 **memory_peaks(self.device)}
 
+    def start(self) -> None:
+        """Iteration 0, where training starts: the motion prior's fit, kept in a checkpoint at once (so
+        that resume= continues from the first minute), then the first evaluation, the curves' first
+        point. A run resumed at iteration 0 does what it had not done yet."""
+        if not self.resumed:
+            self.prior = self.fit_prior() if self.cfg.prior.steps else {}
+            self.save_checkpoint()
+        if self.ranks.main and any(r["iteration"] == 0 for r in self.metrics.rows()):
+            return
+        self.last_eval = self.evaluate(every_clip=self.cfg.iterations == 0)
+        self._log({"iteration": 0, "env_steps": 0, **self.prior, **self.last_eval})
+        if self.last_eval:
+            self.keep_if_best(self.last_eval)
+
     def run(self) -> dict:
         cfg = self.cfg
         row: dict = {}
-        if self.iteration == 0 and not self.resumed:  # where training starts: the curves' first point
-            prior = self.fit_prior() if cfg.prior.steps else {}
-            self.last_eval = self.evaluate(every_clip=cfg.iterations == 0)
-            self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
-            if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
-                self.save_checkpoint()
+        if self.iteration == 0:
+            self.start()
         shown = cfg.progress and self.ranks.main
         progress = Progress(cfg.iterations, self.iteration, cfg.log_every) if shown else None
         while self.iteration < cfg.iterations:
@@ -247,11 +282,14 @@ class Trainer:
             if final or (cfg.eval_every and self.iteration % cfg.eval_every == 0):
                 self.last_eval = self.evaluate(every_clip=final)
                 row |= self.last_eval
+                if self.last_eval:
+                    self.keep_if_best(self.last_eval)
             self._log(row)
             if final or self.iteration % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if self.ranks.main and (final or self.iteration % cfg.plot_every == 0):
-                plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir))
+                plot_curves(self.metrics.rows(), self.run_dir / "curves.png", str(self.run_dir),
+                            run_curves(cfg))
             if progress is not None:
                 progress.update(row, self.last_eval.get("eval/success_rate", float("nan")))
         if progress is not None:
@@ -301,24 +339,48 @@ def main(overrides: list[str]) -> dict:
 
 
 def _train(ranks: distributed.Ranks, overrides: list[str]) -> dict:
-    """Compose, set up the run folder, train."""
+    """Compose, set up the run folder, train. Ctrl-C raises a KeyboardInterrupt whose message says
+    what the run folder keeps and how to continue (`interrupted`)."""
     if ranks.main:  # under torchrun rank 0 composes and names the run folder; the others take them
         cfg, resume_dir = compose(overrides)
         run_dir = resume_dir or new_run_dir(cfg)
+        if resume_dir is not None and not (run_dir / "checkpoint.pt").exists():
+            print(f"{run_dir}: stopped before its first checkpoint; starting the run over in place")
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            resume_dir = None
     shared = (cfg, run_dir, resume_dir) if ranks.main else None
     cfg, run_dir, resume_dir = distributed.broadcast_object(shared)
-    use_jax_cache(cfg.jax_cache)
-    trainer = build_trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
-    if ranks.main:
-        job = f"{ranks.world} ranks × " if ranks.world > 1 else ""
-        print(f"run folder: {run_dir} ({trainer.device}, {job}{cfg.env.num_envs} envs, "
-              f"{trainer.eval_env.library.num_clips} clips, {trainer.learner.precision}, "
-              f"from iteration {trainer.iteration})")
-    row = trainer.run()
+    trainer = None
+    try:
+        use_jax_cache(cfg.jax_cache)
+        trainer = build_trainer(replace(cfg, run_dir=str(run_dir)), run_dir, resume=resume_dir is not None)
+        if ranks.main:
+            job = f"{ranks.world} ranks × " if ranks.world > 1 else ""
+            print(f"run folder: {run_dir} ({trainer.device}, {job}{cfg.env.num_envs} envs, "
+                  f"{trainer.eval_env.library.num_clips} clips, {trainer.learner.precision}, "
+                  f"from iteration {trainer.iteration})")
+        row = trainer.run()
+    except BaseException as e:
+        if not is_interrupt(e):
+            raise
+        raise KeyboardInterrupt(interrupted(run_dir, trainer and trainer.iteration)) from None
     if ranks.main:
         print(f"done: {run_dir} — episode length {row.get('episode_length', float('nan')):.1f}, "
               f"success {trainer.last_eval.get('eval/success_rate', float('nan')):.2f}")
     return row
+
+
+def interrupted(run_dir: Path, iteration: int | None) -> str:
+    """The one line `humanoid-fpo train` ends with on Ctrl-C: where it stopped (`iteration`: the
+    iterations done, None: while setting up), what `run_dir` keeps and the command that continues."""
+    where = "while setting up" if iteration is None else f"at iteration {iteration}"
+    if not (run_dir / "config.yaml").exists():
+        return f"interrupted {where}: {run_dir} holds no run yet; start again with the same command"
+    resume = f"humanoid-fpo train resume={run_dir}"
+    if not (run_dir / "checkpoint.pt").exists():
+        return f"interrupted {where}: no checkpoint yet in {run_dir}; start it over with: {resume}"
+    saved = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)["iteration"]
+    return f"interrupted {where}: checkpoint at iteration {saved} in {run_dir}; continue with: {resume}"
 
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> Trainer:
@@ -363,6 +425,6 @@ def eval_clips(cfg: TrainConfig, lengths: np.ndarray) -> np.ndarray:
 def env_key(seed: int, rank: int, resumed_at: int | None = None) -> jax.Array:
     """The training env's key at the start or when resumed at an iteration, its own on every rank
     (rank 0: the single-process one)."""
-    key = jax.random.key(seed)
-    key = key if resumed_at is None else jax.random.fold_in(key, resumed_at)
+    key = jax.random.key(seed)  # resumed at 0 (after the prior): the env a fresh run starts from
+    key = jax.random.fold_in(key, resumed_at) if resumed_at else key
     return jax.random.fold_in(key, 100_003 * rank) if rank else key
