@@ -235,7 +235,8 @@ class Trainer:
         row: dict = {}
         if self.iteration == 0 and not self.resumed:  # where training starts: the curves' first point
             prior = self.fit_prior() if cfg.prior.steps else {}
-            self.last_eval = self.evaluate(every_clip=cfg.iterations == 0)
+            if cfg.eval_at_start or cfg.iterations == 0:
+                self.last_eval = self.evaluate(every_clip=cfg.iterations == 0)
             self._log({"iteration": 0, "env_steps": 0, **prior, **self.last_eval})
             if cfg.iterations == 0:  # the prior (or the untrained policy) alone; resume= trains on from it
                 self.save_checkpoint()
