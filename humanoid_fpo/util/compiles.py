@@ -24,7 +24,7 @@ _LOGGER = "jax._src.interpreters.pxla"
 
 @dataclass
 class Compiled:
-    name: str  # the program, as jit names it: "jit_step"
+    name: str  # the program, as jit names it: "jit(step)" (JAX 0.10)
     shapes: str  # its arguments' shapes and dtypes, as JAX prints them ("" where unknown)
     lowering_s: float = 0.0
     backend_s: float = 0.0  # compiling, or reading the persistent cache
@@ -74,8 +74,8 @@ class CompileLog:
         logger.propagate = self._propagate
 
     def count(self, name: str) -> int:
-        """Lowerings of programs called `name` (jit's "jit_" prefix optional)."""
-        return len([p for p in self.programs if p.name in (name, f"jit_{name}")])
+        """Lowerings of programs called `name` (as jit names them: "jit(step)" or "jit_step")."""
+        return len([p for p in self.programs if p.name in (name, f"jit_{name}", f"jit({name})")])
 
     def table(self, width: int = 200) -> str:
         """One line per program: name, backend seconds, shapes (their first `width` characters)."""
