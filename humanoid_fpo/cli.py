@@ -150,8 +150,10 @@ def cmd_teach(args: argparse.Namespace) -> int:
     check_output(cfg.teacher.cache, "dir")
     from humanoid_fpo.motion.library import load_motions
     from humanoid_fpo.run.prepare import with_default_pose
+    from humanoid_fpo.sim.env import use_jax_cache
     from humanoid_fpo.teacher.teach import clip_table, summary, teach
 
+    use_jax_cache(cfg.jax_cache)  # the rollouts' compile, as train and eval keep theirs
     library = load_motions(args.library, cfg.env.model_path)
     cfg = with_default_pose(cfg, library)  # the action transform the trainer will use
     demos, path = teach(library, cfg.env, cfg.teacher)

@@ -15,6 +15,11 @@ def test_gpu_check_runs_at_tiny_sizes_on_a_cpu(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "--cpu-smoke"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    said = done.stdout
+    stages = [said.index(s) for s in ("gpu_check: install", "gpu_check: training for", "bench_gpu.py",
+                                      "bench_env.py")]
+    assert stages == sorted(stages), "stages: install, training and its row, then the env alone"
+    assert (tmp_path / "metrics.jsonl").stat().st_size and (tmp_path / "curve.png").stat().st_size
     table = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Environment: tools/bench_env.py" in table and "## GPU check: tools/gpu_check.sh" in table
     row = [line for line in table.splitlines() if "bench_gpu.py" in line and line.startswith("| 20")][-1]

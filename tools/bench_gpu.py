@@ -8,7 +8,8 @@ peaks of torch's and JAX's device allocators.
 
 Arguments are `humanoid-fpo train` overrides; the run folder is --run (default: a temporary one).
 --metrics summarises a finished or stopped run's log instead of training (gpu_check.sh trains under a
-time limit, then writes the row this way).
+time limit, then writes the row this way); --curve draws its tracking curve (success rate, frames
+tracked and episode length against env steps and against minutes of training).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import humanoid_fpo  # noqa: F401  (first: headless GL backend, JAX's allocator 
 
 from humanoid_fpo.run import config as run_config
 from humanoid_fpo.run import train
-from humanoid_fpo.run.metrics import MetricsLog
+from humanoid_fpo.run.metrics import MetricsLog, curve, train_minutes
+from humanoid_fpo.util.plots import figure, save_figure, steps_axis
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -46,12 +48,33 @@ def summary(rows: list[dict]) -> dict:
             "eval_s": [r["eval/seconds"] for r in rows if "eval/seconds" in r], **peak}
 
 
+def plot_tracking(rows: list[dict], path: Path, title: str) -> None:
+    """Success rate, frames tracked (evaluations) and episode length (training) against env steps
+    (top) and minutes of training (bottom: the wall time of the prior, rollouts and updates, the first
+    iteration's compile included; `run.metrics.train_minutes`)."""
+    keys = (("eval/success_rate", "success rate (eval)"), ("eval/frames", "frames tracked per clip (eval)"),
+            ("episode_length", "episode length (training)"))
+    minutes = train_minutes(rows)
+    fig, axes = figure(2, len(keys), (5 * len(keys), 7))
+    for col, (key, label) in enumerate(keys):
+        marker = "o" if key.startswith("eval/") else None
+        axes[0, col].plot(*curve(rows, key), marker=marker)
+        steps_axis(axes[0, col], label)
+        points = [(m, r[key]) for m, r in zip(minutes, rows) if key in r]
+        axes[1, col].plot([m for m, _ in points], [v for _, v in points], marker=marker)
+        axes[1, col].set_title(label, fontsize=9)
+        axes[1, col].set_xlabel("minutes of training", fontsize=8)
+        axes[1, col].grid(alpha=0.3)
+    save_figure(fig, path, title)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="humanoid-fpo train overrides, e.g. preset=gpu")
     parser.add_argument("--run", type=Path, help="run folder (default: a temporary one)")
     parser.add_argument("--metrics", type=Path,
                         help="summarise this metrics.jsonl (run with the overrides) instead of training")
+    parser.add_argument("--curve", type=Path, help="also draw the run's tracking curve (a PNG) here")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     if args.metrics:
@@ -64,6 +87,8 @@ def main() -> None:
     if len(rows) < 2:
         raise SystemExit(f"error: {args.metrics or 'the run'} logged no training iteration (iterations=0, "
                          "or stopped before its first?)")
+    if args.curve:
+        plot_tracking(rows, args.curve, f"{' '.join(args.overrides)}: {rows[-1]['env_steps']:,} env steps")
     s, cfg = summary(rows), run_config.compose(args.overrides)[0]
     gb = lambda x: "–" if x is None else f"{x:.1f}"
     evaluations = ", ".join(f"{e:.1f}" for e in s["eval_s"]) or "–"

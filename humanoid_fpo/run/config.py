@@ -67,7 +67,12 @@ class TrainConfig:
     mean pose of the training clips, recorded in config.yaml) or mid_range (PHC's joint-range middle)."""
     eval_every: int = 50
     """Iterations between success-rate evaluations on the training clips; a run also evaluates
-    before its first iteration (iteration 0) and after its last (0: only those two)."""
+    before its first iteration (iteration 0, see eval_at_start) and after its last (0: only those)."""
+    eval_at_start: bool = True
+    """Evaluate at iteration 0 (the prior's or the untrained policy's figures, the curves' first
+    point). False (preset=gpu): the first evaluation waits for iteration eval_every, so that the
+    evaluation env's compile does not come before the first iteration (a run of iterations=0
+    still evaluates)."""
     eval_clips: int | None = None
     """Training clips evaluated during training: a fixed subset spread over the clips' lengths
     (`evaluate.stratified_clips`); the evaluation after the last iteration covers every clip, as

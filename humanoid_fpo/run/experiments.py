@@ -1,12 +1,14 @@
 """Named experiment runs, what the benchmarks in tools/ are tables of: train a run under RUNS/<name>
 (resumed where it was killed, read back where it finished, or continued from a base run's copy),
 split a clip folder into fitted and held-out libraries, and evaluate a run's final policy on
-libraries in every goal mode under the success-rate protocol (`evaluate`)."""
+libraries in every goal mode under the success-rate protocol (`evaluate`), and list what a run
+compiles before its first iteration ends (`first_iteration_compiles`)."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -19,6 +21,7 @@ from humanoid_fpo.run import train
 from humanoid_fpo.run.checkpoint import load_trained
 from humanoid_fpo.run.metrics import MetricsLog
 from humanoid_fpo.sim.config import MODES
+from humanoid_fpo.util.compiles import CompileLog
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository: the benchmarks' run folders (runs/) and table (BENCHMARKS.md) default to it."""
@@ -102,3 +105,27 @@ def prepare_split(args: argparse.Namespace) -> tuple[Path, Path]:
         return split_library(args.motions, args.held_out, args.runs)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+
+
+class _FirstIterationDone(Exception):
+    pass
+
+
+def first_iteration_compiles(cfg: run_config.TrainConfig, run_dir: Path) -> CompileLog:
+    """Every JAX program a new run of `cfg` in `run_dir` compiles from its start (prior, an
+    evaluation at iteration 0) to the end of its first iteration, which it stops after
+    (`tools/count_compiles.py`; the count and the shapes do not depend on the device)."""
+    with CompileLog() as log:
+        trainer = train.build_trainer(replace(cfg, run_dir=str(run_dir)), run_dir)
+        first = trainer.train_iteration
+
+        def iteration() -> dict:
+            first()
+            raise _FirstIterationDone
+
+        trainer.train_iteration = iteration
+        try:
+            trainer.run()
+        except _FirstIterationDone:
+            pass
+    return log

@@ -257,14 +257,15 @@ class Trainer:
 
     def start(self) -> None:
         """Iteration 0, where training starts: the motion prior's fit, kept in a checkpoint at once (so
-        that resume= continues from the first minute), then the first evaluation, the curves' first
-        point. A run resumed at iteration 0 does what it had not done yet."""
+        that resume= continues from the first minute), then the first evaluation (with eval_at_start),
+        the curves' first point. A run resumed at iteration 0 does what it had not done yet."""
         if not self.resumed:
             self.prior = self.fit_prior() if self.cfg.prior.steps else {}
             self.save_checkpoint()
         if self.ranks.main and any(r["iteration"] == 0 for r in self.metrics.rows()):
             return
-        self.last_eval = self.evaluate(every_clip=self.cfg.iterations == 0)
+        if self.cfg.eval_at_start or self.cfg.iterations == 0:  # a GPU run's eval env compiles later
+            self.last_eval = self.evaluate(every_clip=self.cfg.iterations == 0)
         self._log({"iteration": 0, "env_steps": 0, **self.prior, **self.last_eval})
         if self.last_eval:
             self.keep_if_best(self.last_eval)
