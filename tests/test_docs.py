@@ -1,5 +1,6 @@
-"""The README quotes the main job's figures as BENCHMARKS.md's latest row (tools/bench_main.py) has
-them: a rerun of the bench that moves a figure fails here until the README follows."""
+"""The README quotes the main job's figures as BENCHMARKS.md's latest row of each precision path
+(tools/bench_main.py) has them: a rerun of the bench that moves a figure fails here until the README
+follows."""
 
 from __future__ import annotations
 
@@ -28,12 +29,18 @@ def quoted_main_job_figures(row: dict[str, str]) -> list[str]:
             f"at most {frames_gap} frames and {error_gap} mm"]
 
 
-def test_readme_quotes_the_main_jobs_latest_bench_row() -> None:
-    rows = table("## Main job: tools/bench_main.py")
-    assert rows, "BENCHMARKS.md has no main-job row"
+def latest_per_precision(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The latest main-job row of each precision path (bf16, fp32)."""
+    return {row["precision"]: row for row in rows}
+
+
+def test_readme_quotes_the_main_jobs_latest_bench_row_per_precision() -> None:
+    latest = latest_per_precision(table("## Main job: tools/bench_main.py"))
+    assert latest, "BENCHMARKS.md has no main-job row"
     readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks are spaces
-    missing = [phrase for phrase in quoted_main_job_figures(rows[-1]) if phrase not in readme]
-    assert not missing, f"README.md does not quote BENCHMARKS.md's main job: {missing}"
+    for precision, row in latest.items():
+        missing = [phrase for phrase in quoted_main_job_figures(row) if phrase not in readme]
+        assert not missing, f"README.md does not quote BENCHMARKS.md's {precision} main job: {missing}"
 
 
 def test_the_check_reads_a_changed_figure_as_missing() -> None:

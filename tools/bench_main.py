@@ -8,7 +8,8 @@ The run's in-run evaluations give the curve (frames tracked per clip under the p
 x0 = 0, at iterations 0, 25, ...). At the end the policy is exported (`humanoid-fpo export`, the run's
 K) and `deploy/sim2sim.py` replays it in native MuJoCo on the same clips: its figures beside the
 trainer's final evaluation, and the largest per-clip difference of frames and G-MPJPE between them.
-Writes a row to BENCHMARKS.md (one per machine: the latest replaces the earlier).
+Writes a row to BENCHMARKS.md (one per machine and precision path: the latest replaces the earlier);
+`algo.precision=fp32` gives the fp32 path on any CPU.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ sys.path.insert(0, str(ROOT / "deploy"))
 import sim2sim  # noqa: E402
 
 SECTION = "## Main job: tools/bench_main.py"
-HEADER = ("| date | machine | iterations | env steps | frames per clip at each evaluation | last three, mean "
+HEADER = ("| date | machine | precision | iterations | env steps | frames per clip at each evaluation | last three, mean "
           "| success | G-MPJPE mm | frames per clip (squat, stand, turn, walk …) "
           "| sim2sim: success / G-MPJPE mm | sim2sim − eval, largest per clip: frames / G-MPJPE mm | minutes: training / wall | command |\n"
-          + "|---" * 13 + "|")
+          + "|---" * 14 + "|")
 
 
 def evaluations(rows: list[dict]) -> list[dict]:
@@ -59,7 +60,7 @@ def row(run: Path, command: str, wall_minutes: float | None = None) -> str:
     clips = final["clips"]
     frames_gap = max(abs(replay["clips"][n]["frames"] - c["frames"]) for n, c in clips.items())
     error_gap = max(abs(replay["clips"][n]["g_mpjpe_mm"] - c["g_mpjpe_mm"]) for n, c in clips.items())
-    cells = [datetime.date.today().isoformat(), machine(), str(trained.iteration),
+    cells = [datetime.date.today().isoformat(), machine(), trained.learner.precision, str(trained.iteration),
              f"{evals[-1].get('env_steps', 0):,}", ", ".join(f"{r['eval/frames']:.2f}" for r in evals),
              f"{sum(last_three) / len(last_three):.2f}",
              f"{final['success_rate']:.2f}", f"{final['g_mpjpe_mm']:.1f}",
@@ -86,7 +87,7 @@ def main() -> None:
     line = row(run, command_line(), wall_minutes)
     print(line)
     if not args.no_write:
-        write_rows(args.output, SECTION, HEADER, [line], slice(1, 2))
+        write_rows(args.output, SECTION, HEADER, [line], slice(1, 3))
 
 
 if __name__ == "__main__":
