@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
-import shutil
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
 
 from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES
-from humanoid_fpo.run import config as run_config
-from humanoid_fpo.run.train import build_trainer
+from humanoid_fpo.run.experiments import trainer_of_copy
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
 
@@ -90,11 +86,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:  # the run itself is never written
-        copy_dir = Path(tmp) / args.run.name
-        shutil.copytree(args.run, copy_dir)
-        cfg, _ = run_config.compose([f"resume={copy_dir}"])
-        trainer = build_trainer(replace(cfg, run_dir=str(copy_dir)), copy_dir, resume=True)
+    with trainer_of_copy(args.run) as trainer:  # the run itself is never written
         ends = episode_ends(trainer, args.steps)
     run = f"{args.run.name} ({trainer.iteration}, {trainer.env.termination_distance:.2f})"
     rows, date, command = [], datetime.date.today().isoformat(), command_line()

@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import tempfile
 from dataclasses import replace
 from pathlib import Path
-import shutil
 
 import humanoid_fpo  # noqa: F401  (first: headless GL backend before mujoco loads)
 import numpy as np
@@ -29,8 +27,7 @@ import torch
 from humanoid_fpo.learn.learner import Learner
 from humanoid_fpo.learn.rollout import collect
 from humanoid_fpo.learn.storage import RolloutStorage
-from humanoid_fpo.run import config as run_config
-from humanoid_fpo.run.train import build_trainer
+from humanoid_fpo.run.experiments import trainer_of_copy
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
 
@@ -107,11 +104,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:  # the run itself is never written
-        copy_dir = Path(tmp) / args.run.name
-        shutil.copytree(args.run, copy_dir)
-        cfg, _ = run_config.compose([f"resume={copy_dir}"])
-        trainer = build_trainer(replace(cfg, run_dir=str(copy_dir)), copy_dir, resume=True)
+    with trainer_of_copy(args.run) as trainer:  # the run itself is never written
         learner = trainer.learner
         weights, precision, algo = copy.deepcopy(learner.state_dict()), learner.precision, learner.cfg
         collect(learner, trainer.env, trainer.storage, trainer.tracker)

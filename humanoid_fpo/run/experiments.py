@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +67,17 @@ def train_run(name: str, overrides: list[str], base: str | None, runs: Path) -> 
         shutil.rmtree(run_dir, ignore_errors=True)
         train.main([*overrides, f"run_dir={run_dir}"])
     return MetricsLog(run_dir / "metrics.jsonl").rows()
+
+
+@contextmanager
+def trainer_of_copy(run_dir: Path) -> Iterator[train.Trainer]:
+    """A run's trainer, resumed from its checkpoint in a throwaway copy of its folder: probes can
+    collect rollouts and update without writing to the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / run_dir.name
+        shutil.copytree(run_dir, copy)
+        cfg, _ = run_config.compose([f"resume={copy}"])
+        yield train.build_trainer(replace(cfg, run_dir=str(copy)), copy, resume=True)
 
 
 def evaluate_run(run_dir: Path, libraries: dict[str, Path],
