@@ -88,8 +88,8 @@ def test_train_kill_and_resume_under_torchrun(tmp_path) -> None:
     assert [r["iteration"] for r in done] == list(range(7))
     assert all(r["weights_difference"] == 0.0 for r in done[1:]), "the ranks' weights drifted apart"
     assert done[-1]["env_steps"] == 6 * 2 * 4 * 4, "env steps of both ranks"
-    assert {p.name for p in run.iterdir()} == {"config.yaml", "motions.npz", "checkpoint.pt", "metrics.jsonl",
-                                               "curves.png", "eval.json"}
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "motions.npz", "checkpoint.pt", "best.pt",
+                                               "metrics.jsonl", "curves.png", "eval.json"}
     assert not list(cwd.iterdir()), "only rank 0 writes, and only into the run folder"
 
 

@@ -296,7 +296,7 @@ def test_a_damaged_run_folder_is_a_one_line_error(run_dir: Path, tmp_path: Path,
 def test_export_to_an_unwritable_folder_is_a_sentence(run_dir: Path, capsys) -> None:
     """It used to print a bare errno ([Errno 2] No such file or directory: '/proc/x')."""
     assert main(["export", str(run_dir), "-o", "/proc/x"]) == 1
-    assert capsys.readouterr().err == "error: /proc/x: cannot write the export there (No such file or directory)\n"
+    assert capsys.readouterr().err == "error: /proc/x: cannot write in /proc (No such file or directory)\n"
 
 
 def test_evaluations_with_other_settings_keep_each_others_results(run_dir: Path, tmp_path: Path, capsys) -> None:

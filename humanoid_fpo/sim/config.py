@@ -15,7 +15,6 @@ TERMINATIONS = ("any_body", "mean_body")
 ENGINES = {"mjx": "humanoid_fpo.sim.engines.mjx", "native": "humanoid_fpo.sim.engines.native"}
 """env.backend → the module of that physics engine (sim/engines/; imported when chosen). A new engine
 is one module and one line here."""
-BACKENDS = (*ENGINES, "auto")
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -190,7 +189,8 @@ def check_terrain(cfg: TerrainConfig, prefix: str = "env.terrain.") -> None:
 def check_env(cfg: EnvConfig) -> None:
     """Raise ValueError naming the first env setting (`env.*`) that is not one of its choices or is
     out of its range; what needs the library or the humanoid is checked by `sim.env.make_env`."""
-    for name, what, choices in (("backend", "backend", BACKENDS), ("conditioning", "conditioning mode", MODES),
+    backends = (*ENGINES, "auto")  # read now: an engine registered after import counts
+    for name, what, choices in (("backend", "backend", backends), ("conditioning", "conditioning mode", MODES),
                                 ("termination", "termination", TERMINATIONS)):
         value = getattr(cfg, name)
         if value not in choices:
