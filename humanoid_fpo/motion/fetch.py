@@ -86,7 +86,7 @@ def fetch(source: Source, dest: str | Path | None = None, base_url: str | None =
     override that reads it. Returns the folder. Raises FetchError on a damaged file (naming it, with
     nothing left under its name) or an unreachable server (with what to do offline)."""
     dest = Path(dest or source.folder).expanduser()
-    base_url = base_url or source.base_url
+    base_url = (base_url or source.base_url).rstrip("/") + "/"  # a mirror given without its last slash
     from_dir = None if from_dir is None else Path(from_dir).expanduser()
     if from_dir is not None and not from_dir.is_dir():
         raise FetchError(f"--from {from_dir}: no such folder")
