@@ -301,9 +301,12 @@ def test_a_run_written_before_a_route_retired_still_reads(tmp_path: Path) -> Non
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(saved))
     assert run_config.read_config(path) == run_config.compose([])[0]
+    saved["prior"] |= {"source": "teacher", "steps": 0}  # the recipe's config before: set, but no prior fitted
+    path.write_text(yaml.safe_dump(saved))
+    assert run_config.read_config(path) == run_config.compose(["prior.steps=0"])[0]
     saved["env"]["residual_actions"] = True
     path.write_text(yaml.safe_dump(saved))
-    with pytest.raises(ValueError, match="trained with env.residual_actions=True, a route retired"):
+    with pytest.raises(ValueError, match="config.yaml: trained with env.residual_actions=True, a route retired"):
         run_config.read_config(path)
 
 

@@ -35,7 +35,10 @@ def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | to
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         version = state.get("version") if isinstance(state, dict) else None
         raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
-    state["config"] = without_retired(state["config"], path)
+    try:
+        state["config"] = without_retired(state["config"])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     if cfg is not None:
         check_same_policy(path, state["config"], cfg)
     return state

@@ -137,19 +137,20 @@ RETIRED = {"env.residual_actions": False, "env.residual_scale": 1.0, "algo.compi
            "prior.source": "reference", "prior.dagger_labels": None, "prior.recovery_frames": 0}
 """Keys of routes retired on 2026-12-07 (BENCHMARKS.md keeps their figures; `git show ae7b525` has the
 code), with the value at which a run did not use them (None: any value, the key served only a retired
-route). A run written before holds them."""
+route). A run written before holds them; the prior's keys did nothing where prior.steps was 0."""
 
 
-def without_retired(data: dict, path: Path) -> dict:
-    """A saved config (plain dict) with the retired keys dropped where they hold their unused value; a run
-    that used a retired route is a one-line error naming `path` and the key."""
+def without_retired(data: dict) -> dict:
+    """A saved config (plain dict) with the retired keys dropped where they did nothing; a run that used
+    a retired route is a ValueError naming the key."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for key, unused in RETIRED.items():
         group, name = key.split(".")
         if name in data.get(group, {}):
             value = data[group].pop(name)
-            if unused is not None and value != unused:
-                raise ValueError(f"{path}: trained with {key}={value}, a route retired on 2026-12-07 "
+            inert = unused is None or value == unused or (group == "prior" and not data[group].get("steps"))
+            if not inert:
+                raise ValueError(f"trained with {key}={value}, a route retired on 2026-12-07 "
                                  f"(`git show ae7b525` has it)")
     return data
 
@@ -187,7 +188,7 @@ def read_config(path: Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a run config (expected a mapping of settings, got {type(data).__name__})")
     try:
-        return from_dict(TrainConfig, without_retired(data, path))
+        return from_dict(TrainConfig, without_retired(data))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
 
