@@ -31,7 +31,7 @@ from mujoco.batch import Batch
 from humanoid_fpo.body.humanoid import CONTACT_SETS, load_model
 from humanoid_fpo.motion.library import build_library
 from humanoid_fpo.motion.retarget import retarget_file
-from humanoid_fpo.sim.config import BACKENDS, TERRAIN_TYPES, EnvConfig, TerrainConfig
+from humanoid_fpo.sim.config import ENGINES, TERRAIN_TYPES, EnvConfig, TerrainConfig
 from humanoid_fpo.sim.env import EnvState, TrackingEnv, make_env, reset, step
 
 from bench_table import command_line, machine, write_rows  # tools/ is on sys.path when this script runs
@@ -91,7 +91,7 @@ def measure_physics(env: TrackingEnv, steps: int, threads: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", nargs="+", default=["mjx", "native"], choices=BACKENDS[:2])
+    parser.add_argument("--backend", nargs="+", default=["mjx", "native"], choices=sorted(ENGINES))
     parser.add_argument("--envs", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--terrain", nargs="+", default=["flat", "rough"], choices=sorted(TERRAINS))
     parser.add_argument("--steps", type=int, default=32, help="control steps per timed rollout")

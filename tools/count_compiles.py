@@ -23,6 +23,9 @@ from humanoid_fpo.run.experiments import first_iteration_compiles
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        return
     cfg = run_config.compose([*sys.argv[1:], "progress=false", "wandb.mode=disabled"])[0]
     with tempfile.TemporaryDirectory() as tmp:
         log = first_iteration_compiles(cfg, Path(tmp))
