@@ -282,3 +282,12 @@ def test_unplace_inverts_place(tracking_library) -> None:
     qpos, qvel = unplace(placed.qpos, placed.qvel, yaw, shift)
     np.testing.assert_allclose(qpos, frame.qpos, atol=1e-5)
     np.testing.assert_allclose(qvel, frame.qvel, atol=1e-5)
+
+
+def test_rungs_climb_the_escalation_and_an_empty_one_keeps_the_base() -> None:
+    """`teacher.escalation=[]` rewound with the base settings; it used to index an empty tuple."""
+    from humanoid_fpo.teacher.config import TeacherConfig
+
+    cfg = TeacherConfig(horizon=18, noise=0.1, escalation=((30, 0.1), (24, 0.2)))
+    assert [cfg.rung(level) for level in range(4)] == [(18, 0.1), (30, 0.1), (24, 0.2), (24, 0.2)]
+    assert TeacherConfig(escalation=()).rung(2) == (18, 0.1)

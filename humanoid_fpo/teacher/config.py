@@ -53,8 +53,11 @@ class TeacherConfig:
     actuators' range), so that a student can output every teacher action; ctrl: the actuators' range."""
 
     def rung(self, level: int) -> tuple[int, float]:
-        """(horizon, noise) of escalation level `level` (0: the base settings)."""
-        return (self.horizon, self.noise) if level == 0 else self.escalation[min(level, len(self.escalation)) - 1]
+        """(horizon, noise) of escalation level `level` (0, or no escalation: the base settings; a rewind
+        still draws a fresh stream)."""
+        if level == 0 or not self.escalation:
+            return self.horizon, self.noise
+        return self.escalation[min(level, len(self.escalation)) - 1]
 
 
 def check_teacher(cfg: TeacherConfig) -> None:
