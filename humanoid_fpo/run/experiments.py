@@ -26,7 +26,6 @@ from humanoid_fpo.run.metrics import MetricsLog
 from humanoid_fpo.sim.config import MODES
 from humanoid_fpo.util.compiles import CompileLog
 
-ROOT = Path(__file__).resolve().parents[2]
 """The repository: the benchmarks' run folders (runs/) and table (BENCHMARKS.md) default to it."""
 HELD_OUT = ("jump_forward_level2", "kick_level2", "side_jump_level2", "squat_level2", "walk_level2")
 """The ASAP clips a split benchmark holds out by default."""
@@ -102,10 +101,11 @@ def split_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """The options of a benchmark over fitted and held-out clips (`prepare_split`); run folders under
     runs/`name` by default."""
     parser.add_argument("overrides", nargs="*", help="train overrides of every run")
-    parser.add_argument("--motions", type=Path, default=ROOT.parent / "shared" / "motions" / "asap_smpl")
+    root = run_config.PROJECT_ROOT
+    parser.add_argument("--motions", type=Path, default=root.parent / "shared" / "motions" / "asap_smpl")
     parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="clip names not fitted")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / name, help="run folders")
-    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--runs", type=Path, default=root / "runs" / name, help="run folders")
+    parser.add_argument("--output", type=Path, default=root / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="train and print only")
 
 
