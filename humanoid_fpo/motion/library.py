@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +23,7 @@ import numpy as np
 
 from humanoid_fpo.util.atomic import atomic_path
 from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
+from humanoid_fpo.body.mirror import mirror_qpos, mirror_qvel
 from humanoid_fpo.motion.amass import read_npz_arrays
 from humanoid_fpo.motion.kinematics import body_states, trajectory_qvel
 from humanoid_fpo.motion.retarget import RetargetedClip, find_motion_files, retarget_files
@@ -111,6 +112,31 @@ def build_library(clips: list[RetargetedClip], model: mujoco.MjModel) -> MotionL
         clip_sources=tuple(c.source for c in clips),
         body_names=tuple(model.body(b).name for b in range(1, model.nbody)),
     )
+
+
+MIRROR_SUFFIX = "~mirror"
+
+
+def with_mirrors(library: MotionLibrary, model: mujoco.MjModel) -> MotionLibrary:
+    """`library` followed by every clip's left–right mirror (named clip + MIRROR_SUFFIX): the mirrored
+    joint angles and velocities (body/mirror.py), their body states from MuJoCo kinematics. For a
+    SMPL clip this is the SMPL pose mirrored before retargeting (retargeting SMPL is exact: each joint's
+    rotation R becomes M R M), and for the teacher's trajectory it is the mirrored clip's trajectory
+    as far as the body is symmetric (body/mirror.py)."""
+    clips = []
+    for c, name in enumerate(library.clip_names):
+        rows = slice(int(library.clip_start[c]), int(library.clip_start[c] + library.clip_length[c]))
+        fit, contact = float(library.fit_error[c]), float(library.contact_error[c])
+        clips.append(RetargetedClip(
+            name=name + MIRROR_SUFFIX, source=library.clip_sources[c], fps=library.fps,
+            qpos=mirror_qpos(np.asarray(library.qpos[rows], np.float64)), fit_error=fit, fit_error_max=fit,
+            contact_error=contact, qvel=mirror_qvel(np.asarray(library.qvel[rows], np.float64))))
+    mirrored = build_library(clips, model)
+    frames = {k: np.concatenate([getattr(library, k), getattr(mirrored, k)]) for k in
+              (*_FRAME_FIELDS, "clip_length", "fit_error", "contact_error")}
+    return replace(library, **frames, clip_start=np.r_[library.clip_start, mirrored.clip_start + len(library.qpos)]
+                   .astype(np.int32), clip_names=library.clip_names + mirrored.clip_names,
+                   clip_sources=library.clip_sources + mirrored.clip_sources)
 
 
 def save_library(library: MotionLibrary, path: str | Path) -> None:
