@@ -18,6 +18,7 @@ from humanoid_fpo.sim.config import MODES, ObsConfig
 from humanoid_fpo.sim.engines import PhysicsState
 from humanoid_fpo.sim.quat import heading, quat_conj, quat_mul, quat_rotate, tan_norm, yaw_quat
 from humanoid_fpo.sim.terrain import Terrain, height_at
+from humanoid_fpo.body.mirror import AXIAL, BODY_SWAP, TAN_NORM, VECTOR
 from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
 
 
@@ -67,6 +68,35 @@ def obs_layout(cfg: ObsConfig) -> dict[str, slice]:
         layout[name] = slice(start, start + size)
         start += size
     return layout
+
+
+def mirror_map(cfg: ObsConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(index (O,), sign (O,)) such that `obs[..., index] * sign` is the observation of the left–right
+    mirrored state and goal (body/mirror.py), for the actor's and the critic's layout alike; the
+    height scan's grid is symmetric in y, so its mirror is a permutation of its points."""
+    layout, parts = obs_layout(cfg), []
+
+    def per_body(name: str, swap: np.ndarray, rule: np.ndarray) -> None:
+        width = len(rule)
+        index = layout[name].start + swap[:, None] * width + np.arange(width)
+        parts.append((index.ravel(), np.tile(rule, len(swap))))
+
+    goal_rule = np.zeros(GOAL_SIZE)
+    for feature, rule in (("pos_diff", VECTOR), ("rot_diff", TAN_NORM), ("vel_diff", VECTOR),
+                          ("ang_vel_diff", AXIAL), ("ref_pos", VECTOR), ("ref_rot", TAN_NORM)):
+        goal_rule[GOAL_FEATURES[feature]] = rule
+    parts.append((np.array([layout["root_height"].start]), np.ones(1)))
+    per_body("body_pos", BODY_SWAP[1:] - 1, VECTOR)  # the root's own position is not observed
+    per_body("body_rot", BODY_SWAP, TAN_NORM)
+    per_body("body_lin_vel", BODY_SWAP, VECTOR)
+    per_body("body_ang_vel", BODY_SWAP, AXIAL)
+    per_body("goal", BODY_SWAP, goal_rule)
+    per_body("goal_mask", BODY_SWAP, np.ones(1))
+    nx, ny = (int(round(e / cfg.scan_spacing)) + 1 for e in cfg.scan_extent)
+    flipped = (np.arange(nx)[:, None] * ny + (ny - 1 - np.arange(ny))[None]).ravel()  # scan_points' order
+    parts.append((layout["height_scan"].start + flipped, np.ones(nx * ny)))
+    index, sign = (np.concatenate(p) for p in zip(*parts))
+    return index, sign.astype(np.float32)
 
 
 def as_ranges(slices: dict[str, slice]) -> dict[str, list[int]]:
