@@ -87,6 +87,8 @@ class AlgoConfig:
     lr_target: float = 1e-3
     """Flow: mean squared change of the predicted clean action, in noise units; Gaussian: KL."""
     lr_bounds: tuple[float, float] = (1e-5, 1e-2)
+    symmetry: bool = False
+    """Learn each transition also left–right mirrored (learn/symmetry.py): twice the update's work."""
     ema: float | None = 0.95
     """Decay of the policy's weight average used for evaluation and export; None: the live weights."""
     precision: str = "fp32"

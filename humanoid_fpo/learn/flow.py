@@ -86,6 +86,13 @@ class FlowPolicy(nn.Module):
         loss, clean = self.cfm(obs, action, tau, eps, features)
         return action, {"tau": tau, "eps": eps, "cfm_loss": loss, "probe": clean}
 
+    def score(self, obs: torch.Tensor, action: torch.Tensor,
+              stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What `act` stores of `action` (B, A) at `obs` under these weights, at stored's tau and eps:
+        the CFM losses (B, S) and predicted clean actions (B, S, A) (a mirrored transition's)."""
+        loss, clean = self.cfm(obs, action, stored["tau"], stored["eps"])
+        return {"cfm_loss": loss, "probe": clean}
+
     def initial_noise(self, batch: int, device: torch.device,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """x0 (B, A) ~ N(0, σ²I), the sampler's start in rollouts (evaluation and export use 0)."""

@@ -30,6 +30,12 @@ class GaussianPolicy(nn.Module):
         action = dist.sample()
         return action, {"log_prob": dist.log_prob(action).sum(-1), "probe": _probe(dist)}
 
+    def score(self, obs: torch.Tensor, action: torch.Tensor,
+              stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What `act` stores of `action` (B, A) at `obs` under these weights (a mirrored transition's)."""
+        dist = self.distribution(obs)
+        return {"log_prob": dist.log_prob(action).sum(-1), "probe": _probe(dist)}
+
     def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """mean + std·x0 for standard-normal x0 (B, A): the flow sampler's interface, x0 = 0 gives
         the mean; a Gaussian has no flow steps, so `steps` is unused."""

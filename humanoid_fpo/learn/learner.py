@@ -26,9 +26,12 @@ from humanoid_fpo.learn.losses import TRUST_REGIONS
 from humanoid_fpo.learn.networks import mlp
 from humanoid_fpo.learn.normalizer import Normalizer
 from humanoid_fpo.learn.storage import RolloutStorage
+from humanoid_fpo.learn.symmetry import Mirror
 from humanoid_fpo.util.shapes import check_shape
 
 POLICY_CLASSES = {"flow": FlowPolicy, "gaussian": GaussianPolicy}
+MIRRORED = "mirror/"
+"""Prefix of a record's mirrored transition (symmetry augmentation); what it lacks it shares."""
 
 
 def resolve_precision(precision: str, device: torch.device, policy: str) -> str:
@@ -48,9 +51,12 @@ def cpu_bf16() -> dict[str, bool]:
 
 class Learner:
     def __init__(self, cfg: AlgoConfig, obs_size: int, critic_obs_size: int, action_size: int,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", mirror: Mirror | None = None):
+        """`mirror`: each transition is also learned mirrored (learn/symmetry.py), and the
+        normalisers see both."""
         check_algo(cfg)
         self.cfg, self.device, self.action_size = cfg, torch.device(device), action_size
+        self.mirror = mirror
         if self.device.type == "cuda":  # TF32 matmuls: ~3x the fp32 throughput of an A100/H100's GEMMs
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.precision = resolve_precision(cfg.precision, self.device, cfg.policy)
@@ -101,14 +107,31 @@ class Learner:
         """Sample actions (N, A) for raw observations (N, O); the record holds the normalised
         observations, the action, the value and the policy's stored quantities, exactly as the
         update will read them."""
-        obs_n, critic_n = self.obs_norm(obs), self.critic_norm(critic_obs)
+        seen = (obs, critic_obs) if self.mirror is None else \
+            (torch.cat([obs, self.mirror.obs(obs)]), torch.cat([critic_obs, self.mirror.critic_obs(critic_obs)]))
+        obs_n, critic_n = self.obs_norm(seen[0]), self.critic_norm(seen[1])
         if update_normalizers:
-            self.obs_norm.update(obs)
-            self.critic_norm.update(critic_obs)
+            self.obs_norm.update(seen[0])
+            self.critic_norm.update(seen[1])
+        n = obs.shape[0]
         with self._autocast():
-            action, stored = self.policy.act(obs_n)
-            values = self.critic(critic_n)[:, 0].float()
-        return action, {"obs": obs_n, "critic_obs": critic_n, "actions": action, "values": values, **stored}
+            action, stored = self.policy.act(obs_n[:n])
+            values = self.critic(critic_n[:n])[:, 0].float()
+        record = {"obs": obs_n[:n], "critic_obs": critic_n[:n], "actions": action, "values": values, **stored}
+        if self.mirror is not None:
+            record |= self._mirrored(obs_n[n:], critic_n[n:], action, stored)
+        return action, record
+
+    def _mirrored(self, obs_n: torch.Tensor, critic_n: torch.Tensor, action: torch.Tensor,
+                  stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The mirrored transition's record (MIRRORED keys) at its normalised observations (N, O):
+        the mirrored action, noise, and what the acting weights store of them."""
+        mirrored = {"obs": obs_n, "critic_obs": critic_n, "actions": self.mirror.action(action)}
+        if "eps" in stored:
+            mirrored["eps"] = self.mirror.noise(stored["eps"])
+        with self._autocast():
+            mirrored |= self.policy.score(obs_n, mirrored["actions"], stored | mirrored)
+        return {MIRRORED + k: v for k, v in mirrored.items()}
 
     @torch.no_grad()
     def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
@@ -166,6 +189,8 @@ class Learner:
         count = 0
         for batch in storage.minibatches(cfg.minibatches, cfg.epochs, {"advantages": normalised,
                                                                          "returns": returns}, shuffle):
+            if self.mirror is not None:
+                batch = with_mirrored(batch)
             policy_loss, value_loss, log_ratio, probe = self.losses(batch)
             with torch.no_grad():
                 ratio = log_ratio.exp()
@@ -234,3 +259,10 @@ class Learner:
         self.obs_norm.load_state_dict(state["obs_norm"])
         self.critic_norm.load_state_dict(state["critic_norm"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def with_mirrored(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A minibatch (B, ...) with its mirrored transitions appended (2B, ...): each MIRRORED key's
+    tensor after its own key's, the shared ones (advantages, returns, tau) repeated."""
+    own = {k: v for k, v in batch.items() if not k.startswith(MIRRORED)}
+    return {k: torch.cat([v, batch.get(MIRRORED + k, v)]) for k, v in own.items()}

@@ -34,6 +34,9 @@ class MotionsConfig:
     cache: str | None = ".cache/motions"
     """Folder where retargeted clip files are kept as a packed library, reused while the files, the
     humanoid and the motion code are the same (null: retarget every run)."""
+    mirror: bool = False
+    """RL also tracks every clip's left–right mirror (`motion.library.with_mirrors`; the teacher's
+    trajectories mirrored, not re-taught); evaluation plays the clips as recorded."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from humanoid_fpo.body.humanoid import ASSET_PATH, load_model
 from humanoid_fpo.learn import distributed
-from humanoid_fpo.motion.library import MotionLibrary, load_library, load_motions, save_library
+from humanoid_fpo.motion.library import MotionLibrary, load_library, load_motions, save_library, with_mirrors
 from humanoid_fpo.run.config import TrainConfig
 from humanoid_fpo.sim.env import mean_pose
 from humanoid_fpo.teacher.demos import Demonstrations, feasible_library, load_demonstrations
@@ -32,7 +32,7 @@ class RunData:
     """The clips: what evaluation plays (motions.npz)."""
     tracked: MotionLibrary
     """What RL tracks: `library` itself, or with teacher.feasible_reference the teacher's trajectories
-    of its clips (feasible.npz)."""
+    of its clips (feasible.npz); with motions.mirror followed by their mirrors."""
     held_out: MotionLibrary | None
     """eval_motions' clips (never trained on), or None."""
     demos: Demonstrations | None
@@ -64,6 +64,8 @@ def _prepare(cfg: TrainConfig, run_dir: Path, resume: bool) -> RunData:
     elif cfg.teacher.feasible_reference:
         demos = _teach(cfg, library)
         tracked = feasible_library(demos, library, load_model(cfg.env.model_path or ASSET_PATH))
+    if cfg.motions.mirror and not (resume and cfg.teacher.feasible_reference):  # feasible.npz has them
+        tracked = with_mirrors(tracked, load_model(cfg.env.model_path or ASSET_PATH))
     held_out = load_motions(cfg.eval_motions, cfg.env.model_path, cfg.motions.cache) if cfg.eval_motions else None
     return RunData(cfg, library, tracked, held_out, demos)
 

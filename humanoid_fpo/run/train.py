@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from humanoid_fpo.util.atomic import atomic_path
+from humanoid_fpo.body.mirror import HINGE_SIGN, HINGE_SWAP
 from humanoid_fpo.util.interrupt import is_interrupt
 from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from humanoid_fpo.util.typed_config import to_dict
@@ -40,6 +41,7 @@ from humanoid_fpo.evaluate import FIGURES, eval_clip_count, evaluate_clips, stra
 from humanoid_fpo.learn import distributed
 from humanoid_fpo.learn.bridge import TrackingVecEnv
 from humanoid_fpo.learn.learner import Learner
+from humanoid_fpo.learn.symmetry import Mirror
 from humanoid_fpo.learn.prior import warm_start
 from humanoid_fpo.learn.rollout import EpisodeTracker, collect
 from humanoid_fpo.learn.storage import RolloutStorage
@@ -48,8 +50,9 @@ from humanoid_fpo.run.config import TrainConfig, check_config, compose, write_co
 from humanoid_fpo.run.curves import plot_curves, run_curves
 from humanoid_fpo.run.metrics import MetricsLog, Progress
 from humanoid_fpo.sim.curriculum import next_termination_distance
+from humanoid_fpo.sim.config import EnvConfig
 from humanoid_fpo.sim.env import TrackingEnv, eval_config, make_env, use_jax_cache
-from humanoid_fpo.sim.observations import as_ranges
+from humanoid_fpo.sim.observations import as_ranges, mirror_map
 
 
 class Rollout(NamedTuple):
@@ -407,12 +410,20 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, resume: bool = False) -> Trai
     eval_env = make_env(eval_config(cfg.env, len(clips)), shared) if ranks.main else None
     held_out = data.held_out if ranks.main else None
     held_out_env = None if held_out is None else make_env(eval_config(cfg.env, held_out.num_clips), held_out)
-    learner = Learner(cfg.algo, env.obs_size, env.critic_obs_size, env.action_size, device)
+    mirror = env_mirror(cfg.env, env.env, device) if cfg.algo.symmetry else None
+    learner = Learner(cfg.algo, env.obs_size, env.critic_obs_size, env.action_size, device, mirror)
     distributed.broadcast_tensors(learner.tensors())
     if ranks.main and not resume:
         save(data, run_dir)
         write_config(cfg, run_dir)
     return Trainer(cfg, run_dir, env, learner, eval_env, clips, held_out_env, resume)
+
+
+def env_mirror(cfg: EnvConfig, env: TrackingEnv, device: str | torch.device) -> Mirror:
+    """The left–right mirror of this env's observations (actor and critic share a layout) and actions."""
+    obs = mirror_map(cfg.obs)
+    return Mirror.of(obs, obs, (HINGE_SWAP, HINGE_SIGN), np.asarray(env.action_offset),
+                     np.asarray(env.action_scale), device)
 
 
 def eval_clips(cfg: TrainConfig, lengths: np.ndarray) -> np.ndarray:
