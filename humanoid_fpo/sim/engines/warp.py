@@ -14,8 +14,8 @@ from humanoid_fpo.sim.engines import mjx as mjx_engine
 from humanoid_fpo.sim.quiet_mjx import mjx
 
 KERNEL_CACHE = ".cache/warp"
-"""Where Warp keeps the kernels it builds (minutes on a CPU), as `.cache/jax` keeps JAX's programs;
-read as the config's relative paths are. WARP_CACHE_PATH, where set, wins."""
+"""Where Warp keeps the kernels it builds once (20-194 s on the 2-core CPU, README), as `.cache/jax`
+keeps JAX's programs; read as the config's relative paths are. WARP_CACHE_PATH, where set, wins."""
 
 
 def make(cfg, mj_model: mujoco.MjModel) -> mjx_engine.MjxEngine:
