@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from humanoid_fpo.learn.config import MAX_FLOW_STEPS
-from humanoid_fpo.sim.config import MODES
+from humanoid_fpo.sim.config import ENGINES, MODES
 from humanoid_fpo.util.atomic import check_output
 from humanoid_fpo.util.interrupt import is_interrupt
 
@@ -365,8 +365,9 @@ def _add_env_options(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument("--terrain-seed", type=int, help="heightfield seed (not the run's: unseen terrain)")
     p.add_argument("--terrain-level", type=whole(0), help="one fixed difficulty (default: the run's start levels)")
     p.add_argument("--motions", type=Path, help="motion library or clips (default: the run's motions.npz)")
-    p.add_argument("--backend", choices=("mjx", "native", "auto"),
-                   help="physics: mjx, native (MuJoCo C, CPU threads) or auto; default: the run's")
+    p.add_argument("--backend", choices=(*ENGINES, "auto"),
+                   help="physics: mjx, native (MuJoCo C, CPU threads), warp (MJX's Warp implementation) or "
+                        "auto; default: the run's")
     p.add_argument("--randomised", action="store_true",
                    help="each clip's friction, masses and gains drawn from the run's training ranges "
                         "(env.randomize; seeded), the protocol otherwise unchanged")

@@ -9,8 +9,8 @@ import os
 import platform
 import sys
 
-PACKAGES = ("humanoid_fpo", "jax", "jaxlib", "mujoco", "mujoco-mjx", "torch", "onnxruntime", "hydra-core", "viser",
-            "wandb")
+PACKAGES = ("humanoid_fpo", "jax", "jaxlib", "mujoco", "mujoco-mjx", "warp-lang", "torch", "onnxruntime",
+            "hydra-core", "viser", "wandb")
 
 
 def version(package: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import humanoid_fpo  # noqa: F401  (first: picks MuJoCo's headless GL backend before mujoco loads)
 import jax
@@ -49,15 +51,27 @@ def eval_envs(tracking_library) -> dict:
     return {b: make_env(replace(cfg, backend=b), tracking_library) for b in ("native", "mjx")}
 
 
+def absent(message: str) -> NoReturn:
+    """What a test needs is absent here: skip it, but fail under CI (CI=true), which has everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (required under CI)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def shared_motions() -> Path:
     """../shared/motions: skipped where absent, a failure under CI (CI=true)."""
     if not (SHARED_MOTIONS / "asap_smpl").is_dir():
-        message = f"real motion clips not found at {SHARED_MOTIONS}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (required under CI)")
-        pytest.skip(message)
+        absent(f"real motion clips not found at {SHARED_MOTIONS}")
     return SHARED_MOTIONS
+
+
+@pytest.fixture(scope="session")
+def warp_installed() -> None:
+    """warp-lang, which env.backend=warp needs (tools/setup.sh installs it): skipped where absent, a
+    failure under CI (CI=true)."""
+    if importlib.util.find_spec("warp") is None:
+        absent("warp-lang is not installed (pip install warp-lang==1.18.0, or bash tools/setup.sh)")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,9 +20,12 @@ def test_gpu_check_runs_at_tiny_sizes_on_a_cpu(tmp_path: Path) -> None:
     stages = [said.index(s) for s in ("gpu_check: install", "gpu_check: training for", "bench_gpu.py",
                                       "bench_env.py")]
     assert stages == sorted(stages), "stages: install, training and its row, then the env alone"
+    warp = importlib.util.find_spec("warp") is not None  # the Warp stage runs where it is importable
+    assert said.index("--backend warp" if warp else "gpu_check: warp stage skipped") > stages[-1], "Warp last"
     assert (tmp_path / "metrics.jsonl").stat().st_size and (tmp_path / "curve.png").stat().st_size
     table = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Environment: tools/bench_env.py" in table and "## GPU check: tools/gpu_check.sh" in table
+    assert (" | warp | flat | " in table) == warp
     row = [line for line in table.splitlines() if "bench_gpu.py" in line and line.startswith("| 20")][-1]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[3] == "2 × 4" and float(cells[7].replace(",", "")) > 0 and cells[9] == "– / –", row

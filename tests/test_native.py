@@ -133,7 +133,7 @@ def test_randomised_envs_get_their_own_native_models(tracking_library) -> None:
 
 
 def test_bad_backend_is_named_before_compiling(tracking_library, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown env.backend 'gpu'; choose from mjx, native, auto"):
+    with pytest.raises(ValueError, match="unknown env.backend 'gpu'; choose from mjx, native, warp, auto"):
         make_env(EnvConfig(num_envs=2, backend="gpu"), tracking_library)
     implicit = tmp_path / "humanoid.xml"  # an integrator MJX does not implement
     implicit.write_text(ASSET_PATH.read_text().replace('integrator="implicitfast"', 'integrator="implicit"'))

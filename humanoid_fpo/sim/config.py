@@ -3,6 +3,7 @@ MuJoCo or torch load (sim/env.py and its parts hold the code they configure)."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 
@@ -12,9 +13,13 @@ MODES = ("full", "hands", "root")
 """Goal conditioning, densest first: all goals; pelvis and wrist positions; pelvis position."""
 TERRAIN_TYPES = ("flat", "rough", "slopes", "waves", "steps")
 TERMINATIONS = ("any_body", "mean_body")
-ENGINES = {"mjx": "humanoid_fpo.sim.engines.mjx", "native": "humanoid_fpo.sim.engines.native"}
+ENGINES = {"mjx": "humanoid_fpo.sim.engines.mjx", "native": "humanoid_fpo.sim.engines.native",
+           "warp": "humanoid_fpo.sim.engines.warp"}
 """env.backend → the module of that physics engine (sim/engines/; imported when chosen). A new engine
 is one module and one line here."""
+ENGINE_PACKAGES = {"warp": ("warp", "warp-lang==1.18.0")}
+"""env.backend → (module, pip requirement) of an engine whose package is optional: checked with the
+config, before any work."""
 
 
 def run_modes(conditioning: str, goal_drop_ratio: float) -> list[int]:
@@ -116,8 +121,9 @@ class TerminationCurriculum:
 class EnvConfig:
     num_envs: int = 4096
     backend: str = "auto"
-    """Physics: mjx (MJX in JAX, batched on a GPU), native (MuJoCo C on CPU threads), or auto (mjx
-    where JAX sees a GPU, else native)."""
+    """Physics: mjx (MJX in JAX, batched on a GPU), native (MuJoCo C on CPU threads), warp (MJX's
+    Warp implementation, MuJoCo Warp's CUDA kernels; needs warp-lang), or auto (mjx where JAX sees a
+    GPU, else native; never warp)."""
     threads: int = 0
     """CPU threads of the native backend (0: all cores)."""
     control_dt: float = 1.0 / 30.0
@@ -195,6 +201,9 @@ def check_env(cfg: EnvConfig) -> None:
         value = getattr(cfg, name)
         if value not in choices:
             raise ValueError(f"env.{name}: unknown {what} {value!r}; choose from {', '.join(choices)}")
+    module, requirement = ENGINE_PACKAGES.get(cfg.backend, (None, None))
+    if module and importlib.util.find_spec(module) is None:
+        raise ValueError(f"env.backend={cfg.backend} needs the {module} package: pip install {requirement}")
     check_ranges(cfg, "env.", {
         "num_envs": "positive", "threads": "non-negative", "control_dt": "positive", "physics_dt": "positive",
         "solver_iterations": "positive", "ls_iterations": "positive", "goal_drop_ratio": "in [0, 1]",
