@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
+import jax
 import mujoco
 
-from humanoid_fpo.run.config import project_path
 from humanoid_fpo.sim.engines import mjx as mjx_engine
 from humanoid_fpo.sim.quiet_mjx import mjx
-
-KERNEL_CACHE = ".cache/warp"
-"""Where Warp keeps the kernels it builds once (20-194 s on the 2-core CPU, README), as `.cache/jax`
-keeps JAX's programs; read as the config's relative paths are. WARP_CACHE_PATH, where set, wins."""
 
 
 def make(cfg, mj_model: mujoco.MjModel) -> mjx_engine.MjxEngine:
@@ -30,11 +27,14 @@ def make(cfg, mj_model: mujoco.MjModel) -> mjx_engine.MjxEngine:
 
 
 def use_kernel_cache() -> None:
-    """Point Warp's kernel cache at KERNEL_CACHE before Warp starts, unless the user chose one."""
+    """Keep the kernels Warp builds once (20-194 s on a 2-core CPU) in `warp/` beside JAX's persistent
+    cache (a run's `jax_cache`, default .cache/jax → .cache/warp), unless WARP_CACHE_PATH or the
+    caller chose a folder; with no JAX cache, Warp's own default (~/.cache/warp)."""
     import warp
 
-    if "WARP_CACHE_PATH" not in os.environ and warp.config.kernel_cache_dir is None:
-        warp.config.kernel_cache_dir = project_path(KERNEL_CACHE)
+    jax_cache = jax.config.jax_compilation_cache_dir
+    if "WARP_CACHE_PATH" not in os.environ and warp.config.kernel_cache_dir is None and jax_cache:
+        warp.config.kernel_cache_dir = str(Path(jax_cache).parent / "warp")
 
 
 def max_constraints(mj_model: mujoco.MjModel) -> int:
