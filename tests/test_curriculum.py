@@ -54,7 +54,8 @@ def test_physical_randomisation_scales_the_model(model) -> None:
     assert p.mass.shape == (3, model.nbody) and p.kp.shape == (3, model.nu)
     assert float(p.friction.min()) >= 0.5 and float(p.friction.max()) <= 0.6
     base = mjx.put_model(model)
-    one = MjxEngine(base, decimation=4, randomized=True).env_model(jax.tree.map(lambda x: x[1], p))
+    engine = MjxEngine(base, mjx.make_data(model), decimation=4, randomized=True)
+    one = engine.env_model(jax.tree.map(lambda x: x[1], p))
     np.testing.assert_allclose(one.pair_friction[:, 0], model.pair_friction[:, 0] * p.friction[1], rtol=1e-6)
     np.testing.assert_allclose(one.body_mass, model.body_mass * p.mass[1], rtol=1e-6)
     np.testing.assert_allclose(one.actuator_gainprm[:, 0], model.actuator_gainprm[:, 0] * p.kp[1], rtol=1e-6)
