@@ -107,8 +107,10 @@ class Learner:
         """Sample actions (N, A) for raw observations (N, O); the record holds the normalised
         observations, the action, the value and the policy's stored quantities, exactly as the
         update will read them."""
-        seen = (obs, critic_obs) if self.mirror is None else \
-            (torch.cat([obs, self.mirror.obs(obs)]), torch.cat([critic_obs, self.mirror.critic_obs(critic_obs)]))
+        seen = (obs, critic_obs)
+        if self.mirror is not None:  # both halves: the normalisers stay symmetric
+            seen = (torch.cat([obs, self.mirror.obs(obs)]),
+                    torch.cat([critic_obs, self.mirror.critic_obs(critic_obs)]))
         obs_n, critic_n = self.obs_norm(seen[0]), self.critic_norm(seen[1])
         if update_normalizers:
             self.obs_norm.update(seen[0])

@@ -41,7 +41,8 @@ class Mirror:
         shift = (sign * action_offset[index] - action_offset) / action_scale
 
         def tensor(x: np.ndarray, integer: bool = False) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(x), dtype=torch.long if integer else torch.float32, device=device)
+            dtype = torch.long if integer else torch.float32
+            return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
 
         return cls(tensor(obs[0], True), tensor(obs[1]), tensor(critic[0], True), tensor(critic[1]),
                    tensor(index, True), tensor(sign), tensor(shift))

@@ -134,8 +134,8 @@ def with_mirrors(library: MotionLibrary, model: mujoco.MjModel) -> MotionLibrary
     mirrored = build_library(clips, model)
     frames = {k: np.concatenate([getattr(library, k), getattr(mirrored, k)]) for k in
               (*_FRAME_FIELDS, "clip_length", "fit_error", "contact_error")}
-    return replace(library, **frames, clip_start=np.r_[library.clip_start, mirrored.clip_start + len(library.qpos)]
-                   .astype(np.int32), clip_names=library.clip_names + mirrored.clip_names,
+    starts = np.r_[library.clip_start, mirrored.clip_start + len(library.qpos)].astype(np.int32)
+    return replace(library, **frames, clip_start=starts, clip_names=library.clip_names + mirrored.clip_names,
                    clip_sources=library.clip_sources + mirrored.clip_sources)
 
 
