@@ -92,9 +92,9 @@ def mirror_map(cfg: ObsConfig) -> tuple[np.ndarray, np.ndarray]:
     per_body("body_ang_vel", BODY_SWAP, AXIAL)
     per_body("goal", BODY_SWAP, goal_rule)
     per_body("goal_mask", BODY_SWAP, np.ones(1))
-    nx, ny = (int(round(e / cfg.scan_spacing)) + 1 for e in cfg.scan_extent)
-    flipped = (np.arange(nx)[:, None] * ny + (ny - 1 - np.arange(ny))[None]).ravel()  # scan_points' order
-    parts.append((layout["height_scan"].start + flipped, np.ones(nx * ny)))
+    points = scan_points(cfg)  # (S, 2): each point's mirror (x, −y) is another point of the grid
+    flipped = np.abs(points[:, None] - points[None] * np.array([1.0, -1.0])).sum(-1).argmin(0)
+    parts.append((layout["height_scan"].start + flipped, np.ones(len(points))))
     index, sign = (np.concatenate(p) for p in zip(*parts))
     return index, sign.astype(np.float32)
 
