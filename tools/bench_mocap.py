@@ -14,6 +14,7 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
     flow_feasible_scratch_rl              preset=cpu_mocap: FPO++ from the untrained actor tracking the
                                           teacher's trajectories, evaluated on the clips: the recipe (every
                                           seed)
+    gaussian_feasible_scratch_rl          the recipe with the Gaussian PPO baseline for the flow (algo=ppo)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
 With --stages (iterations, ascending) the recipe's first seed trains as one run cut into stages, each
@@ -55,7 +56,8 @@ SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
           + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
           + "|---" * (8 + len(MODES)) + "|")
-COLOURS = {"flow_feasible_scratch_rl": "tab:olive", "flow_scratch_rl": "tab:gray"}
+COLOURS = {"flow_feasible_scratch_rl": "tab:olive", "gaussian_feasible_scratch_rl": "tab:blue",
+           "flow_scratch_rl": "tab:gray"}
 
 
 def plan_runs(iterations: int, seeds: list[int], demos: Path,
@@ -76,6 +78,7 @@ def plan_runs(iterations: int, seeds: list[int], demos: Path,
                 plan[name] = ([*recipe, f"iterations={n}"], names[i - 1] if i else None)
         if seed != seeds[0]:
             continue
+        plan["gaussian_feasible_scratch_rl"] = ([*recipe[:-1], "algo=ppo", rl], None)
         plan["flow_scratch_rl"] = (["preset=cpu", "algo=fpo_pp", "prior.steps=0", rl, f"seed={seed}"], None)
     return plan
 
