@@ -37,14 +37,16 @@ def test_layout_sizes() -> None:
     assert list(layout.values())[-1].stop == 358 + 576 + 24 + 63
 
 
+@pytest.mark.parametrize("sparse", [ObsConfig.sparse_goal, ("pos_diff", "ref_pos", "vel_diff")])
 @pytest.mark.parametrize("mode", MODES)
-def test_goal_mask_zeroes_exactly_its_entries(mode: str) -> None:
+def test_goal_mask_zeroes_exactly_its_entries(mode: str, sparse: tuple[str, ...]) -> None:
+    """Full goals show every feature of every body; hands and root the `sparse` features of theirs."""
     rng = np.random.default_rng(1)
     n = 3
     sim, ref = random_bodies(rng, n), random_bodies(rng, n)
     terrain = make_terrain(TerrainConfig())
     layout = obs_layout(ObsConfig())
-    masks = jnp.asarray(goal_masks())
+    masks = jnp.asarray(goal_masks(sparse))
     actor, critic = observe_jit(terrain, jnp.asarray(scan_points(ObsConfig())), masks,
                                 jnp.full(n, MODES.index(mode)), sim, ref)
     assert actor.shape == critic.shape == (n, layout["height_scan"].stop)
@@ -59,7 +61,8 @@ def test_goal_mask_zeroes_exactly_its_entries(mode: str) -> None:
         if mode == "full":
             kept[row] = True
         else:
-            kept[row, GOAL_FEATURES["pos_diff"]] = kept[row, GOAL_FEATURES["ref_pos"]] = True
+            for feature in sparse:
+                kept[row, GOAL_FEATURES[feature]] = True
     np.testing.assert_array_equal(goal[:, kept], full[:, kept])
     assert np.all(goal[:, ~kept] == 0.0)
     flags = np.asarray(actor[:, layout["goal_mask"]])
