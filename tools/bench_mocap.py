@@ -17,9 +17,11 @@ conditioning=mixed so that one policy serves every goal mode, fitted on the 28 c
     gaussian_feasible_scratch_rl          the recipe with the Gaussian PPO baseline for the flow (algo=ppo)
     flow_scratch_rl                       FPO++ from scratch (preset=cpu, prior.steps=0), the same budget
 
-With --stages (iterations, ascending) the recipe's first seed trains as one run cut into stages, each
-continuing the one before (`resume=`, which ends where an uninterrupted run does) and evaluated as it
-ends: its learning curve at several budgets, e.g. 5, 30, 60 and 100 minutes of RL.
+With --stages (iterations, ascending) the recipe's first seed trains in stages, each continuing the
+one before with `resume=` (weights, optimiser, RNG and curricula carry on; the envs start new episodes,
+so from the first stage on it is not bit for bit the uninterrupted run, though the same command repeats
+it exactly) and evaluated as it ends: the recipe at several budgets, e.g. 5, 30, 60 and 100 minutes of
+RL.
 
 Each final policy is evaluated under the protocol (x0 = 0) in the full, hands and root modes on both
 sets, right after it trains. Minutes: the teacher's compute (for a student, the teacher's share of
