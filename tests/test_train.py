@@ -310,6 +310,22 @@ def test_a_run_written_before_a_route_retired_still_reads(tmp_path: Path) -> Non
         run_config.read_config(path)
 
 
+def test_a_checkpoint_written_before_a_setting_existed_still_loads(tmp_path: Path) -> None:
+    """A setting added since (env.obs.sparse_goal) reads as its default in the checkpoint's config, as
+    in config.yaml: `eval` of an older run said 'checkpoint from another config: env.obs differ'."""
+    from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
+    from humanoid_fpo.util.typed_config import to_dict
+
+    cfg = run_config.compose([])[0]
+    saved = to_dict(cfg)
+    del saved["env"]["obs"]["sparse_goal"]
+    torch.save({"version": CHECKPOINT_VERSION, "config": saved}, tmp_path / "checkpoint.pt")
+    assert read_checkpoint(tmp_path / "checkpoint.pt", cfg)["config"] == to_dict(cfg)
+    other = run_config.compose(["env.obs.sparse_goal=[pos_diff,vel_diff]"])[0]
+    with pytest.raises(ValueError, match="checkpoint from another config: env.obs differ"):
+        read_checkpoint(tmp_path / "checkpoint.pt", other)
+
+
 @pytest.mark.parametrize("override, message", [
     ("algo.gamma=1.5", "algo.gamma must be in (0, 1], got 1.5"),
     ("algo.clip=0", "algo.clip must be in (0, 1), got 0"),

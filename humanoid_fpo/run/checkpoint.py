@@ -35,8 +35,8 @@ def read_checkpoint(path: Path, cfg: TrainConfig | None = None, device: str | to
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         version = state.get("version") if isinstance(state, dict) else None
         raise ValueError(f"{path}: checkpoint version {version}, this version reads {CHECKPOINT_VERSION}")
-    try:
-        state["config"] = without_retired(state["config"])
+    try:  # a setting added since the checkpoint was written reads as its default, as in config.yaml
+        state["config"] = to_dict(from_dict(TrainConfig, without_retired(state["config"])))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     if cfg is not None:
