@@ -80,7 +80,7 @@ def deploy_metadata(env_cfg: EnvConfig, policy: str, noise_std: float, steps: in
         "action_scale": scale.tolist(),
         "obs_layout": as_ranges(obs_layout(env_cfg.obs)),
         "goal_features": as_ranges(GOAL_FEATURES),
-        "goal_masks": dict(zip(MODES, goal_masks(env_cfg.obs.sparse_goal).tolist())),
+        "goal_masks": dict(zip(MODES, goal_masks().tolist())),
         "conditioning": env_cfg.conditioning,
         "scan_points": scan_points(env_cfg.obs).tolist(),
         "control_dt": env_cfg.control_dt,

@@ -18,7 +18,7 @@ import pytest
 
 from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.motion.source import MotionFileError
-from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES, EnvConfig, ObsConfig, RandomizeConfig, TerrainConfig
+from humanoid_fpo.sim.config import MODES, TERRAIN_TYPES, EnvConfig, RandomizeConfig, TerrainConfig
 from humanoid_fpo.sim.env import (TrackingEnv, make_env, reference, replay, reset, step, with_levels,
                                   with_termination_distance)
 from humanoid_fpo.sim.rewards import PROTOCOL_BODIES
@@ -223,8 +223,6 @@ def test_bad_input_is_named(library, model) -> None:
         make_env(EnvConfig(num_envs=2, conditioning="feet"), library)
     with pytest.raises(ValueError, match="does not divide control_dt"):
         make_env(EnvConfig(num_envs=2, physics_dt=0.01), library)
-    with pytest.raises(ValueError, match="env.obs.sparse_goal: speed: name goal features from pos_diff"):
-        make_env(EnvConfig(num_envs=2, obs=ObsConfig(sparse_goal=("pos_diff", "speed"))), library)
 
 
 def test_step_compiles_once_for_torch_actions(library) -> None:

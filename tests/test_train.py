@@ -311,17 +311,18 @@ def test_a_run_written_before_a_route_retired_still_reads(tmp_path: Path) -> Non
 
 
 def test_a_checkpoint_written_before_a_setting_existed_still_loads(tmp_path: Path) -> None:
-    """A setting added since (env.obs.sparse_goal) reads as its default in the checkpoint's config, as
-    in config.yaml: `eval` of an older run said 'checkpoint from another config: env.obs differ'."""
+    """A setting added since (here env.obs.actor_height_scan) reads as its default in the checkpoint's
+    config, as in config.yaml: `eval` of an older run said 'checkpoint from another config: env.obs
+    differ'."""
     from humanoid_fpo.run.checkpoint import CHECKPOINT_VERSION, read_checkpoint
     from humanoid_fpo.util.typed_config import to_dict
 
     cfg = run_config.compose([])[0]
     saved = to_dict(cfg)
-    del saved["env"]["obs"]["sparse_goal"]
+    del saved["env"]["obs"]["actor_height_scan"]
     torch.save({"version": CHECKPOINT_VERSION, "config": saved}, tmp_path / "checkpoint.pt")
     assert read_checkpoint(tmp_path / "checkpoint.pt", cfg)["config"] == to_dict(cfg)
-    other = run_config.compose(["env.obs.sparse_goal=[pos_diff,vel_diff]"])[0]
+    other = run_config.compose(["env.obs.actor_height_scan=false"])[0]
     with pytest.raises(ValueError, match="checkpoint from another config: env.obs differ"):
         read_checkpoint(tmp_path / "checkpoint.pt", other)
 

@@ -13,9 +13,6 @@ MODES = ("full", "hands", "root")
 """Goal conditioning, densest first: all goals; pelvis and wrist positions; pelvis position."""
 TERRAIN_TYPES = ("flat", "rough", "slopes", "waves", "steps")
 TERMINATIONS = ("any_body", "mean_body")
-GOAL_FEATURE_SIZES = {"pos_diff": 3, "rot_diff": 6, "vel_diff": 3, "ang_vel_diff": 3, "ref_pos": 3,
-                      "ref_rot": 6}
-"""Per body, the goal's columns in order (sim/observations.GOAL_FEATURES slices them)."""
 ENGINES = {"mjx": "humanoid_fpo.sim.engines.mjx", "native": "humanoid_fpo.sim.engines.native",
            "warp": "humanoid_fpo.sim.engines.warp"}
 """env.backend → the module of that physics engine (sim/engines/; imported when chosen). A new engine
@@ -103,9 +100,6 @@ class ObsConfig:
     actor_height_scan: bool = True
     """False: the actor's height scan reads 0 everywhere (the critic keeps it), the ablation that
     measures what the scan buys on rough ground (tools/bench_terrain.py)."""
-    sparse_goal: tuple[str, ...] = ("pos_diff", "ref_pos")
-    """The goal features (GOAL_FEATURE_SIZES) the sparse modes show of their bodies: hands the pelvis
-    and wrists, root the pelvis; full shows every feature of every body."""
 
 
 @dataclass(frozen=True)
@@ -207,10 +201,6 @@ def check_env(cfg: EnvConfig) -> None:
         value = getattr(cfg, name)
         if value not in choices:
             raise ValueError(f"env.{name}: unknown {what} {value!r}; choose from {', '.join(choices)}")
-    unknown = [f for f in cfg.obs.sparse_goal if f not in GOAL_FEATURE_SIZES]
-    if unknown or not cfg.obs.sparse_goal:
-        raise ValueError(f"env.obs.sparse_goal: {', '.join(unknown) or 'empty'}: name goal features from "
-                         f"{', '.join(GOAL_FEATURE_SIZES)}")
     module, requirement = ENGINE_PACKAGES.get(cfg.backend, (None, None))
     if module and importlib.util.find_spec(module) is None:
         raise ValueError(f"env.backend={cfg.backend} needs the {module} package: pip install {requirement}")

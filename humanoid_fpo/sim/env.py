@@ -152,7 +152,7 @@ def make_env(cfg: EnvConfig, library: MotionLibrary) -> TrackingEnv:
     return TrackingEnv(
         engine=make_engine(cfg, mj_model), library=jax.device_put(library), terrain=jax.device_put(terrain),
         action_offset=jnp.asarray(offset), action_scale=jnp.asarray(scale),
-        masks=jnp.asarray(goal_masks(cfg.obs.sparse_goal)), scan=jnp.asarray(scan_points(cfg.obs)),
+        masks=jnp.asarray(goal_masks()), scan=jnp.asarray(scan_points(cfg.obs)),
         noise_columns=jnp.asarray(noise), cfg=cfg, nbody=mj_model.nbody, mj_model=mj_model)
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from humanoid_fpo.motion.library import MotionFrame
-from humanoid_fpo.sim.config import GOAL_FEATURE_SIZES, MODES, ObsConfig
+from humanoid_fpo.sim.config import MODES, ObsConfig
 from humanoid_fpo.sim.engines import PhysicsState
 from humanoid_fpo.sim.quat import heading, quat_conj, quat_mul, quat_rotate, tan_norm, yaw_quat
 from humanoid_fpo.sim.terrain import Terrain, height_at
@@ -22,9 +22,9 @@ from humanoid_fpo.body.mirror import AXIAL, BODY_SWAP, TAN_NORM, VECTOR
 from humanoid_fpo.body.skeleton import MUJOCO_BODY_NAMES, NUM_JOINTS
 
 
-GOAL_FEATURES = {name: slice(end - size, end) for (name, size), end
-                 in zip(GOAL_FEATURE_SIZES.items(), np.cumsum(list(GOAL_FEATURE_SIZES.values())).tolist())}
-GOAL_SIZE = sum(GOAL_FEATURE_SIZES.values())
+GOAL_FEATURES = {"pos_diff": slice(0, 3), "rot_diff": slice(3, 9), "vel_diff": slice(9, 12),
+                 "ang_vel_diff": slice(12, 15), "ref_pos": slice(15, 18), "ref_rot": slice(18, 24)}
+GOAL_SIZE = 24
 SELF_SIZE = 1 + (NUM_JOINTS - 1) * 3 + NUM_JOINTS * (6 + 3 + 3)
 
 
@@ -104,17 +104,15 @@ def as_ranges(slices: dict[str, slice]) -> dict[str, list[int]]:
     return {k: [v.start, v.stop] for k, v in slices.items()}
 
 
-def goal_masks(sparse: tuple[str, ...] = ObsConfig.sparse_goal) -> np.ndarray:
-    """(3, 24, 24) feature masks for MODES; row b is body b (MuJoCo order), columns GOAL_FEATURES: full
-    every feature, hands and root the features `sparse` (ObsConfig.sparse_goal) of their bodies."""
+def goal_masks() -> np.ndarray:
+    """(3, 24, 24) feature masks for MODES; row b is body b (MuJoCo order), columns GOAL_FEATURES."""
     masks = np.zeros((len(MODES), NUM_JOINTS, GOAL_SIZE), dtype=np.float32)
     masks[0] = 1.0
-    shown = np.zeros(GOAL_SIZE, dtype=np.float32)
-    for feature in sparse:
-        shown[GOAL_FEATURES[feature]] = 1.0
+    positions = np.zeros(GOAL_SIZE, dtype=np.float32)
+    positions[GOAL_FEATURES["pos_diff"]] = positions[GOAL_FEATURES["ref_pos"]] = 1.0
     for mode, bodies in ((1, ("Pelvis", "L_Wrist", "R_Wrist")), (2, ("Pelvis",))):
         for name in bodies:
-            masks[mode, MUJOCO_BODY_NAMES.index(name)] = shown
+            masks[mode, MUJOCO_BODY_NAMES.index(name)] = positions
     return masks
 
 
