@@ -3,7 +3,7 @@ fitted and held-out clips, per goal mode.
 
     .venv/bin/python tools/bench_mocap.py                           # ASAP clips; writes BENCHMARKS.md
     .venv/bin/python tools/bench_mocap.py --iterations 300 --seeds 0 1
-    .venv/bin/python tools/bench_mocap.py --stages 330 1990 3980 6900 --only flow_feasible_scratch_rl
+    .venv/bin/python tools/bench_mocap.py --stages 330 1990 3980 6500 --only flow_feasible_scratch_rl
 
 The clips of --motions are split as bench_prior's (28 fitted, 5 held out). The teacher (`teach`, its
 cache reused) runs on all of them: it sees the full reference, so its row is the ceiling and the
