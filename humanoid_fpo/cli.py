@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BaseException as e:  # MotionFileError is a ValueError
-        expected = isinstance(e, (ValueError, FileExistsError, FileNotFoundError))
+        expected = isinstance(e, (ValueError, FileExistsError, FileNotFoundError, FloatingPointError))
         if not (expected or is_interrupt(e)) or args.debug or os.environ.get("HUMANOID_FPO_DEBUG"):
             raise
         if not is_interrupt(e):

@@ -261,6 +261,22 @@ def test_an_update_with_the_actor_held_trains_the_critic_only(cfg: AlgoConfig) -
     assert learner.lr == lr
 
 
+@pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["flow", "gaussian"])
+def test_a_diverged_update_stops_before_it_reaches_the_weights(cfg: AlgoConfig) -> None:
+    """A non-finite loss (here a NaN reward) stops the update with an error naming it, the weights
+    as they were."""
+    torch.manual_seed(0)
+    env = PointMass(32)
+    learner = Learner(cfg, env.obs_size, env.critic_obs_size, env.action_size)
+    storage = RolloutStorage(16)
+    last = collect(learner, env, storage, EpisodeTracker(env.num_envs, torch.device("cpu")))
+    storage["rewards"][3, 5] = float("nan")
+    weights = [p.clone() for p in learner.parameters()]
+    with pytest.raises(FloatingPointError, match="the update diverged: policy loss nan"):
+        learner.update(storage, last)
+    assert all(torch.equal(a, b) for a, b in zip(weights, learner.parameters()))
+
+
 def test_the_loss_entry_names_a_misshapen_minibatch() -> None:
     """Advantages (B, 1) instead of (B,) would broadcast against (B, S) ratios into (B, B, S)."""
     learner, batch = rollout_batch(AlgoConfig())

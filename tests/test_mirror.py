@@ -1,6 +1,6 @@
 """The left–right mirror: of clips (twice is the clip), of states (the mirrored state's observation is
 the mirror map of the observation), of actions (PD targets mirror), and of the learner's transitions
-(a mirrored transition's ratio is 1 before any update)."""
+(a mirrored transition's ratio divides by its behaviour probability)."""
 
 from __future__ import annotations
 
@@ -142,9 +142,10 @@ def toy_mirror(env: PointMass) -> Mirror:
 
 
 @pytest.mark.parametrize("cfg", [FPO_PP, PPO], ids=["fpo_pp", "ppo"])
-def test_a_mirrored_transition_has_ratio_one_before_the_update(cfg: AlgoConfig) -> None:
-    """The acting weights' stored losses (or log-probs) of the mirrored transition are what the update
-    recomputes, so the first minibatch's ratio is 1 on both halves; the halves share advantages."""
+def test_a_mirrored_transition_is_learned_with_its_behaviour_probability(cfg: AlgoConfig) -> None:
+    """Before the update the recorded half's ratio is 1. The flow's mirrored half divides by the acting
+    weights' CFM losses of the mirrored pair, so its ratio is 1 too; the Gaussian's by the recorded
+    action's log-probability, so its log-ratio is log π(a'|o') − log π(a|o). The halves share advantages."""
     torch.manual_seed(0)
     env = PointMass(16)
     mirror = toy_mirror(env)
@@ -158,6 +159,13 @@ def test_a_mirrored_transition_has_ratio_one_before_the_update(cfg: AlgoConfig) 
     torch.testing.assert_close(batch["actions"][half:], mirror.action(batch["actions"][:half]))
     torch.testing.assert_close(batch["advantages"][half:], batch["advantages"][:half])
     _, _, log_ratio, _ = learner.losses(batch)
-    assert log_ratio.exp().sub(1).abs().max() < 1e-6
+    assert log_ratio[:half].exp().sub(1).abs().max() < 1e-6
+    if cfg.policy == "flow":
+        assert log_ratio[half:].exp().sub(1).abs().max() < 1e-6
+    else:
+        with torch.no_grad():
+            density = learner.policy.distribution(batch["obs"]).log_prob(batch["actions"]).sum(-1)
+        torch.testing.assert_close(log_ratio[half:, 0], density[half:] - density[:half])
+        assert log_ratio[half:].abs().max() > 1e-3  # the toy's policy is not symmetric: not trivially 1
     metrics = learner.update(storage, last)
     assert np.isfinite(metrics["policy_loss"])

@@ -32,9 +32,14 @@ class GaussianPolicy(nn.Module):
 
     def score(self, obs: torch.Tensor, action: torch.Tensor,
               stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """What `act` stores of `action` (B, A) at `obs` under these weights (a mirrored transition's)."""
-        dist = self.distribution(obs)
-        return {"log_prob": dist.log_prob(action).sum(-1), "probe": _probe(dist)}
+        """What the update reads of a mirrored transition, `action` (B, A) at `obs`: the recorded
+        action's log-probability (B,) as its behaviour probability, since the mirrored policy draws
+        the mirrored action with the same probability (rsl_rl's symmetry augmentation), and the mean
+        and std at `obs` under these weights (the probe). Not the density of the mirrored action at
+        `obs`: while the policy is not yet symmetric that action sits tens of stds out in its tail,
+        where a tiny step moves the ratio by orders of magnitude (the recipe's PPO went NaN at
+        iteration 226, BENCHMARKS.md "Levers on the real-motion recipe")."""
+        return {"log_prob": stored["log_prob"], "probe": _probe(self.distribution(obs))}
 
     def sample(self, obs: torch.Tensor, x0: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """mean + std·x0 for standard-normal x0 (B, A): the flow sampler's interface, x0 = 0 gives

@@ -13,6 +13,7 @@ thread while `update` moves them (run/train.py's `overlap`).
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -201,6 +202,11 @@ class Learner:
                                 "ratio_mean": ratio.mean().item(),
                                 "clip_fraction": ((ratio - 1).abs() > cfg.clip).float().mean().item(),
                                 "approx_kl": (ratio - 1 - log_ratio).mean().item(), "divergence": divergence}
+            if not math.isfinite(step_metrics["policy_loss"] + step_metrics["value_loss"]):
+                raise FloatingPointError(
+                    f"the update diverged: policy loss {step_metrics['policy_loss']:.3g}, value loss "
+                    f"{step_metrics['value_loss']:.3g}, ratio mean {step_metrics['ratio_mean']:.3g} at lr "
+                    f"{self.lr:.2g}; stopped before a non-finite step reached the weights")
             if count == 0:
                 sums["ratio_error_first"] = (ratio - 1).abs().max().item()
             if cfg.adaptive_lr and actor:

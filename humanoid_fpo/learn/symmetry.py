@@ -2,7 +2,8 @@
 learned twice, as recorded and mirrored (observation, critic observation and action mirrored; the
 same advantage and return, since the task is symmetric). The flow's ratio of the mirrored pair is
 built from the CFM losses of the mirrored action at the mirrored observation, with the same τ and
-the mirrored noise, taken under the acting weights at rollout time (`Learner.act`).
+the mirrored noise, taken under the acting weights at rollout time (`Learner.act`). The Gaussian's
+divides by the recorded action's probability, as rsl_rl's does (`GaussianPolicy.score` says why).
 
 The maps come from the env (run/train.py: sim/observations.mirror_map and the action transform);
 the learner sees tensors only.
