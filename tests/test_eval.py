@@ -25,7 +25,7 @@ import yaml
 from humanoid_fpo.run import checkpoint
 from humanoid_fpo.run import train
 from humanoid_fpo.cli import main
-from humanoid_fpo.evaluate import evaluate_clips, record_clip
+from humanoid_fpo.evaluate import evaluate_clips, record_clip, standing_still
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.motion.library import load_library, save_library
 from humanoid_fpo.view.render import FAILED_RGB, render_frames
@@ -105,6 +105,31 @@ def test_protocol_figures(trained) -> None:
     np.testing.assert_allclose(result["ref_qpos"][:, 7:], lib.qpos[:first["frames"] + 1, 7:], atol=1e-5)
 
 
+def test_standing_still_completes_the_clips_whose_reference_stays_within_the_failure_rule(trained) -> None:
+    """A clip whose bodies stay in their first pose passes for a still humanoid; one that walks off at
+    3 cm a frame leaves it at the 17th (0.51 m > 0.5 m). Each result separates the clips that need
+    motion from the others."""
+    from dataclasses import replace
+
+    policy, env = trained
+    lib = env.library
+    pos = np.array(lib.body_pos)
+    (s0, s1), (n0, n1) = lib.clip_start[:2], lib.clip_length[:2]
+    pos[s0:s0 + n0] = pos[s0]
+    pos[s1:s1 + n1] = pos[s1] + 0.03 * np.arange(n1)[:, None, None] * np.array([1.0, 0.0, 0.0])
+    frames, completed = standing_still(replace(lib, body_pos=pos))
+    assert (frames[0], completed[0]) == (n0 - 1, True) and (frames[1], completed[1]) == (17, False)
+    result = evaluate_clips(env, policy.learner.eval_action, jax.random.key(0), "full")
+    frames, completed = standing_still(lib)
+    moving = [c["success"] for c, still in zip(result["clips"].values(), completed) if not still]
+    assert [c["still_frames"] for c in result["clips"].values()] == frames.tolist()
+    assert result["still_rate"] == completed.mean()
+    if moving:
+        assert result["moving_success_rate"] == np.mean(moving)
+    else:
+        assert np.isnan(result["moving_success_rate"])
+
+
 def test_play_on_keeps_the_figures_and_plays_a_failed_clip_to_its_end(trained) -> None:
     policy, env = trained
     stop = record_clip(env, policy.learner.eval_action, jax.random.key(0), 0, "full")
@@ -140,8 +165,9 @@ def test_eval_command_writes_the_flow_steps_table(run_dir: Path, capsys) -> None
         block = table.split(f"Per clip ({mode} goals, x0 {noise}, K={k})\n")[1].split("\n\n")[0].strip()
         assert len(block.splitlines()) == 2 + len(r["clips"])
         for name, clip in r["clips"].items():
+            still = "completes" if clip["still"] else clip["still_frames"]
             assert (f"| {name} | {'yes' if clip['success'] else 'no'} | {clip['frames']}/{lengths[name]} | "
-                    f"{clip['g_mpjpe_mm']:.1f} |") in block
+                    f"{clip['g_mpjpe_mm']:.1f} | {still} |") in block
     printed = capsys.readouterr().out
     assert printed.startswith(f"evaluating {run_dir / 'checkpoint.pt'} (iteration 0)\n")
     assert "Success rate vs flow steps" in printed and "Per clip (root goals, x0 random, K=2)" in printed
