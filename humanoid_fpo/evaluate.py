@@ -3,7 +3,8 @@ physical randomisation; a clip fails when the mean error of the 20 protocol bodi
 (`sim.rewards.protocol_error`, the env's own termination under `eval_config`). Clips whose reference
 never leaves its first pose by that rule pass for a humanoid that stands still (`standing_still`): 12 of
 the 28 fitted ASAP clips do, so beside the success rate every result carries it over the clips that
-need motion (`moving_success_rate`) and the share a still humanoid completes (`still_rate`).
+need motion (`moving_success_rate`, and `frames_past_still`: how much further than standing still
+the policy follows them) and the share a still humanoid completes (`still_rate`).
 
 `evaluate_clips` drives an env made with `sim.env.eval_config` with any torch policy in one goal
 mode and reports per-clip and aggregate figures: with one env per clip all clips play at once,
@@ -45,9 +46,10 @@ from humanoid_fpo.sim.terrain import at_level
 NOISES = ("zero", "random")
 """Sampler start for evaluation: x0 = 0 (deterministic) or x0 drawn as in rollouts."""
 ERRORS = ("g_mpjpe_mm", "mpjpe_mm", "accel_mm")
-FIGURES = ("success_rate", "moving_success_rate", "frames", *ERRORS)
-"""Aggregates over clips: success rate, success rate over the clips a humanoid standing still fails
-(NaN where there are none), mean frames tracked per clip, and the mean errors."""
+FIGURES = ("success_rate", "moving_success_rate", "frames_past_still", "frames", *ERRORS)
+"""Aggregates over clips: success rate; over the clips a humanoid standing still fails, the success
+rate and the frames tracked past where standing still fails (NaN where there are none); mean frames
+tracked per clip, and the mean errors."""
 
 
 class _Score:
@@ -114,10 +116,12 @@ def _summary(per_clip: dict[str, dict], library: MotionLibrary) -> dict:
     still = dict(zip(library.clip_names, zip(*standing_still(library)), strict=True))
     for name, c in per_clip.items():
         c |= {"still_frames": int(still[name][0]), "still": bool(still[name][1])}
-    moving = [c["success"] for c in per_clip.values() if not c["still"]]
+    moving = [c for c in per_clip.values() if not c["still"]]
     return {"success_rate": float(np.mean([c["success"] for c in per_clip.values()])),
-            "moving_success_rate": float(np.mean(moving)) if moving else float("nan"),
-            **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[2:]},
+            "moving_success_rate": float(np.mean([c["success"] for c in moving])) if moving else float("nan"),
+            "frames_past_still": (float(np.mean([c["frames"] - c["still_frames"] for c in moving])) if moving
+                                  else float("nan")),
+            **{k: float(np.mean([c[k] for c in per_clip.values()])) for k in FIGURES[3:]},
             "still_rate": float(np.mean([c["still"] for c in per_clip.values()])), "clips": per_clip}
 
 
@@ -280,13 +284,15 @@ def markdown_tables(results: list[dict], lengths: dict[str, int] | None = None) 
         lines.append(row([*tile(t), mode, noise, *cells]))
     still = results[0]["still_rate"] if results else float("nan")
     lines += ["", f"A humanoid standing still in each clip's first pose would complete {still:.3f} of the "
-                  "clips; \"moving\" is the success rate over the others.", "",
-              row([*tile("tile"), "mode", "x0", "K", "success", "moving", "frames", "G-MPJPE mm", "MPJPE mm",
-                   "accel mm/frame²"]), row(["---"] * (len(tile("")) + 9))]
+                  "clips; over the others, \"moving\" is the success rate and \"past still\" the frames "
+                  "tracked past where standing still fails.", "",
+              row([*tile("tile"), "mode", "x0", "K", "success", "moving", "past still", "frames",
+                   "G-MPJPE mm", "MPJPE mm", "accel mm/frame²"]), row(["---"] * (len(tile("")) + 10))]
     for r in results:
         lines.append(row([*tile(r.get("tile")), r["mode"], r["noise"], str(r["flow_steps"]),
-                          f"{r['success_rate']:.3f}", f"{r['moving_success_rate']:.3f}", f"{r['frames']:.1f}",
-                          f"{r['g_mpjpe_mm']:.1f}", f"{r['mpjpe_mm']:.1f}", f"{r['accel_mm']:.1f}"]))
+                          f"{r['success_rate']:.3f}", f"{r['moving_success_rate']:.3f}",
+                          f"{r['frames_past_still']:.1f}", f"{r['frames']:.1f}", f"{r['g_mpjpe_mm']:.1f}",
+                          f"{r['mpjpe_mm']:.1f}", f"{r['accel_mm']:.1f}"]))
     lengths = lengths or {}
     for r in results:
         setting = ", ".join([*tile(f"tile {r.get('tile')}"), f"{r['mode']} goals", f"x0 {r['noise']}",
