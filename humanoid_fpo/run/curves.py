@@ -10,6 +10,7 @@ from humanoid_fpo.util.plots import figure, save_figure, steps_axis
 
 CURVES = (("episode_length", "episode length (steps)"), ("reward", "reward per step"),
           ("eval/frames", "frames tracked per clip (eval)"), ("eval/success_rate", "success rate (eval)"),
+          ("eval/frames_past_still", "frames past standing still (eval, clips that need motion)"),
           ("mean_body_error", "mean body error (m)"), ("reward/power", "joint power (W)"),
           ("termination_distance", "termination distance (m)"),
           ("level", "terrain level (mean over envs; curriculum)"), ("clip_fraction", "clip fraction"),
