@@ -56,8 +56,9 @@ from bench_table import command_line, machine, write_rows  # tools/ is on sys.pa
 
 SECTION = "## Teacher and students on motion capture: tools/bench_mocap.py"
 HEADER = ("| date | machine | clips | route | seed | RL env steps | minutes | "
-          + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command |\n"
-          + "|---" * (8 + len(MODES)) + "|")
+          + " | ".join(f"{m}: success / frames / G-MPJPE / MPJPE mm" for m in MODES) + " | command | "
+          + "clips that need motion, " + " / ".join(MODES) + ": success, frames past standing still |\n"
+          + "|---" * (9 + len(MODES)) + "|")
 COLOURS = {"flow_feasible_scratch_rl": "tab:olive", "gaussian_feasible_scratch_rl": "tab:blue",
            "flow_scratch_rl": "tab:gray"}
 
@@ -104,6 +105,15 @@ def teacher_figures(demos: Demonstrations, names: tuple[str, ...]) -> dict:
 def cells(figures: dict[str, dict]) -> list[str]:
     return [f"{figures[m]['success_rate']:.2f} / {figures[m]['frames']:.1f} / {figures[m]['g_mpjpe_mm']:.0f} / "
             + ("–" if np.isnan(figures[m]["mpjpe_mm"]) else f"{figures[m]['mpjpe_mm']:.0f}") for m in MODES]
+
+
+def moving(figures: dict[str, dict]) -> str:
+    """Per mode, the success rate and frames past standing still over the clips standing still fails
+    (`evaluate.standing_still`); – where the figures lack them (the teacher's, runs evaluated before)."""
+    def cell(f: dict) -> str:
+        rate, past = f.get("moving_success_rate", np.nan), f.get("frames_past_still", np.nan)
+        return "–" if np.isnan(rate) else f"{rate:.2f}, {past:+.1f}"
+    return " / ".join(cell(figures[m]) for m in MODES)
 
 
 def route(name: str) -> str:
@@ -182,13 +192,14 @@ def main() -> None:
         clips = f"{label} ({len(names[split])})"
         out.append("| " + " | ".join([date, machine(), clips, "teacher (MPPI, sees the full reference)", "–", "–",
                                       f"{teacher[split]['minutes']:.1f}",
-                                      *cells({m: teacher[split] for m in MODES}), f"`{command}`"]) + " |")
+                                      *cells({m: teacher[split] for m in MODES}), f"`{command}`", "–"]) + " |")
         for name, run_rows in rows.items():
             seed = name.split("_seed")[1] if "_seed" in name else str(args.seeds[0])
             spent = teacher_share(name, teacher["fit"]["minutes"]) + train_minutes(run_rows)[-1]
             out.append("| " + " | ".join([date, machine(), clips, name.split("_seed")[0].replace("_", " "), seed,
                                           f"{run_rows[-1]['env_steps']:,}", f"{spent:.1f}",
-                                          *cells(results[name][split]), f"`{command}`"]) + " |")
+                                          *cells(results[name][split]), f"`{command}`",
+                                          moving(results[name][split])]) + " |")
     title = f"{machine()}: {len(names['fit'])} ASAP clips, mixed goals"
     plot(rows, results, teacher["fit"]["minutes"], args.runs / "success_vs_minutes.png", title)
     write_rows(args.output, SECTION, HEADER, out, slice(1, 5))
