@@ -35,11 +35,10 @@ from humanoid_fpo.run.checkpoint import TrainedPolicy, load_trained, run_folder
 from humanoid_fpo.run.config import project_path
 from humanoid_fpo.learn.bridge import to_jax, to_torch
 from humanoid_fpo.learn.learner import Learner
-from humanoid_fpo.motion.library import load_motions
+from humanoid_fpo.motion.library import MotionLibrary, load_motions
 from humanoid_fpo.sim.config import MODES, TerrainConfig, run_modes
 from humanoid_fpo.sim.env import (EnvState, TrackingEnv, action_for, eval_config, make_env,
                                   reference, reset, step, use_jax_cache, with_termination_distance)
-from humanoid_fpo.motion.library import MotionLibrary
 from humanoid_fpo.sim.rewards import FAIL_DISTANCE, PROTOCOL_BODIES, protocol_error
 from humanoid_fpo.sim.terrain import at_level
 
@@ -114,8 +113,8 @@ def _summary(per_clip: dict[str, dict], library: MotionLibrary) -> dict:
     """The aggregates (means over clips) and the per-clip figures, each clip with how `standing_still`
     scores it ("still_frames", "still": whether standing still completes it)."""
     still = dict(zip(library.clip_names, zip(*standing_still(library)), strict=True))
-    for name, c in per_clip.items():
-        c |= {"still_frames": int(still[name][0]), "still": bool(still[name][1])}
+    per_clip = {name: c | {"still_frames": int(still[name][0]), "still": bool(still[name][1])}
+                for name, c in per_clip.items()}
     moving = [c for c in per_clip.values() if not c["still"]]
     return {"success_rate": float(np.mean([c["success"] for c in per_clip.values()])),
             "moving_success_rate": float(np.mean([c["success"] for c in moving])) if moving else float("nan"),
@@ -169,9 +168,10 @@ def evaluate_clips(env: TrackingEnv, act: Callable[[torch.Tensor], torch.Tensor]
     """Play `clips` (library indices; default every clip), each in an env of its own until it ends or
     fails, with goals of `mode` (default: the env's), as many at once as the env has envs (`batches`).
 
-    act: (N, O) torch observations → (N, A) actions. Returns {"success_rate", "frames",
-    "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "clips": {name: {"success", "frames", "g_mpjpe_mm",
-    "mpjpe_mm", "accel_mm"}}}: frames tracked (control steps before the failure or the clip's end)
+    act: (N, O) torch observations → (N, A) actions. Returns {"success_rate", "moving_success_rate",
+    "frames_past_still", "frames", "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "still_rate", "clips": {name:
+    {"success", "frames", "g_mpjpe_mm", "mpjpe_mm", "accel_mm", "still_frames", "still"}}} (`_summary`,
+    `standing_still`): frames tracked (control steps before the failure or the clip's end)
     and errors of the 20 protocol bodies, mean over the frames tracked (mm; accel in mm/frame², from
     second differences of the positions); the aggregates are means over clips."""
     lib = env.library
